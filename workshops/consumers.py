@@ -1,0 +1,44 @@
+"""The workshop event stream: members receive change notifications for their workshop."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from workshops.events import group_name
+from workshops.models import Membership
+
+
+@database_sync_to_async
+def _membership(user, slug):
+    if not user or not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.select_related("workshop")
+        .filter(workshop__slug=slug, user=user, withdrawn_at__isnull=True)
+        .first()
+    )
+
+
+class WorkshopEventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
+        if membership is None:
+            await self.close(code=4403)
+            return
+        self.group = group_name(membership.workshop_id)
+        self.role = membership.role
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"kind": "hello", "payload": {"role": self.role}})
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        # This stream is one-way: clients change things over HTTP.
+        return
+
+    async def workshop_event(self, event):
+        await self.send_json({"kind": event["kind"], "payload": event.get("payload", {})})

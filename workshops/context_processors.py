@@ -1,0 +1,9 @@
+from workshops.models import STAGE_ORDER
+
+
+def workshop_context(request):
+    return {
+        "current_workshop": getattr(request, "workshop", None),
+        "current_membership": getattr(request, "membership", None),
+        "stage_order": STAGE_ORDER,
+    }

@@ -1,0 +1,26 @@
+"""Markdown for untrusted text (orientation, model output): rendered, then sanitized."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
+
+_TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "a", "table", "thead", "tbody", "tr", "th", "td", "s", "del",
+}
+_ATTRS = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to safe HTML: raw HTML in the source is escaped, then nh3 allow-lists the result."""
+    html = _md.render(text or "")
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRS,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )

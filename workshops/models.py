@@ -1,0 +1,269 @@
+"""Workshops, the people in them, invites, consent, the stage machine and Familiarize content."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Stage(models.TextChoices):
+    FAMILIARIZE = "familiarize", _("Familiarize")
+    INTERACT = "interact", _("Interact")
+    REFLECT = "reflect", _("Reflect")
+    DISCUSS = "discuss", _("Discuss")
+    CLOSED = "closed", _("Closed")
+
+
+STAGE_ORDER = [Stage.FAMILIARIZE, Stage.INTERACT, Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED]
+
+
+class Role(models.TextChoices):
+    FACILITATOR = "facilitator", _("Facilitator")
+    PARTICIPANT = "participant", _("Participant")
+    RESEARCHER = "researcher", _("Researcher")
+
+
+PSEUDONYM_PREFIX = {Role.PARTICIPANT: "P", Role.FACILITATOR: "F", Role.RESEARCHER: "R"}
+
+
+class Workshop(models.Model):
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("short name (used in links)"), max_length=60, unique=True)
+    deployment_context = models.TextField(
+        _("deployment context"),
+        max_length=5000,
+        help_text=_("Who the model serves, where, and for what."),
+    )
+    audience = models.CharField(_("audience"), max_length=500, blank=True)
+    language = models.CharField(_("workshop language"), max_length=10, choices=settings.LANGUAGES, default="en")
+    system_prompt = models.TextField(
+        _("system prompt for the Interact stage"),
+        max_length=8000,
+        blank=True,
+        help_text=_("Sent to the model with every conversation; participants do not edit it."),
+    )
+    stage = models.CharField(_("stage"), max_length=20, choices=Stage.choices, default=Stage.FAMILIARIZE)
+
+    consent_text = models.TextField(_("consent text"), max_length=20000, blank=True)
+    orientation_md = models.TextField(_("orientation (Markdown)"), max_length=50000, blank=True)
+    practice_text = models.TextField(
+        _("practice sample text"),
+        max_length=10000,
+        blank=True,
+        help_text=_("A short text from an unrelated context for participants to code as practice."),
+    )
+    practice_example_codes = models.TextField(
+        _("example codes for the practice text"),
+        max_length=5000,
+        blank=True,
+        help_text=_("One per line: how others might have coded the sample. Shown after practice."),
+    )
+    readiness_pass_mark = models.PositiveSmallIntegerField(
+        _("readiness pass mark (%)"), default=100,
+        help_text=_("Share of readiness questions that must be answered correctly."),
+    )
+
+    # Settings that later stages read.
+    show_model_names = models.BooleanField(
+        _("show model names to participants"), default=False,
+        help_text=_("Off: participants see blinded labels (Model A, Model B)."),
+    )
+    share_code_suggestions = models.BooleanField(
+        _("suggest other participants' codes while coding"), default=False,
+        help_text=_("Off by default: the method avoids priming participants with others' labels."),
+    )
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(readiness_pass_mark__lte=100), name="workshop_pass_mark_le_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=[s.value for s in Stage]), name="workshop_stage_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def stage_index(self) -> int:
+        return STAGE_ORDER.index(Stage(self.stage))
+
+
+class MembershipQuerySet(models.QuerySet):
+    def active(self):
+        """Members whose data may be shown: not withdrawn."""
+        return self.filter(withdrawn_at__isnull=True)
+
+    def participants(self):
+        return self.filter(role=Role.PARTICIPANT)
+
+
+class Membership(models.Model):
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    display_name = models.CharField(_("display name"), max_length=80)
+    pseudonym = models.CharField(max_length=8)
+    invite = models.ForeignKey("Invite", null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    consented_at = models.DateTimeField(null=True, blank=True)
+    consent_text_snapshot = models.TextField(blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    orientation_done_at = models.DateTimeField(null=True, blank=True)
+    practice_done_at = models.DateTimeField(null=True, blank=True)
+    readiness_passed_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workshop", "pseudonym"]
+        constraints = [
+            models.UniqueConstraint(fields=["workshop", "user"], name="membership_one_per_user"),
+            models.UniqueConstraint(fields=["workshop", "pseudonym"], name="membership_unique_pseudonym"),
+            models.CheckConstraint(condition=Q(role__in=[r.value for r in Role]), name="membership_role_valid"),
+        ]
+        indexes = [models.Index(fields=["workshop", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.pseudonym} ({self.get_role_display()}) in {self.workshop_id}"
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.role == Role.FACILITATOR
+
+    @property
+    def is_participant(self) -> bool:
+        return self.role == Role.PARTICIPANT
+
+    @property
+    def is_researcher(self) -> bool:
+        return self.role == Role.RESEARCHER
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+    @property
+    def has_consented(self) -> bool:
+        return self.consented_at is not None
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Invite(models.Model):
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.PARTICIPANT)
+    token = models.CharField(max_length=64, unique=True, default=_new_token)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    max_uses = models.PositiveIntegerField(_("number of uses"), default=30)
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(uses__lte=F("max_uses")), name="invite_uses_within_max"),
+            models.CheckConstraint(condition=Q(max_uses__gte=1), name="invite_max_uses_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} invite to {self.workshop_id}"
+
+    def unusable_reason(self, now=None) -> str | None:
+        now = now or timezone.now()
+        if self.revoked_at:
+            return _("This invite link was revoked by the facilitator.")
+        if self.expires_at and self.expires_at <= now:
+            return _("This invite link has expired.")
+        if self.uses >= self.max_uses:
+            return _("This invite link has been used as many times as it allows.")
+        if self.workshop.stage == Stage.CLOSED:
+            return _("This workshop is closed and no longer takes new members.")
+        return None
+
+
+class StageChange(models.Model):
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+
+class ReadinessQuestion(models.Model):
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="readiness_questions")
+    position = models.PositiveSmallIntegerField(default=0)
+    prompt = models.CharField(_("question"), max_length=500)
+    choices = models.JSONField(_("answer choices"), default=list)
+    correct_choice = models.PositiveSmallIntegerField(_("number of the correct choice"), default=0)
+    explanation = models.CharField(_("explanation shown after answering"), max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["workshop", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.prompt
+
+
+class ReadinessAttempt(models.Model):
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="readiness_attempts")
+    answers = models.JSONField(default=dict)
+    correct = models.PositiveSmallIntegerField()
+    total = models.PositiveSmallIntegerField()
+    passed = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(correct__lte=F("total")), name="attempt_correct_le_total")]
+
+
+class PracticeCode(models.Model):
+    """A code a participant wrote on the Familiarize practice text."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="practice_codes")
+    excerpt = models.CharField(max_length=2000, blank=True)
+    start = models.PositiveIntegerField(null=True, blank=True)
+    end = models.PositiveIntegerField(null=True, blank=True)
+    code = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start__isnull=True) | Q(end__gt=F("start")), name="practice_span_ordered"
+            ),
+            models.CheckConstraint(condition=~Q(code=""), name="practice_code_not_empty"),
+        ]
+
+
+class Withdrawal(models.Model):
+    """The record that a member withdrew (kept even if the membership is later changed)."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="withdrawal")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)

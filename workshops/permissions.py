@@ -1,0 +1,86 @@
+"""Who may open which workshop page, and in which stage.
+
+`workshop_view` resolves the workshop from the URL's slug, loads the user's membership and
+refuses, with a clear page, anyone who is not allowed: 404 for people outside the workshop
+(its existence is not revealed), 403 for a member whose role or stage does not fit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from workshops.models import Membership, Role, Stage, Workshop
+
+
+class StageClosed(PermissionDenied):
+    pass
+
+
+def membership_for(user, workshop: Workshop) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(workshop=workshop, user=user).first()
+
+
+def workshop_view(
+    roles: Iterable[str] | None = None,
+    stages: Iterable[str] | None = None,
+    *,
+    require_consent: bool = True,
+    allow_withdrawn: bool = False,
+):
+    """Decorate a view taking (request, slug, ...); it is called as view(request, workshop, membership, ...).
+
+    `roles`: roles allowed (default: any member). `stages`: stages in which participants may
+    open the page (facilitators and researchers are never stage-blocked).
+    """
+    allowed_roles = set(roles) if roles else None
+    allowed_stages = set(stages) if stages else None
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, slug, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            workshop = get_object_or_404(Workshop, slug=slug)
+            membership = membership_for(request.user, workshop)
+            if membership is None:
+                raise Http404(_("No workshop you belong to is found at this address."))
+            if membership.is_withdrawn and not allow_withdrawn:
+                return render(request, "workshops/withdrawn.html", {"workshop": workshop}, status=403)
+            if allowed_roles is not None and membership.role not in allowed_roles:
+                raise PermissionDenied(_("This page is for the workshop's %(roles)s only.") % {
+                    "roles": ", ".join(str(Role(r).label).lower() for r in sorted(allowed_roles))
+                })
+            if membership.is_participant:
+                if require_consent and not membership.has_consented:
+                    return redirect("workshops:consent", slug=workshop.slug)
+                if allowed_stages is not None and workshop.stage not in allowed_stages:
+                    return render(
+                        request,
+                        "workshops/stage_closed.html",
+                        {
+                            "workshop": workshop,
+                            "membership": membership,
+                            "wanted": [Stage(s).label for s in allowed_stages],
+                        },
+                        status=403,
+                    )
+            request.workshop = workshop
+            request.membership = membership
+            return view(request, workshop, membership, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+FACILITATOR = (Role.FACILITATOR,)
+STAFF = (Role.FACILITATOR, Role.RESEARCHER)

@@ -1,0 +1,372 @@
+"""Thin views: authorize (workshop_view), validate with a form, call a service or selector."""
+
+from __future__ import annotations
+
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from workshops import forms, selectors, services
+from workshops.models import Invite, Role, Stage
+from workshops.permissions import FACILITATOR, STAFF, membership_for, workshop_view
+
+
+def _form_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errs in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, error.messages)
+
+
+# --- Accounts and home ------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    form_class = forms.LoginForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request):
+    memberships = selectors.memberships_for_user(request.user)
+    return render(request, "workshops/home.html", {
+        "memberships": memberships,
+        "can_create": request.user.has_perm("workshops.add_workshop"),
+    })
+
+
+@login_required
+@permission_required("workshops.add_workshop", raise_exception=True)
+def workshop_create(request):
+    form = forms.WorkshopCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workshop = services.workshop_create(created_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, _("Workshop created. Next: invite people and check the orientation."))
+            return redirect("workshops:dashboard", slug=workshop.slug)
+    return render(request, "workshops/workshop_form.html", {"form": form, "creating": True})
+
+
+def healthz(request):
+    """Database, channel layer and broker state, as JSON (200 when all answer, else 503)."""
+    result = {}
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        result["database"] = {"ok": True, "vendor": connection.vendor}
+    except Exception as exc:  # noqa: BLE001
+        result["database"] = {"ok": False, "error": exc.__class__.__name__}
+    try:
+        layer = get_channel_layer()
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.send)(channel, {"type": "health.ping"})
+        message = async_to_sync(layer.receive)(channel)
+        result["channel_layer"] = {"ok": message.get("type") == "health.ping", "backend": layer.__class__.__name__}
+    except Exception as exc:  # noqa: BLE001
+        result["channel_layer"] = {"ok": False, "error": exc.__class__.__name__}
+    try:
+        from calma.celery import app
+
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            result["broker"] = {"ok": True, "mode": "inline"}
+        else:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+            result["broker"] = {"ok": True, "mode": "celery"}
+    except Exception as exc:  # noqa: BLE001
+        result["broker"] = {"ok": False, "error": exc.__class__.__name__}
+    ok = all(part["ok"] for part in result.values())
+    result["status"] = "ok" if ok else "degraded"
+    result["ms"] = round((time.monotonic() - started) * 1000, 1)
+    return JsonResponse(result, status=200 if ok else 503)
+
+
+def error_403(request, exception=None):
+    message = str(exception) if exception and str(exception) else _("You do not have access to this page.")
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", {}, status=404)
+
+
+# --- Joining ---------------------------------------------------------------------------------
+
+
+@never_cache
+def join(request, token):
+    invite = Invite.objects.select_related("workshop").filter(token=token).first()
+    if invite is None:
+        raise Http404(_("This invite link is not valid. Check it with your facilitator."))
+    workshop = invite.workshop
+    if request.user.is_authenticated:
+        existing = membership_for(request.user, workshop)
+        if existing is not None:
+            return render(request, "workshops/join_refused.html", {
+                "workshop": workshop, "reason": _("You have already joined this workshop."), "existing": existing,
+            }, status=409)
+    reason = invite.unusable_reason()
+    if reason:
+        return render(request, "workshops/join_refused.html", {"workshop": workshop, "reason": reason}, status=410)
+
+    if request.user.is_authenticated:
+        form = forms.JoinExistingForm(request.POST or None, initial={"display_name": request.user.get_username()})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.membership_join(invite=invite, user=request.user, display_name=form.cleaned_data["display_name"])
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                return redirect("workshops:consent", slug=workshop.slug)
+        return render(request, "workshops/join.html", {"invite": invite, "workshop": workshop, "form": form, "existing_user": True})
+
+    form = forms.JoinSignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        try:
+            services.membership_join(invite=invite, user=user, display_name=form.cleaned_data["display_name"])
+        except ValidationError as error:
+            user.delete()
+            _form_errors(form, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("workshops:consent", slug=workshop.slug)
+    login_url = reverse("login") + "?next=" + request.path
+    return render(request, "workshops/join.html", {"invite": invite, "workshop": workshop, "form": form, "login_url": login_url})
+
+
+@workshop_view(require_consent=False)
+def consent(request, workshop, membership):
+    if membership.has_consented:
+        return redirect("workshops:home", slug=workshop.slug)
+    form = forms.ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.membership_consent(membership=membership)
+        messages.success(request, _("Thank you. Your pseudonym in this workshop is %(p)s.") % {"p": membership.pseudonym})
+        return redirect("workshops:home", slug=workshop.slug)
+    return render(request, "workshops/consent.html", {"workshop": workshop, "membership": membership, "form": form})
+
+
+@workshop_view(roles=[Role.PARTICIPANT], require_consent=False)
+def withdraw(request, workshop, membership):
+    form = forms.WithdrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.membership_withdraw(membership=membership, reason=form.cleaned_data["reason"])
+        return render(request, "workshops/withdrawn.html", {"workshop": workshop, "just_now": True})
+    return render(request, "workshops/withdraw.html", {"workshop": workshop, "form": form})
+
+
+# --- Workshop pages ---------------------------------------------------------------------------
+
+
+@workshop_view()
+def workshop_home(request, workshop, membership):
+    services.membership_touch(membership=membership)
+    return render(request, "workshops/workshop_home.html", {
+        "workshop": workshop,
+        "membership": membership,
+        "stage": Stage(workshop.stage),
+    })
+
+
+@workshop_view(roles=FACILITATOR)
+def workshop_settings(request, workshop, membership):
+    form = forms.WorkshopForm(request.POST or None, instance=workshop)
+    if request.method == "POST" and form.is_valid():
+        services.workshop_update(workshop=workshop, **{f: form.cleaned_data[f] for f in form.Meta.fields})
+        messages.success(request, _("Settings saved."))
+        return redirect("workshops:settings", slug=form.cleaned_data["slug"])
+    return render(request, "workshops/workshop_form.html", {"form": form, "workshop": workshop})
+
+
+@workshop_view(roles=FACILITATOR)
+def dashboard(request, workshop, membership):
+    extra_columns, rows = selectors.dashboard_rows(workshop)
+    context = {
+        "workshop": workshop,
+        "rows": rows,
+        "extra_columns": extra_columns,
+        "summary": selectors.dashboard_summary(workshop),
+        "stages": Stage.choices,
+        "invite_count": workshop.invites.filter(revoked_at__isnull=True).count(),
+        "stage_log": workshop.stage_changes.select_related("changed_by")[:10],
+    }
+    if request.htmx:
+        return render(request, "workshops/dashboard.html#progress", context)
+    return render(request, "workshops/dashboard.html", context)
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+def stage_set(request, workshop, membership):
+    form = forms.StageForm(request.POST)
+    if form.is_valid():
+        services.workshop_set_stage(workshop=workshop, stage=form.cleaned_data["stage"], by=request.user)
+        messages.success(request, _("The workshop is now in the %(stage)s stage.") % {"stage": Stage(workshop.stage).label})
+    else:
+        messages.error(request, _("Choose one of the stages."))
+    return redirect("workshops:dashboard", slug=workshop.slug)
+
+
+@workshop_view(roles=FACILITATOR)
+def invites(request, workshop, membership):
+    form = forms.InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invite = services.invite_create(workshop=workshop, by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, _("Invite link created: copy it and send it to the people you invite."))
+            return redirect(reverse("workshops:invites", args=[workshop.slug]) + f"#invite-{invite.id}")
+    return render(request, "workshops/invites.html", {
+        "workshop": workshop, "form": form, "invites": selectors.invites_for(workshop),
+        "site_url": request.build_absolute_uri("/").rstrip("/"),
+    })
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+def invite_revoke(request, workshop, membership, invite_id):
+    invite = get_object_or_404(Invite, pk=invite_id, workshop=workshop)
+    services.invite_revoke(invite=invite)
+    messages.success(request, _("Invite revoked: the link no longer works."))
+    return redirect("workshops:invites", slug=workshop.slug)
+
+
+# --- Familiarize --------------------------------------------------------------------------------
+
+
+@workshop_view()
+def orientation(request, workshop, membership):
+    if request.method == "POST" and membership.is_participant:
+        services.orientation_complete(membership=membership)
+        return redirect("workshops:practice", slug=workshop.slug)
+    return render(request, "workshops/orientation.html", {"workshop": workshop, "membership": membership})
+
+
+@workshop_view()
+def practice(request, workshop, membership):
+    form = forms.PracticeCodeForm(request.POST or None)
+    if request.method == "POST" and membership.is_participant:
+        if "done" in request.POST:
+            try:
+                services.practice_complete(membership=membership)
+            except ValidationError as error:
+                _form_errors(form, error)
+                form.is_bound = True
+            else:
+                return redirect("workshops:practice", slug=workshop.slug)
+        elif form.is_valid():
+            try:
+                services.practice_code_add(membership=membership, **form.cleaned_data)
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                if request.htmx:
+                    form = forms.PracticeCodeForm()
+                else:
+                    return redirect("workshops:practice", slug=workshop.slug)
+    done = membership.practice_done_at is not None or not membership.is_participant
+    context = {
+        "workshop": workshop,
+        "membership": membership,
+        "form": form,
+        "my_codes": selectors.practice_codes_of(membership),
+        "others": selectors.practice_codes_of_others(membership) if done else [],
+        "example_codes": [c for c in workshop.practice_example_codes.splitlines() if c.strip()] if done else [],
+        "done": done,
+    }
+    if request.htmx:
+        return render(request, "workshops/practice.html#coder", context)
+    return render(request, "workshops/practice.html", context)
+
+
+@require_POST
+@workshop_view(roles=[Role.PARTICIPANT])
+def practice_delete(request, workshop, membership, code_id):
+    try:
+        services.practice_code_delete(membership=membership, practice_code_id=code_id)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("workshops:practice", slug=workshop.slug)
+
+
+@workshop_view()
+def readiness(request, workshop, membership):
+    questions = list(workshop.readiness_questions.all())
+    answers: dict[int, int] = {}
+    errors: dict[int, str] = {}
+    attempt = None
+    if request.method == "POST" and membership.is_participant:
+        for q in questions:
+            raw = request.POST.get(f"q{q.id}")
+            try:
+                value = int(raw)
+                if not 0 <= value < len(q.choices):
+                    raise ValueError
+                answers[q.id] = value
+            except (TypeError, ValueError):
+                errors[q.id] = _("Choose an answer.")
+        if not errors:
+            try:
+                attempt = services.readiness_submit(membership=membership, answers=answers)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            membership.refresh_from_db()
+    return render(request, "workshops/readiness.html", {
+        "workshop": workshop, "membership": membership, "questions": questions, "answers": answers,
+        "errors": errors, "attempt": attempt or selectors.last_readiness_attempt(membership),
+        "just_submitted": attempt is not None,
+    })
+
+
+@workshop_view(roles=FACILITATOR)
+def familiarize_edit(request, workshop, membership):
+    form = forms.FamiliarizeForm(request.POST or None, instance=workshop)
+    initial = [
+        {"prompt": q.prompt, "choices": "\n".join(q.choices), "correct_choice": q.correct_choice + 1, "explanation": q.explanation}
+        for q in workshop.readiness_questions.all()
+    ]
+    formset = forms.ReadinessFormSet(request.POST or None, initial=initial, prefix="q")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        questions = [
+            {"prompt": f.cleaned_data["prompt"], "choices": f.cleaned_data["choice_list"],
+             "correct_choice": f.cleaned_data["correct_choice"] - 1, "explanation": f.cleaned_data.get("explanation", "")}
+            for f in formset.forms
+            if f.has_changed() or f.initial
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        services.workshop_update(workshop=workshop, **{f: form.cleaned_data[f] for f in form.Meta.fields})
+        services.readiness_questions_replace(workshop=workshop, questions=questions)
+        messages.success(request, _("Familiarize content saved."))
+        return redirect("workshops:familiarize_edit", slug=workshop.slug)
+    return render(request, "workshops/familiarize_edit.html", {"workshop": workshop, "form": form, "formset": formset})
+
+
+@workshop_view(roles=STAFF)
+def research(request, workshop, membership):
+    from workshops import exports
+
+    return render(request, "workshops/research.html", {"workshop": workshop, "exports": exports.available(workshop)})
+
+
