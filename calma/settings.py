@@ -184,7 +184,7 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],  # plotly.js injects <style>; scripts stay strict
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'", "ws:", "wss:"] if DEBUG else ["'self'", "wss:", "ws:"],

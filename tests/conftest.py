@@ -14,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.fixtures_llm"]
+
 
 def pytest_configure(config):
     db = os.environ.get("DATABASE_URL", "")

@@ -69,3 +69,23 @@ def make_member(workshop: Workshop, *, role: str = Role.PARTICIPANT, consented: 
 
 def make_participant(workshop: Workshop, **kwargs) -> Membership:
     return make_member(workshop, role=Role.PARTICIPANT, **kwargs)
+
+
+def make_conversation(owner: Membership, turns: list[tuple[str, str]] | None = None, *, is_baseline: bool = False,
+                      endpoint_key: str = "test-endpoint", model_label: str = "Model A"):
+    """A stored conversation with complete messages; turns are (user text, assistant text) pairs."""
+    from llm_gateway.models import Conversation, Message, MessageRole, MessageStatus
+
+    conversation = Conversation.objects.create(
+        workshop=owner.workshop, owner=owner, endpoint_key=endpoint_key, model_label=model_label,
+        is_baseline=is_baseline, title=(turns[0][0][:60] if turns else ""),
+    )
+    position = 0
+    for user_text, assistant_text in turns or []:
+        question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=user_text,
+                                          position=position, status=MessageStatus.COMPLETE)
+        Message.objects.create(conversation=conversation, role=MessageRole.ASSISTANT, content=assistant_text,
+                               position=position + 1, status=MessageStatus.COMPLETE, reply_to=question,
+                               endpoint_key=endpoint_key)
+        position += 2
+    return conversation
