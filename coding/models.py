@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 CODE_MAX_LENGTH = 120
+MEMO_MAX_LENGTH = 5000
 
 
 class Code(models.Model):
@@ -17,14 +20,19 @@ class Code(models.Model):
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="codes")
     text = models.CharField(_("code"), max_length=CODE_MAX_LENGTH)
     normalized = models.CharField(max_length=CODE_MAX_LENGTH, editable=False)
-    memo = models.TextField(_("definition or memo"), max_length=5000, blank=True)
+    memo = models.TextField(_("definition or memo"), max_length=MEMO_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["text"]
         constraints = [
             models.UniqueConstraint(fields=["membership", "normalized"], name="code_unique_per_member"),
             models.CheckConstraint(condition=~Q(normalized=""), name="code_not_empty"),
+            models.CheckConstraint(condition=~Q(text=""), name="code_text_not_empty"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("memo"), MEMO_MAX_LENGTH), name="code_memo_length"
+            ),
         ]
         indexes = [models.Index(fields=["workshop", "normalized"])]
 
@@ -40,7 +48,7 @@ class Annotation(models.Model):
     start = models.PositiveIntegerField()
     end = models.PositiveIntegerField()
     excerpt = models.TextField()
-    memo = models.TextField(_("memo"), max_length=5000, blank=True)
+    memo = models.TextField(_("memo"), max_length=MEMO_MAX_LENGTH, blank=True)
     codes = models.ManyToManyField(Code, through="AnnotationCode", related_name="annotations")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -49,6 +57,12 @@ class Annotation(models.Model):
         ordering = ["message", "start", "end", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(start__gte=0) & Q(end__gt=F("start")), name="annotation_span_ordered"),
+            models.CheckConstraint(condition=~Q(excerpt=""), name="annotation_excerpt_not_empty"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("memo"), MEMO_MAX_LENGTH), name="annotation_memo_length"
+            ),
+            # The same span selected again gets more codes, not a second annotation.
+            models.UniqueConstraint(fields=["membership", "message", "start", "end"], name="annotation_span_unique"),
         ]
         indexes = [models.Index(fields=["membership", "message"])]
 
@@ -68,7 +82,7 @@ class Attribute(models.Model):
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="attributes")
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="attributes")
     name = models.CharField(_("name"), max_length=CODE_MAX_LENGTH)
-    definition = models.TextField(_("definition"), max_length=5000, blank=True)
+    definition = models.TextField(_("definition"), max_length=MEMO_MAX_LENGTH, blank=True)
     codes = models.ManyToManyField(Code, related_name="attributes", blank=True)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -76,7 +90,57 @@ class Attribute(models.Model):
 
     class Meta:
         ordering = ["position", "id"]
-        constraints = [models.CheckConstraint(condition=~Q(name=""), name="attribute_name_not_empty")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="attribute_name_not_empty"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("definition"), MEMO_MAX_LENGTH), name="attribute_definition_length"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Job(models.Model):
+    """A background computation a person waits on (the group summary), with its progress.
+
+    `fingerprint` identifies the inputs: a finished job whose fingerprint matches the current
+    data is reused instead of recomputed.
+    """
+
+    KIND_SUMMARY = "summary"
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="coding_jobs")
+    kind = models.CharField(max_length=30, default=KIND_SUMMARY)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    fingerprint = models.CharField(max_length=64)
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        "workshops.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="coding_job_progress_le_100"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in JobStatus]), name="coding_job_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["workshop", "kind", "-created_at"])]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
