@@ -25,6 +25,11 @@ from workshops.models import Invite, Role, Stage
 from workshops.permissions import FACILITATOR, STAFF, membership_for, workshop_view
 
 
+def _post(request):
+    """POST data for a form, or None for GET (an empty POST still binds, so errors show)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _form_errors(form, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, errs in error.message_dict.items():
@@ -53,7 +58,7 @@ def home(request):
 @login_required
 @permission_required("workshops.add_workshop", raise_exception=True)
 def workshop_create(request):
-    form = forms.WorkshopCreateForm(request.POST or None)
+    form = forms.WorkshopCreateForm(_post(request))
     if request.method == "POST" and form.is_valid():
         try:
             workshop = services.workshop_create(created_by=request.user, **form.cleaned_data)
@@ -129,7 +134,7 @@ def join(request, token):
         return render(request, "workshops/join_refused.html", {"workshop": workshop, "reason": reason}, status=410)
 
     if request.user.is_authenticated:
-        form = forms.JoinExistingForm(request.POST or None, initial={"display_name": request.user.get_username()})
+        form = forms.JoinExistingForm(_post(request), initial={"display_name": request.user.get_username()})
         if request.method == "POST" and form.is_valid():
             try:
                 services.membership_join(invite=invite, user=request.user, display_name=form.cleaned_data["display_name"])
@@ -139,7 +144,7 @@ def join(request, token):
                 return redirect("workshops:consent", slug=workshop.slug)
         return render(request, "workshops/join.html", {"invite": invite, "workshop": workshop, "form": form, "existing_user": True})
 
-    form = forms.JoinSignupForm(request.POST or None)
+    form = forms.JoinSignupForm(_post(request))
     if request.method == "POST" and form.is_valid():
         user = form.save()
         try:
@@ -158,7 +163,7 @@ def join(request, token):
 def consent(request, workshop, membership):
     if membership.has_consented:
         return redirect("workshops:home", slug=workshop.slug)
-    form = forms.ConsentForm(request.POST or None)
+    form = forms.ConsentForm(_post(request))
     if request.method == "POST" and form.is_valid():
         services.membership_consent(membership=membership)
         messages.success(request, _("Thank you. Your pseudonym in this workshop is %(p)s.") % {"p": membership.pseudonym})
@@ -168,7 +173,7 @@ def consent(request, workshop, membership):
 
 @workshop_view(roles=[Role.PARTICIPANT], require_consent=False)
 def withdraw(request, workshop, membership):
-    form = forms.WithdrawForm(request.POST or None)
+    form = forms.WithdrawForm(_post(request))
     if request.method == "POST" and form.is_valid():
         services.membership_withdraw(membership=membership, reason=form.cleaned_data["reason"])
         return render(request, "workshops/withdrawn.html", {"workshop": workshop, "just_now": True})
@@ -190,7 +195,7 @@ def workshop_home(request, workshop, membership):
 
 @workshop_view(roles=FACILITATOR)
 def workshop_settings(request, workshop, membership):
-    form = forms.WorkshopForm(request.POST or None, instance=workshop)
+    form = forms.WorkshopForm(_post(request), instance=workshop)
     if request.method == "POST" and form.is_valid():
         services.workshop_update(workshop=workshop, **{f: form.cleaned_data[f] for f in form.Meta.fields})
         messages.success(request, _("Settings saved."))
@@ -229,7 +234,7 @@ def stage_set(request, workshop, membership):
 
 @workshop_view(roles=FACILITATOR)
 def invites(request, workshop, membership):
-    form = forms.InviteForm(request.POST or None)
+    form = forms.InviteForm(_post(request))
     if request.method == "POST" and form.is_valid():
         try:
             invite = services.invite_create(workshop=workshop, by=request.user, **form.cleaned_data)
@@ -264,9 +269,9 @@ def orientation(request, workshop, membership):
     return render(request, "workshops/orientation.html", {"workshop": workshop, "membership": membership})
 
 
-@workshop_view()
+@workshop_view(stages=[Stage.FAMILIARIZE])
 def practice(request, workshop, membership):
-    form = forms.PracticeCodeForm(request.POST or None)
+    form = forms.PracticeCodeForm(_post(request))
     if request.method == "POST" and membership.is_participant:
         if "done" in request.POST:
             try:
@@ -302,7 +307,7 @@ def practice(request, workshop, membership):
 
 
 @require_POST
-@workshop_view(roles=[Role.PARTICIPANT])
+@workshop_view(roles=[Role.PARTICIPANT], stages=[Stage.FAMILIARIZE])
 def practice_delete(request, workshop, membership, code_id):
     try:
         services.practice_code_delete(membership=membership, practice_code_id=code_id)
@@ -311,7 +316,7 @@ def practice_delete(request, workshop, membership, code_id):
     return redirect("workshops:practice", slug=workshop.slug)
 
 
-@workshop_view()
+@workshop_view(stages=[Stage.FAMILIARIZE])
 def readiness(request, workshop, membership):
     questions = list(workshop.readiness_questions.all())
     answers: dict[int, int] = {}
@@ -342,12 +347,12 @@ def readiness(request, workshop, membership):
 
 @workshop_view(roles=FACILITATOR)
 def familiarize_edit(request, workshop, membership):
-    form = forms.FamiliarizeForm(request.POST or None, instance=workshop)
+    form = forms.FamiliarizeForm(_post(request), instance=workshop)
     initial = [
         {"prompt": q.prompt, "choices": "\n".join(q.choices), "correct_choice": q.correct_choice + 1, "explanation": q.explanation}
         for q in workshop.readiness_questions.all()
     ]
-    formset = forms.ReadinessFormSet(request.POST or None, initial=initial, prefix="q")
+    formset = forms.ReadinessFormSet(_post(request), initial=initial, prefix="q")
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         questions = [
             {"prompt": f.cleaned_data["prompt"], "choices": f.cleaned_data["choice_list"],

@@ -1,0 +1,302 @@
+"""Stage machine, invites and joining, consent, withdrawal, Familiarize progress."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from tests.factories import UserFactory, facilitator_of, make_participant, make_workshop
+from workshops import selectors, services
+from workshops.models import Invite, Membership, Role, Stage, StageChange
+
+pytestmark = pytest.mark.django_db
+
+
+def test_stage_moves_forward_and_back_and_is_logged():
+    workshop = make_workshop()
+    by = facilitator_of(workshop).user
+    for stage in [Stage.INTERACT, Stage.REFLECT, Stage.INTERACT, Stage.DISCUSS, Stage.CLOSED]:
+        services.workshop_set_stage(workshop=workshop, stage=stage, by=by)
+    workshop.refresh_from_db()
+    assert workshop.stage == Stage.CLOSED
+    log = list(StageChange.objects.filter(workshop=workshop).order_by("changed_at", "id").values_list("from_stage", "to_stage"))
+    assert log == [("familiarize", "interact"), ("interact", "reflect"), ("reflect", "interact"),
+                   ("interact", "discuss"), ("discuss", "closed")]
+    assert all(c.changed_by == by for c in StageChange.objects.filter(workshop=workshop))
+
+
+def test_unknown_stage_is_refused():
+    workshop = make_workshop()
+    with pytest.raises(ValidationError):
+        services.workshop_set_stage(workshop=workshop, stage="party", by=facilitator_of(workshop).user)
+    workshop.refresh_from_db()
+    assert workshop.stage == Stage.FAMILIARIZE
+
+
+def _invite(workshop, **kwargs):
+    return services.invite_create(workshop=workshop, role=kwargs.pop("role", Role.PARTICIPANT),
+                                  by=facilitator_of(workshop).user, **kwargs)
+
+
+def _signup(client, invite, username="newcomer", display="Anjali", email=""):
+    return client.post(f"/join/{invite.token}/", {
+        "display_name": display, "username": username, "email": email,
+        "password1": "a-Long-passphrase-42", "password2": "a-Long-passphrase-42",
+    })
+
+
+def test_join_with_invite_creates_account_membership_and_pseudonym(client):
+    workshop = make_workshop()
+    make_participant(workshop)  # P01 exists
+    invite = _invite(workshop, max_uses=5)
+    response = _signup(client, invite)
+    assert response.status_code == 302
+    assert response["Location"] == f"/w/{workshop.slug}/consent/"
+    membership = Membership.objects.get(workshop=workshop, user__username="newcomer")
+    assert membership.pseudonym == "P02"
+    assert membership.display_name == "Anjali"
+    assert membership.consented_at is None
+    invite.refresh_from_db()
+    assert invite.uses == 1
+
+
+def test_consent_is_recorded_with_time_and_text(client):
+    workshop = make_workshop()
+    invite = _invite(workshop)
+    _signup(client, invite)
+    response = client.post(f"/w/{workshop.slug}/consent/", {})
+    assert response.status_code == 200
+    assert "Tick the box" in response.content.decode()
+    before = timezone.now()
+    response = client.post(f"/w/{workshop.slug}/consent/", {"agree": "on"})
+    assert response.status_code == 302
+    membership = Membership.objects.get(workshop=workshop, user__username="newcomer")
+    assert membership.consented_at >= before
+    assert membership.consent_text_snapshot == workshop.consent_text
+
+
+def test_signup_form_errors_keep_what_was_typed(client):
+    workshop = make_workshop()
+    invite = _invite(workshop)
+    response = client.post(f"/join/{invite.token}/", {
+        "display_name": "Zhang Wei 张伟", "username": "zw", "password1": "short", "password2": "other",
+    })
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="Zhang Wei 张伟"' in body
+    assert "didn’t match" in body or "didn't match" in body
+    assert not Membership.objects.filter(workshop=workshop, user__username="zw").exists()
+    invite.refresh_from_db()
+    assert invite.uses == 0
+
+
+@pytest.mark.parametrize("state,message,status", [
+    ("expired", "expired", 410),
+    ("used_up", "used as many times", 410),
+    ("revoked", "revoked", 410),
+    ("closed", "closed", 410),
+])
+def test_unusable_invites_are_refused_and_change_nothing(client, state, message, status):
+    workshop = make_workshop()
+    invite = _invite(workshop, max_uses=1)
+    if state == "expired":
+        Invite.objects.filter(pk=invite.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    elif state == "used_up":
+        Invite.objects.filter(pk=invite.pk).update(uses=1)
+    elif state == "revoked":
+        services.invite_revoke(invite=invite)
+    elif state == "closed":
+        services.workshop_set_stage(workshop=workshop, stage=Stage.CLOSED, by=facilitator_of(workshop).user)
+    members_before = Membership.objects.filter(workshop=workshop).count()
+    response = _signup(client, invite)
+    assert response.status_code == status
+    assert message in response.content.decode()
+    assert Membership.objects.filter(workshop=workshop).count() == members_before
+    assert not UserFactory._meta.model.objects.filter(username="newcomer").exists()
+
+
+def test_second_join_with_same_link_is_refused(client):
+    workshop = make_workshop()
+    invite = _invite(workshop, max_uses=10)
+    _signup(client, invite)
+    response = client.post(f"/join/{invite.token}/", {"display_name": "Again"})
+    assert response.status_code == 409
+    assert "already joined" in response.content.decode()
+    invite.refresh_from_db()
+    assert invite.uses == 1
+    assert Membership.objects.filter(workshop=workshop, user__username="newcomer").count() == 1
+
+
+def test_existing_user_joins_second_workshop_with_other_role(client):
+    first = make_workshop()
+    user = make_participant(first).user
+    second = make_workshop()
+    invite = _invite(second, role=Role.RESEARCHER)
+    client.force_login(user)
+    response = client.post(f"/join/{invite.token}/", {"display_name": "Dr R"})
+    assert response.status_code == 302
+    roles = dict(Membership.objects.filter(user=user).values_list("workshop__slug", "role"))
+    assert roles == {first.slug: Role.PARTICIPANT, second.slug: Role.RESEARCHER}
+    assert Membership.objects.get(user=user, workshop=second).pseudonym == "R01"
+
+
+def test_unknown_invite_token_is_404(client):
+    assert client.get("/join/not-a-token/").status_code == 404
+
+
+def test_invite_form_refuses_past_expiry_and_bad_uses(client):
+    workshop = make_workshop()
+    client.force_login(facilitator_of(workshop).user)
+    response = client.post(f"/w/{workshop.slug}/invites/", {
+        "role": "participant", "label": "Group <b>A</b>", "max_uses": "0",
+        "expires_at": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    })
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "between 1 and 1000" in body
+    assert "must be in the future" in body
+    assert 'value="Group &lt;b&gt;A&lt;/b&gt;"' in body
+    assert not Invite.objects.filter(workshop=workshop).exists()
+
+
+def test_facilitator_creates_and_revokes_invite(client):
+    workshop = make_workshop()
+    client.force_login(facilitator_of(workshop).user)
+    response = client.post(f"/w/{workshop.slug}/invites/", {"role": "participant", "label": "Room 1", "max_uses": "30"})
+    assert response.status_code == 302
+    invite = Invite.objects.get(workshop=workshop)
+    page = client.get(f"/w/{workshop.slug}/invites/").content.decode()
+    assert f"/join/{invite.token}/" in page
+    client.post(f"/w/{workshop.slug}/invites/{invite.id}/revoke/")
+    invite.refresh_from_db()
+    assert invite.revoked_at is not None
+    assert invite.unusable_reason()
+
+
+def test_withdrawal_is_recorded_and_excludes_data(client):
+    workshop = make_workshop()
+    stays = make_participant(workshop)
+    leaves = make_participant(workshop)
+    services.practice_code_add(membership=stays, code="kept code")
+    services.practice_code_add(membership=leaves, code="withdrawn code")
+    client.force_login(leaves.user)
+    response = client.post(f"/w/{workshop.slug}/withdraw/", {"reason": "changed my mind"})
+    assert response.status_code == 200  # the confirmation box was not ticked
+    leaves.refresh_from_db()
+    assert leaves.withdrawn_at is None
+    response = client.post(f"/w/{workshop.slug}/withdraw/", {"reason": "changed my mind", "confirm": "on"})
+    assert response.status_code == 200
+    leaves.refresh_from_db()
+    assert leaves.withdrawn_at is not None
+    assert leaves.withdrawal.reason == "changed my mind"
+    assert list(selectors.active_participants(workshop)) == [stays]
+    assert [c.code for c in selectors.practice_codes_of_others(make_participant(workshop))] == ["kept code"]
+    # The withdrawn participant can no longer open workshop pages.
+    assert client.get(f"/w/{workshop.slug}/familiarize/").status_code == 403
+    assert selectors.dashboard_summary(workshop)["withdrawn"] == 1
+
+
+def test_familiarize_progress_through_pages(client):
+    workshop = make_workshop()
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    assert client.post(f"/w/{workshop.slug}/familiarize/").status_code == 302
+    # Done without a code is refused.
+    response = client.post(f"/w/{workshop.slug}/familiarize/practice/", {"done": "1"})
+    assert "at least one code" in response.content.decode()
+    # Empty and oversized codes are refused next to the field.
+    response = client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": "   "})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    response = client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": "x" * 150})
+    assert "under 120 characters" in response.content.decode()
+    text = workshop.practice_text
+    start = text.index("Everyone loves")
+    response = client.post(f"/w/{workshop.slug}/familiarize/practice/", {
+        "code": "<script>alert(1)</script> overclaims", "start": start, "end": start + 24})
+    assert response.status_code == 302
+    code = participant.practice_codes.get()
+    assert code.excerpt == text[start:start + 24]
+    page = client.get(f"/w/{workshop.slug}/familiarize/practice/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; overclaims" in page
+    assert "<script>alert(1)" not in page
+    client.post(f"/w/{workshop.slug}/familiarize/practice/", {"done": "1"})
+    page = client.get(f"/w/{workshop.slug}/familiarize/practice/").content.decode()
+    assert "How others might have coded it" in page
+    questions = list(workshop.readiness_questions.all())
+    wrong = {f"q{q.id}": (q.correct_choice + 1) % len(q.choices) for q in questions}
+    response = client.post(f"/w/{workshop.slug}/familiarize/readiness/", wrong)
+    assert "try again" in response.content.decode()
+    participant.refresh_from_db()
+    assert participant.readiness_passed_at is None
+    right = {f"q{q.id}": q.correct_choice for q in questions}
+    client.post(f"/w/{workshop.slug}/familiarize/readiness/", right)
+    participant.refresh_from_db()
+    assert participant.orientation_done_at and participant.practice_done_at and participant.readiness_passed_at
+    assert participant.readiness_attempts.count() == 2
+
+
+def test_readiness_refuses_missing_and_out_of_range_answers(client):
+    workshop = make_workshop()
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    q = workshop.readiness_questions.first()
+    response = client.post(f"/w/{workshop.slug}/familiarize/readiness/", {f"q{q.id}": "99"})
+    assert "Choose an answer" in response.content.decode()
+    assert participant.readiness_attempts.count() == 0
+
+
+def test_orientation_markdown_is_sanitised(client):
+    workshop = make_workshop()
+    services.workshop_update(workshop=workshop, orientation_md="# Hello\n\n<script>alert('x')</script>\n\n[link](javascript:alert(1))")
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    page = client.get(f"/w/{workshop.slug}/familiarize/").content.decode()
+    assert "<h1>Hello</h1>" in page
+    assert "<script>alert('x')</script>" not in page
+    assert "href=\"javascript:" not in page
+
+
+def test_dashboard_shows_progress(client):
+    workshop = make_workshop()
+    participant = make_participant(workshop, name="Visible <i>Name</i>")
+    services.orientation_complete(membership=participant)
+    client.force_login(facilitator_of(workshop).user)
+    page = client.get(f"/w/{workshop.slug}/dashboard/").content.decode()
+    assert participant.pseudonym in page
+    assert "Visible &lt;i&gt;Name&lt;/i&gt;" in page
+    partial = client.get(f"/w/{workshop.slug}/dashboard/", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.strip().startswith('<div id="progress"')
+    assert "1 read the orientation" in partial
+
+
+def test_security_headers_present(client):
+    response = client.get("/login/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_csrf_is_enforced():
+    from django.test import Client
+
+    workshop = make_workshop()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(facilitator_of(workshop).user)
+    response = client.post(f"/w/{workshop.slug}/stage/", {"stage": "interact"})
+    assert response.status_code == 403
+    workshop.refresh_from_db()
+    assert workshop.stage == Stage.FAMILIARIZE
+
+
+def test_login_attempts_are_throttled(client, settings):
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 3
+    user = UserFactory(username="target")
+    for _ in range(3):
+        client.post("/login/", {"username": "target", "password": "wrong"})
+    response = client.post("/login/", {"username": "target", "password": "correct-horse-battery-9"})
+    assert response.status_code == 429
+    assert "Too many" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert user.pk

@@ -1,0 +1,105 @@
+"""Settings parsing: typed readers refuse bad values loudly; production needs a real key."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from calma import env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("raw,expected", [("1", True), ("true", True), ("YES", True), ("on", True),
+                                          ("0", False), ("false", False), ("no", False), ("", False)])
+def test_env_bool_accepts_known_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_BOOL", raw)
+    assert env.env_bool("X_BOOL", default=not expected if raw else False) is expected
+
+
+def test_env_bool_refuses_unknown(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_BOOL='maybe' is not a boolean"):
+        env.env_bool("X_BOOL")
+
+
+def test_env_int_bounds_and_garbage(monkeypatch):
+    monkeypatch.setenv("X_INT", "12")
+    assert env.env_int("X_INT", 3, minimum=1, maximum=20) == 12
+    monkeypatch.setenv("X_INT", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="not a whole number"):
+        env.env_int("X_INT", 3)
+    monkeypatch.setenv("X_INT", "0")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum 1"):
+        env.env_int("X_INT", 3, minimum=1)
+    monkeypatch.delenv("X_INT")
+    assert env.env_int("X_INT", 3) == 3
+
+
+def test_env_url_checks_scheme(monkeypatch):
+    monkeypatch.setenv("X_URL", "mysql://db/x")
+    with pytest.raises(ImproperlyConfigured, match="must be a URL starting with postgres://"):
+        env.env_url("X_URL", schemes=("postgres",))
+    monkeypatch.setenv("X_URL", "postgres://u@h:5432/db")
+    assert env.env_url("X_URL", schemes=("postgres",)) == "postgres://u@h:5432/db"
+
+
+def test_env_list(monkeypatch):
+    monkeypatch.setenv("X_LIST", " a.example, b.example ,,")
+    assert env.env_list("X_LIST") == ["a.example", "b.example"]
+
+
+def _load_settings(extra_env: dict) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {
+        "DEBUG", "SECRET_KEY", "CALMA_TESTING", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    base.update(extra_env)
+    code = ("import django, json; from django.conf import settings; django.setup(); "
+            "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], "
+            "'layer': settings.CHANNEL_LAYERS['default']['BACKEND'], 'eager': settings.CELERY_TASK_ALWAYS_EAGER, "
+            "'cache': settings.CACHES['default']['BACKEND'], 'secure': settings.SESSION_COOKIE_SECURE}))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**base, "DJANGO_SETTINGS_MODULE": "calma.settings"}, timeout=60)
+
+
+def test_embedded_defaults_without_variables():
+    result = _load_settings({"DEBUG": "1"})
+    assert result.returncode == 0, result.stderr
+    assert '"db": "django.db.backends.sqlite3"' in result.stdout
+    assert '"layer": "channels.layers.InMemoryChannelLayer"' in result.stdout
+    assert '"eager": true' in result.stdout
+
+
+def test_services_from_urls():
+    result = _load_settings({"DEBUG": "1", "DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3"})
+    assert result.returncode == 0, result.stderr
+    assert '"db": "django.db.backends.postgresql"' in result.stdout
+    assert '"layer": "channels_redis.core.RedisChannelLayer"' in result.stdout
+    assert '"cache": "django.core.cache.backends.redis.RedisCache"' in result.stdout
+    assert '"eager": false' in result.stdout
+
+
+def test_production_refuses_missing_secret_key():
+    result = _load_settings({})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_short_secret_key():
+    result = _load_settings({"SECRET_KEY": "short"})
+    assert result.returncode != 0
+    assert "at least 32 characters" in result.stderr
+
+
+def test_production_with_real_key_has_secure_cookies():
+    result = _load_settings({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "calma.example.org"})
+    assert result.returncode == 0, result.stderr
+    assert '"secure": true' in result.stdout
+
+
+def test_bad_boolean_stops_start():
+    result = _load_settings({"DEBUG": "perhaps"})
+    assert result.returncode != 0
+    assert "DEBUG='perhaps' is not a boolean" in result.stderr
