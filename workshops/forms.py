@@ -109,6 +109,11 @@ class JoinSignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("display_name", "username", "email")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].widget.attrs.pop("autofocus", None)
+        self.fields["display_name"].widget.attrs["autofocus"] = True
+
     def clean_display_name(self):
         name = " ".join(self.cleaned_data["display_name"].split())
         if not name:
