@@ -5,3 +5,30 @@ from django.utils.translation import gettext_lazy as _
 class DiscussionConfig(AppConfig):
     name = "discussion"
     verbose_name = _("Discuss: live session")
+
+    def ready(self):
+        from django.urls import reverse
+
+        from discussion import selectors
+        from workshops import exports, progress
+
+        exports.register(
+            _("Derived axes (CSV)"),
+            _("One row per final group axis: ranks, Likert counts, source labels, excerpts, participants (pseudonyms)."),
+            lambda workshop: reverse("discussion:export_csv", kwargs={"slug": workshop.slug}),
+        )
+        exports.register(
+            _("Derived axes with provenance (JSON)"),
+            _("Each axis with the attributes, codes, excerpts and messages behind it."),
+            lambda workshop: reverse("discussion:export_json", kwargs={"slug": workshop.slug}),
+        )
+        exports.register(
+            _("Discuss session report (printable)"),
+            _("Axes table, affinity map, consensus shift and Likert charts, session log."),
+            lambda workshop: reverse("discussion:report", kwargs={"slug": workshop.slug}),
+        )
+        progress.register(
+            "discuss",
+            [("picks", _("Top-three picks")), ("ratings", _("Axis ratings")), ("ranked", _("Ranked axes"))],
+            selectors.progress_counts,
+        )

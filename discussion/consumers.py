@@ -1,0 +1,197 @@
+"""The live board socket: /ws/w/<slug>/board/, one Channels group per workshop (`board.<id>`).
+
+The page loads the full state over HTTP (board_state); this socket carries changes. Clients
+send small JSON commands; each is size-checked, rate-limited per connection, validated and
+handed to a service (which checks the member's rights and broadcasts after commit). Refusals
+are answered to the sender only and logged; nothing is written for them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ValidationError
+
+from discussion import conf, services
+from discussion.events import board_group
+from workshops.models import Membership
+
+log = logging.getLogger(__name__)
+
+
+@database_sync_to_async
+def _membership(user, slug):
+    if not user or not user.is_authenticated:
+        return None
+    m = (Membership.objects.select_related("workshop", "user")
+         .filter(workshop__slug=slug, user=user, withdrawn_at__isnull=True).first())
+    if m is not None and m.is_participant and not m.has_consented:
+        return None
+    return m
+
+
+def _refusal(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(error.messages)
+    return str(error)
+
+
+def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict | None:
+    """Run one command synchronously (in a worker thread). Returns a reply for the sender."""
+    membership = Membership.objects.select_related("workshop").get(pk=membership_id)
+    if membership.is_withdrawn:
+        raise services.NotAllowed("withdrawn")
+    workshop = membership.workshop
+    if action == "ping":
+        services.presence_touch(channel_name=channel_name)
+        return {"kind": "pong"}
+    if action == "editing":
+        services.presence_editing(membership=membership, channel_name=channel_name, axis_id=data.get("id"))
+        return None
+    if action == "card.create":
+        axis = services.axis_create(membership=membership, name=data.get("name"), definition=data.get("definition", ""),
+                                    pick_id=data.get("pick"))
+        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref")}}
+    if action == "card.update":
+        axis = services.axis_update(membership=membership, axis_id=data.get("id"), name=data.get("name"),
+                                    definition=data.get("definition", ""), version=data.get("version"))
+        return {"kind": "saved", "payload": {"id": axis.pk, "version": axis.version}}
+    if action == "card.comment":
+        services.axis_comment(membership=membership, axis_id=data.get("id"), text=data.get("text"))
+        return None
+    if action == "card.merge":
+        services.axis_merge(membership=membership, axis_ids=data.get("ids"), into_id=data.get("into"))
+        return None
+    if action == "card.split":
+        services.axis_split(membership=membership, axis_id=data.get("id"), parts=data.get("parts"))
+        return None
+    if action == "card.remove":
+        services.axis_archive(membership=membership, axis_id=data.get("id"))
+        return None
+    if action == "card.attach":
+        services.axis_attach_label(membership=membership, axis_id=data.get("id"), key=str(data.get("key", ""))[:200])
+        return None
+    if action == "card.example":
+        services.axis_add_example(membership=membership, axis_id=data.get("id"), annotation_id=data.get("annotation"),
+                                  message_id=data.get("message"), excerpt=data.get("excerpt", ""))
+        return None
+    if action == "vote":
+        services.vote_set(membership=membership, axis_ids=data.get("ids"))
+        return {"kind": "voted"}
+    # Facilitator actions: the services refuse anyone else.
+    if action == "segment":
+        services.session_set_segment(workshop=workshop, by=membership, segment=data.get("segment"),
+                                     open=data.get("open", True))
+        return None
+    if action == "open":
+        services.session_set_open(workshop=workshop, by=membership, open=bool(data.get("open")))
+        return None
+    if action == "reveal":
+        services.session_reveal_picks(workshop=workshop, by=membership, revealed=bool(data.get("revealed", True)))
+        return None
+    if action == "spotlight":
+        services.session_set_spotlight(workshop=workshop, by=membership, membership_id=data.get("participant"))
+        return None
+    if action == "timer":
+        services.session_set_timer(workshop=workshop, by=membership, minutes=data.get("minutes"))
+        return None
+    if action == "ranking":
+        services.group_ranking_record(workshop=workshop, by=membership, axis_ids=data.get("ids"))
+        return None
+    if action == "map.refresh":
+        services.map_request(workshop=workshop, by=membership, full_layout=bool(data.get("full")))
+        return None
+    raise ValidationError("unknown action")
+
+
+class BoardConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
+        if self.membership is None:
+            await self.close(code=4403)
+            return
+        self.workshop_id = self.membership.workshop_id
+        self.group = board_group(self.workshop_id)
+        self.rate_count, self.rate_window = conf.socket_rate()
+        self.max_frame = conf.socket_max_frame()
+        self.stamps: list[float] = []
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"kind": "hello", "payload": {"me": self.membership.pseudonym, "role": self.membership.role}})
+        await database_sync_to_async(services.presence_join)(membership=self.membership, channel_name=self.channel_name)
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await database_sync_to_async(services.presence_leave)(workshop_id=self.workshop_id, channel_name=self.channel_name)
+            except Exception:  # noqa: BLE001
+                log.warning("presence cleanup failed", exc_info=True)
+
+    async def send_json(self, content):
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def refuse(self, reason: str, ref=None, **extra):
+        log.warning("board %s: refused %s from %s: %s", getattr(self, "workshop_id", "?"), extra.get("action", "?"),
+                    getattr(getattr(self, "membership", None), "pseudonym", "?"), reason)
+        await self.send_json({"kind": "error", "payload": {"reason": reason, "ref": ref, **extra}})
+
+    def _rate_ok(self) -> bool:
+        now = time.monotonic()
+        self.stamps = [t for t in self.stamps if now - t < self.rate_window]
+        if len(self.stamps) >= self.rate_count:
+            return False
+        self.stamps.append(now)
+        return True
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None or text_data is None:
+            await self.refuse("text frames only")
+            return
+        if len(text_data) > self.max_frame:
+            await self.refuse("frame too large")
+            return
+        if not self._rate_ok():
+            await self.refuse("rate limited: slow down")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.refuse("malformed JSON")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("action"), str):
+            await self.refuse("expected an object with an action")
+            return
+        data = message.get("data") or {}
+        ref = message.get("ref")
+        if not isinstance(data, dict):
+            await self.refuse("data must be an object", ref)
+            return
+        if "workshop" in message and str(message["workshop"]) != str(self.workshop_id):
+            await self.refuse("wrong workshop", ref, action=message["action"])
+            return
+        action = message["action"][:40]
+        try:
+            reply = await database_sync_to_async(_run)(self.membership.pk, self.channel_name, action, data)
+        except services.Conflict as conflict:
+            from discussion.selectors import card_data
+
+            current = await database_sync_to_async(card_data)(conflict.axis)
+            await self.send_json({"kind": "conflict", "payload": {"ref": ref, "current": current, "yours": conflict.attempted}})
+            return
+        except ValidationError as error:
+            await self.refuse(_refusal(error), ref, action=action)
+            return
+        except Membership.DoesNotExist:
+            await self.close(code=4403)
+            return
+        if reply is not None:
+            reply.setdefault("payload", {})["ref"] = ref
+            await self.send_json(reply)
+
+    async def board_event(self, event):
+        await self.send_json({"kind": event["kind"], "payload": event.get("payload", {})})

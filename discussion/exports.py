@@ -1,0 +1,96 @@
+"""Derived-axes exports: a streamed CSV with stable, documented columns and a JSON provenance tree.
+
+Columns are documented in docs/discussion.md. Every field is quoted; cells that begin with
+= + - @ (or a tab / carriage return) are prefixed with ' so spreadsheets do not run them as
+formulas; participants appear only by pseudonym; withdrawn members' data is excluded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.utils import timezone
+
+from discussion import selectors
+
+CSV_COLUMNS = [
+    "workshop",
+    "axis_id",
+    "name",
+    "definition",
+    "group_rank",
+    "in_group_top_three",
+    "likert_n",
+    "likert_mean",
+    "likert_1",
+    "likert_2",
+    "likert_3",
+    "likert_4",
+    "likert_5",
+    "mean_individual_rank",
+    "individual_rank_n",
+    "source_labels",
+    "example_excerpts",
+    "participants",
+]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not isinstance(value, (int, float)):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def axis_row(workshop, axis: dict) -> list[str]:
+    lk = axis["likert"]
+    examples = [{"excerpt": e["excerpt"], "conversation_id": e["conversation_id"], "message_id": e["message_id"]}
+                for e in axis["examples"]]
+    values = [
+        workshop.slug,
+        axis["axis_id"],
+        axis["name"],
+        axis["definition"],
+        axis["group_rank"],
+        axis["in_group_top_three"],
+        lk["n"],
+        lk["mean"],
+        *lk["counts"],
+        axis["mean_individual_rank"],
+        axis["individual_rank_n"],
+        " | ".join(axis["source_labels"]),
+        json.dumps(examples, ensure_ascii=False),
+        " ".join(axis["participants"]),
+    ]
+    return [neutralise(v) for v in values]
+
+
+def axes_csv_rows(workshop):
+    """Yield the CSV line by line (a generator for StreamingHttpResponse)."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+    for axis in selectors.axis_provenance(workshop):
+        yield writer.writerow(axis_row(workshop, axis))
+
+
+def axes_json(workshop) -> dict:
+    return {
+        "format": "calma-derived-axes/1",
+        "workshop": {"slug": workshop.slug, "title": workshop.title, "deployment_context": workshop.deployment_context},
+        "exported_at": timezone.now().isoformat(),
+        "columns_doc": "docs/discussion.md",
+        "group_ranking": [{"rank": r.rank, "axis_id": r.axis_id} for r in selectors.group_ranking(workshop)],
+        "axes": selectors.axis_provenance(workshop),
+    }

@@ -1,0 +1,675 @@
+"""Every write of the Discuss stage. Keyword-only arguments, one transaction each.
+
+Rules checked here (views and the socket consumer only translate input):
+- facilitator-only actions refuse anyone else (`NotAllowed`);
+- participants write only in the segment that takes their input, while it is open;
+- card edits carry the version the writer started from; a stale version raises `Conflict`
+  with the current text, so nothing is silently overwritten;
+- rankings and ratings refuse axes that are not on the board (merged, removed, or of
+  another workshop).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from coding.models import Attribute
+from discussion import events, selectors
+from discussion.models import (
+    COMMENT_MAX,
+    DEFINITION_MAX,
+    NAME_MAX,
+    Axis,
+    AxisComment,
+    AxisExample,
+    AxisSource,
+    AxisStatus,
+    BoardPresence,
+    GroupRank,
+    GroupVote,
+    IndividualRank,
+    Job,
+    LikertRating,
+    Pick,
+    Segment,
+    Session,
+    SessionEvent,
+)
+from workshops.models import Membership, Role, Stage, Workshop
+
+log = logging.getLogger(__name__)
+
+
+class NotAllowed(ValidationError):
+    """The member may not do this (role, segment, or workshop)."""
+
+
+class Conflict(Exception):
+    """A card changed since the writer loaded it."""
+
+    def __init__(self, axis: Axis, attempted: dict):
+        super().__init__("conflict")
+        self.axis = axis
+        self.attempted = attempted
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _clean_text(value, *, max_length: int, field: str, required: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError({field: _("Expected text.")})
+    value = value.replace("\x00", "").strip()
+    if required and not value:
+        raise ValidationError({field: _("This cannot be empty.")})
+    if len(value) > max_length:
+        raise ValidationError({field: _("At most %(n)d characters.") % {"n": max_length}})
+    return value
+
+
+def _require_member(membership: Membership, workshop: Workshop | None = None) -> None:
+    if membership is None or membership.is_withdrawn:
+        raise NotAllowed(_("You are not an active member of this workshop."))
+    if workshop is not None and membership.workshop_id != workshop.id:
+        raise NotAllowed(_("That belongs to another workshop."))
+
+
+def _require_facilitator(membership: Membership) -> None:
+    _require_member(membership)
+    if not membership.is_facilitator:
+        raise NotAllowed(_("Only the facilitator can do this."))
+
+
+def _require_segment(membership: Membership, session: Session, segments: tuple[int, ...]) -> None:
+    """Participants act only in the given segments while open; facilitators always may."""
+    _require_member(membership)
+    if membership.is_facilitator:
+        return
+    if not membership.is_participant:
+        raise NotAllowed(_("Researchers observe the session; they do not change it."))
+    if session.workshop.stage != Stage.DISCUSS:
+        raise NotAllowed(_("The Discuss stage is not open."))
+    if session.segment not in segments or not session.segment_open:
+        raise NotAllowed(_("This part of the session is not open now."))
+
+
+def _log(workshop_id: int, actor: Membership | None, kind: str, **data) -> None:
+    SessionEvent.objects.create(workshop_id=workshop_id, actor=actor, kind=kind, data=data)
+
+
+def _session_changed(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).update(version=F("version") + 1)
+    session.refresh_from_db()
+    payload = selectors.session_data(session)
+    events.board(session.workshop_id, "session", payload)
+    events.workshop(session.workshop_id, "discuss.session", {"segment": session.segment, "version": session.version})
+
+
+def _active_axis(workshop_id: int, axis_id, *, lock: bool = False) -> Axis:
+    try:
+        axis_id = int(axis_id)
+    except (TypeError, ValueError):
+        raise ValidationError({"axis": _("No such card.")}) from None
+    qs = Axis.objects.filter(workshop_id=workshop_id, pk=axis_id)
+    if lock:
+        qs = qs.select_for_update()
+    axis = qs.first()
+    if axis is None:
+        raise ValidationError({"axis": _("No such card.")})
+    if axis.status != AxisStatus.ACTIVE:
+        raise ValidationError({"axis": _("“%(name)s” is no longer on the board (merged or removed).") % {"name": axis.name}})
+    return axis
+
+
+def _ordered_axis_ids(workshop_id: int, axis_ids, *, max_len: int | None, field: str) -> list[Axis]:
+    if not isinstance(axis_ids, (list, tuple)):
+        raise ValidationError({field: _("Expected a list of cards.")})
+    ids = []
+    for value in axis_ids:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise ValidationError({field: _("No such card.")}) from None
+    if len(set(ids)) != len(ids):
+        raise ValidationError({field: _("Each axis can take only one place.")})
+    if max_len is not None and len(ids) > max_len:
+        raise ValidationError({field: _("At most %(n)d places.") % {"n": max_len}})
+    axes = {a.pk: a for a in Axis.objects.filter(workshop_id=workshop_id, pk__in=ids)}
+    result = []
+    for axis_id in ids:
+        axis = axes.get(axis_id)
+        if axis is None:
+            raise ValidationError({field: _("No such card.")})
+        if axis.status != AxisStatus.ACTIVE:
+            raise ValidationError({field: _("“%(name)s” is no longer on the board (merged or removed).") % {"name": axis.name}})
+        result.append(axis)
+    return result
+
+
+def _card_changed(axis: Axis, kind: str = "card") -> None:
+    events.board(axis.workshop_id, kind, {"card": selectors.card_data(axis)})
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_get(*, workshop: Workshop) -> Session:
+    session, _created = Session.objects.get_or_create(workshop=workshop)
+    session.workshop = workshop
+    return session
+
+
+@transaction.atomic
+def session_set_segment(*, workshop: Workshop, by: Membership, segment: int, open: bool = True) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    try:
+        segment = int(segment)
+    except (TypeError, ValueError):
+        raise ValidationError({"segment": _("No such segment.")}) from None
+    if segment not in Segment.values:
+        raise ValidationError({"segment": _("No such segment.")})
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    previous = session.segment
+    session.segment = segment
+    session.segment_open = bool(open)
+    session.timer_ends_at = None if previous != segment else session.timer_ends_at
+    if segment == Segment.PRESENTATIONS and previous != segment:
+        session.spotlight = None
+    session.save()
+    _log(workshop.id, by, "segment", segment=segment, previous=previous, open=session.segment_open)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_open(*, workshop: Workshop, by: Membership, open: bool) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.segment_open = bool(open)
+    session.save(update_fields=["segment_open", "updated_at"])
+    _log(workshop.id, by, "open" if open else "close", segment=session.segment)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_reveal_picks(*, workshop: Workshop, by: Membership, revealed: bool = True) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.picks_revealed = bool(revealed)
+    session.save(update_fields=["picks_revealed", "updated_at"])
+    _log(workshop.id, by, "reveal" if revealed else "hide")
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_spotlight(*, workshop: Workshop, by: Membership, membership_id) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    target = None
+    if membership_id not in (None, "", 0, "0"):
+        try:
+            target = Membership.objects.active().get(workshop=workshop, pk=int(membership_id), role=Role.PARTICIPANT)
+        except (Membership.DoesNotExist, TypeError, ValueError):
+            raise ValidationError({"spotlight": _("No such participant.")}) from None
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.spotlight = target
+    session.save(update_fields=["spotlight", "updated_at"])
+    _log(workshop.id, by, "spotlight", participant=target.pseudonym if target else None)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_timer(*, workshop: Workshop, by: Membership, minutes) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    try:
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        raise ValidationError({"minutes": _("Enter a number of minutes.")}) from None
+    if not 0 <= minutes <= 180:
+        raise ValidationError({"minutes": _("Between 0 and 180 minutes.")})
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.timer_ends_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    session.save(update_fields=["timer_ends_at", "updated_at"])
+    _log(workshop.id, by, "timer", minutes=minutes)
+    _session_changed(session)
+    return session
+
+
+# --- segment 1: picks -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def picks_save(*, membership: Membership, picks: list[dict]) -> list[Pick]:
+    """Replace a participant's top three. Each item: {name, definition, attribute_id?}; empty items are skipped."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.TOP_THREE,))
+    if not membership.is_participant:
+        raise NotAllowed(_("Only participants pick a top three."))
+    if len(picks) > 3:
+        raise ValidationError(_("Pick at most three."))
+    cleaned = []
+    seen = set()
+    for index, item in enumerate(picks, start=1):
+        name = _clean_text(item.get("name"), max_length=NAME_MAX, field=f"name_{index}", required=False)
+        definition = _clean_text(item.get("definition"), max_length=DEFINITION_MAX, field=f"definition_{index}", required=False)
+        attribute = None
+        if item.get("attribute_id"):
+            attribute = Attribute.objects.filter(pk=item["attribute_id"], membership=membership).first()
+            if attribute is None:
+                raise ValidationError({f"attribute_{index}": _("Choose one of your own attributes.")})
+            name = name or attribute.name
+            definition = definition or attribute.definition
+        if not name:
+            continue
+        if not definition:
+            raise ValidationError({f"definition_{index}": _("Give a definition in your own words.")})
+        if name.casefold() in seen:
+            raise ValidationError({f"name_{index}": _("You picked this one already.")})
+        seen.add(name.casefold())
+        cleaned.append((name, definition, attribute))
+    Pick.objects.filter(membership=membership).delete()
+    created = [
+        Pick.objects.create(membership=membership, position=pos, name=n, definition=d, attribute=a)
+        for pos, (n, d, a) in enumerate(cleaned, start=1)
+    ]
+    _log(membership.workshop_id, membership, "picks", count=len(created))
+    events.workshop(membership.workshop_id, "discuss.picks", {})
+    return created
+
+
+# --- segment 4: the board ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def axis_create(*, membership: Membership, name, definition="", pick_id=None) -> Axis:
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    name = _clean_text(name, max_length=NAME_MAX, field="name")
+    definition = _clean_text(definition, max_length=DEFINITION_MAX, field="definition", required=False)
+    pick = None
+    if pick_id:
+        pick = Pick.objects.filter(pk=pick_id, membership__workshop_id=membership.workshop_id,
+                                   membership__withdrawn_at__isnull=True).first()
+        if pick is None:
+            raise ValidationError({"pick": _("No such pick.")})
+    axis = Axis.objects.create(workshop_id=membership.workshop_id, name=name, definition=definition,
+                               created_by=membership, updated_by=membership)
+    if pick is not None:
+        AxisSource.objects.create(axis=axis, pick=pick, added_by=membership)
+        if pick.attribute_id:
+            AxisSource.objects.create(axis=axis, attribute_id=pick.attribute_id, added_by=membership)
+    _log(membership.workshop_id, membership, "card_create", axis=axis.pk, name=name)
+    _card_changed(axis, "card")
+    return axis
+
+
+@transaction.atomic
+def axis_update(*, membership: Membership, axis_id, name, definition, version) -> Axis:
+    """Change a card's name and definition; `version` is the one the writer started from."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    name = _clean_text(name, max_length=NAME_MAX, field="name")
+    definition = _clean_text(definition, max_length=DEFINITION_MAX, field="definition", required=False)
+    axis = _active_axis(membership.workshop_id, axis_id, lock=True)
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValidationError({"version": _("Missing card version.")}) from None
+    if version != axis.version:
+        raise Conflict(axis, {"name": name, "definition": definition, "version": version})
+    if axis.name == name and axis.definition == definition:
+        return axis
+    before = {"name": axis.name, "definition": axis.definition}
+    axis.name, axis.definition = name, definition
+    axis.version = axis.version + 1
+    axis.updated_by = membership
+    axis.save()
+    _log(membership.workshop_id, membership, "card_edit", axis=axis.pk, before=before,
+         after={"name": name, "definition": definition}, version=axis.version)
+    _card_changed(axis)
+    return axis
+
+
+@transaction.atomic
+def axis_comment(*, membership: Membership, axis_id, text) -> AxisComment:
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    text = _clean_text(text, max_length=COMMENT_MAX, field="text")
+    axis = _active_axis(membership.workshop_id, axis_id)
+    comment = AxisComment.objects.create(axis=axis, membership=membership, text=text)
+    _card_changed(axis)
+    return comment
+
+
+@transaction.atomic
+def axis_archive(*, membership: Membership, axis_id) -> Axis:
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    axis = _active_axis(membership.workshop_id, axis_id, lock=True)
+    axis.status = AxisStatus.ARCHIVED
+    axis.version += 1
+    axis.updated_by = membership
+    axis.save()
+    GroupVote.objects.filter(axis=axis).delete()
+    _log(membership.workshop_id, membership, "card_remove", axis=axis.pk)
+    events.board(axis.workshop_id, "card_removed", {"id": axis.pk, "card": selectors.card_data(axis)})
+    return axis
+
+
+def _copy_provenance(source: Axis, target: Axis, by: Membership) -> None:
+    for s in source.sources.all():
+        exists = AxisSource.objects.filter(axis=target, code_id=s.code_id, attribute_id=s.attribute_id, pick_id=s.pick_id)
+        if not exists.exists():
+            AxisSource.objects.create(axis=target, code_id=s.code_id, attribute_id=s.attribute_id,
+                                      pick_id=s.pick_id, added_by=s.added_by or by)
+    for e in source.examples.all():
+        if e.annotation_id and AxisExample.objects.filter(axis=target, annotation_id=e.annotation_id).exists():
+            continue
+        AxisExample.objects.create(axis=target, annotation_id=e.annotation_id, message_id=e.message_id,
+                                   excerpt=e.excerpt, added_by=e.added_by or by)
+
+
+@transaction.atomic
+def axis_merge(*, membership: Membership, axis_ids, into_id, name=None, definition=None) -> Axis:
+    """Merge cards into one; the merged cards keep their history and point to the target."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    target = _active_axis(membership.workshop_id, into_id, lock=True)
+    sources = [a for a in _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=50, field="axes") if a.pk != target.pk]
+    if not sources:
+        raise ValidationError({"axes": _("Choose at least one other card to merge.")})
+    for source in Axis.objects.select_for_update().filter(pk__in=[a.pk for a in sources]):
+        _copy_provenance(source, target, membership)
+        for comment in source.comments.all():
+            AxisComment.objects.create(axis=target, membership=comment.membership,
+                                       text=f"[{source.name}] {comment.text}"[:COMMENT_MAX], created_at=comment.created_at)
+        source.status = AxisStatus.MERGED
+        source.merged_into = target
+        source.version += 1
+        source.updated_by = membership
+        source.save()
+        GroupVote.objects.filter(axis=source).delete()
+        events.board(source.workshop_id, "card_removed", {"id": source.pk, "card": selectors.card_data(source)})
+    if name is not None:
+        target.name = _clean_text(name, max_length=NAME_MAX, field="name")
+    if definition is not None:
+        target.definition = _clean_text(definition, max_length=DEFINITION_MAX, field="definition", required=False)
+    target.version += 1
+    target.updated_by = membership
+    target.save()
+    _log(membership.workshop_id, membership, "card_merge", into=target.pk, merged=[a.pk for a in sources])
+    _card_changed(target)
+    return target
+
+
+@transaction.atomic
+def axis_split(*, membership: Membership, axis_id, parts: list[dict]) -> list[Axis]:
+    """Split a card into two or more; each part keeps the original's provenance; the original leaves the board."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    original = _active_axis(membership.workshop_id, axis_id, lock=True)
+    if not isinstance(parts, list) or not 2 <= len(parts) <= 6:
+        raise ValidationError({"parts": _("Split into two to six cards.")})
+    cleaned = [
+        (_clean_text(p.get("name"), max_length=NAME_MAX, field="name"),
+         _clean_text(p.get("definition", ""), max_length=DEFINITION_MAX, field="definition", required=False))
+        for p in parts if isinstance(p, dict)
+    ]
+    if len(cleaned) != len(parts):
+        raise ValidationError({"parts": _("Each part needs a name.")})
+    created = []
+    for name, definition in cleaned:
+        axis = Axis.objects.create(workshop_id=original.workshop_id, name=name, definition=definition,
+                                   split_from=original, created_by=membership, updated_by=membership)
+        _copy_provenance(original, axis, membership)
+        created.append(axis)
+    original.status = AxisStatus.ARCHIVED
+    original.version += 1
+    original.updated_by = membership
+    original.save()
+    GroupVote.objects.filter(axis=original).delete()
+    _log(membership.workshop_id, membership, "card_split", axis=original.pk, into=[a.pk for a in created])
+    events.board(original.workshop_id, "card_removed", {"id": original.pk, "card": selectors.card_data(original)})
+    for axis in created:
+        _card_changed(axis)
+    return created
+
+
+@transaction.atomic
+def axis_attach_label(*, membership: Membership, axis_id, key: str) -> Axis:
+    """Attach a map label ("code:<normalised>" or "attribute:<normalised>") to a card: all the
+    active members' codes or attributes with that label become sources, their annotations examples."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD, Segment.MAP))
+    axis = _active_axis(membership.workshop_id, axis_id, lock=True)
+    kind, _sep, norm = (key or "").partition(":")
+    rows = selectors.label_rows(membership.workshop, kind, norm)
+    if not rows:
+        raise ValidationError({"key": _("No such label on the map.")})
+    for row in rows:
+        field = "code" if kind == "code" else "attribute"
+        AxisSource.objects.get_or_create(axis=axis, **{field: row}, defaults={"added_by": membership})
+    annotations = selectors.annotations_for_label(membership.workshop, kind, norm)[:5]
+    for annotation in annotations:
+        AxisExample.objects.get_or_create(
+            axis=axis, annotation=annotation,
+            defaults={"message_id": annotation.message_id, "excerpt": annotation.excerpt[:5000], "added_by": membership},
+        )
+    axis.version += 1
+    axis.save(update_fields=["version", "updated_at"])
+    _log(membership.workshop_id, membership, "card_attach_label", axis=axis.pk, key=key)
+    _card_changed(axis)
+    return axis
+
+
+@transaction.atomic
+def axis_add_example(*, membership: Membership, axis_id, annotation_id=None, message_id=None, excerpt="") -> AxisExample:
+    """Attach an example: an annotation the member can see, or an excerpt of a transcript message."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    axis = _active_axis(membership.workshop_id, axis_id, lock=True)
+    if annotation_id:
+        annotation = selectors.visible_annotations(membership).filter(pk=annotation_id).first()
+        if annotation is None:
+            raise ValidationError({"annotation": _("No such excerpt.")})
+        example, _created = AxisExample.objects.get_or_create(
+            axis=axis, annotation=annotation,
+            defaults={"message_id": annotation.message_id, "excerpt": annotation.excerpt[:5000], "added_by": membership},
+        )
+    else:
+        message = selectors.visible_messages(membership).filter(pk=message_id).first() if message_id else None
+        if message is None:
+            raise ValidationError({"message": _("No such message.")})
+        excerpt = _clean_text(excerpt, max_length=5000, field="excerpt", required=False) or message.content[:5000]
+        if excerpt not in message.content:
+            raise ValidationError({"excerpt": _("The excerpt must be text from that message.")})
+        example = AxisExample.objects.create(axis=axis, message=message, excerpt=excerpt, added_by=membership)
+    axis.version += 1
+    axis.save(update_fields=["version", "updated_at"])
+    _card_changed(axis)
+    return example
+
+
+# --- votes, rankings, ratings ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def vote_set(*, membership: Membership, axis_ids) -> list[GroupVote]:
+    """A member's live vote: their top five in order (the first three are their top three)."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    if not membership.is_participant:
+        raise NotAllowed(_("Only participants vote."))
+    axes = _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=5, field="vote")
+    GroupVote.objects.filter(membership=membership).delete()
+    votes = [GroupVote.objects.create(membership=membership, axis=a, rank=i) for i, a in enumerate(axes, start=1)]
+    events.board(membership.workshop_id, "votes", {"tally": selectors.vote_tally(membership.workshop)})
+    return votes
+
+
+@transaction.atomic
+def group_ranking_record(*, workshop: Workshop, by: Membership, axis_ids) -> list[GroupRank]:
+    """The facilitator records the group's final top five (the first three are the top three)."""
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    axes = _ordered_axis_ids(workshop.id, axis_ids, max_len=5, field="ranking")
+    if not axes:
+        raise ValidationError({"ranking": _("Choose at least one axis.")})
+    GroupRank.objects.filter(workshop=workshop).delete()
+    ranks = [GroupRank.objects.create(workshop=workshop, axis=a, rank=i, recorded_by=by) for i, a in enumerate(axes, start=1)]
+    Session.objects.filter(workshop=workshop).update(ranking_final_at=timezone.now())
+    _log(workshop.id, by, "group_ranking", axes=[a.pk for a in axes], names=[a.name for a in axes])
+    events.board(workshop.id, "ranking", {"ranking": [{"id": a.pk, "name": a.name, "rank": i} for i, a in enumerate(axes, 1)]})
+    events.workshop(workshop.id, "discuss.ranking", {})
+    return ranks
+
+
+@transaction.atomic
+def rating_set(*, membership: Membership, axis_id, value) -> LikertRating:
+    """A Likert rating 1-5 of agreement with an axis definition; a second rating updates the first."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.RATINGS,))
+    if not membership.is_participant:
+        raise NotAllowed(_("Only participants rate."))
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"value": _("Choose a value from 1 to 5.")}) from None
+    if not 1 <= value <= 5:
+        raise ValidationError({"value": _("Choose a value from 1 to 5.")})
+    axis = _active_axis(membership.workshop_id, axis_id)
+    rating, _created = LikertRating.objects.update_or_create(
+        membership=membership, axis=axis, defaults={"value": value, "definition_version": axis.version}
+    )
+    events.workshop(membership.workshop_id, "discuss.ratings", {})
+    return rating
+
+
+@transaction.atomic
+def individual_ranking_set(*, membership: Membership, axis_ids) -> list[IndividualRank]:
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.RATINGS,))
+    if not membership.is_participant:
+        raise NotAllowed(_("Only participants rank."))
+    axes = _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=None, field="ranking")
+    IndividualRank.objects.filter(membership=membership).delete()
+    ranks = [IndividualRank.objects.create(membership=membership, axis=a, rank=i) for i, a in enumerate(axes, start=1)]
+    events.workshop(membership.workshop_id, "discuss.ratings", {})
+    return ranks
+
+
+@transaction.atomic
+def segment5_submit(*, membership: Membership, ratings: dict, ranking: list) -> None:
+    """Ratings and ranking in one submission (the segment 5 form)."""
+    for axis_id, value in ratings.items():
+        rating_set(membership=membership, axis_id=axis_id, value=value)
+    individual_ranking_set(membership=membership, axis_ids=ranking)
+
+
+# --- presence ---------------------------------------------------------------------------------------
+
+
+PRESENCE_TTL = timedelta(seconds=90)
+
+
+@transaction.atomic
+def presence_join(*, membership: Membership, channel_name: str) -> None:
+    BoardPresence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"workshop_id": membership.workshop_id, "membership": membership, "last_seen": timezone.now(), "editing": None},
+    )
+    BoardPresence.objects.filter(workshop_id=membership.workshop_id, last_seen__lt=timezone.now() - PRESENCE_TTL).delete()
+    events.board(membership.workshop_id, "presence", {"present": selectors.presence(membership.workshop_id)})
+
+
+@transaction.atomic
+def presence_leave(*, workshop_id: int, channel_name: str) -> None:
+    deleted, _rows = BoardPresence.objects.filter(channel_name=channel_name).delete()
+    if deleted:
+        events.board(workshop_id, "presence", {"present": selectors.presence(workshop_id)})
+
+
+@transaction.atomic
+def presence_editing(*, membership: Membership, channel_name: str, axis_id) -> None:
+    axis = None
+    if axis_id is not None:
+        axis = _active_axis(membership.workshop_id, axis_id)
+    changed = BoardPresence.objects.filter(channel_name=channel_name, membership=membership).exclude(
+        editing=axis
+    ).update(editing=axis, last_seen=timezone.now())
+    if changed:
+        events.board(membership.workshop_id, "presence", {"present": selectors.presence(membership.workshop_id)})
+
+
+@transaction.atomic
+def presence_touch(*, channel_name: str) -> None:
+    BoardPresence.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
+
+
+# --- the map job -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def map_request(*, workshop: Workshop, by: Membership | None, full_layout: bool = False) -> Job:
+    """Queue a map computation (after commit). A queued or running job is reused, not doubled."""
+    if by is not None:
+        _require_facilitator(by)
+        _require_member(by, workshop)
+    existing = Job.objects.select_for_update().filter(
+        workshop=workshop, kind="map", status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
+    ).first()
+    if existing is not None:
+        if full_layout and not existing.full_layout and existing.status == Job.Status.QUEUED:
+            existing.full_layout = True
+            existing.save(update_fields=["full_layout"])
+        return existing
+    job = Job.objects.create(workshop=workshop, kind="map", full_layout=bool(full_layout), requested_by=by)
+    from discussion.tasks import compute_map
+
+    transaction.on_commit(lambda: compute_map.delay(job.pk))
+    events.board(workshop.id, "job", selectors.job_data(job))
+    return job
+
+
+def job_progress(*, job_id: int, progress: int, message: str = "", status: str | None = None) -> None:
+    """Progress of a running job, written and pushed at once (outside the task's main transaction)."""
+    fields = {"progress": max(0, min(100, int(progress))), "message": message[:300]}
+    if status:
+        fields["status"] = status
+        if status in (Job.Status.DONE, Job.Status.FAILED):
+            fields["finished_at"] = timezone.now()
+    Job.objects.filter(pk=job_id).update(**fields)
+    job = Job.objects.get(pk=job_id)
+    events.send_now(job.workshop_id, "job", selectors.job_data(job))
+
+
+def integrity_safe(func, **kwargs):
+    """Call a service; a database constraint violation becomes a ValidationError."""
+    try:
+        return func(**kwargs)
+    except IntegrityError:
+        log.warning("constraint refused %s", func.__name__, exc_info=True)
+        raise ValidationError(_("That change conflicts with another one; reload and try again.")) from None
+

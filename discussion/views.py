@@ -1,0 +1,210 @@
+"""Thin views of the Discuss stage: authorize, validate, call one service or selector, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from discussion import exports, forms, selectors, services
+from discussion.models import Segment
+from workshops.models import Stage
+from workshops.permissions import FACILITATOR, STAFF, workshop_view
+
+LIVE = (Stage.DISCUSS,)
+RESULTS = (Stage.DISCUSS, Stage.CLOSED)
+
+
+def _errors(request, error: ValidationError) -> None:
+    for text in error.messages:
+        messages.error(request, text)
+
+
+def _back(workshop, anchor: str = ""):
+    response = redirect("discussion:session", slug=workshop.slug)
+    if anchor:
+        response["Location"] += f"#{anchor}"
+    return response
+
+
+@never_cache
+@workshop_view(stages=LIVE)
+def session(request, workshop, membership):
+    sess = selectors.session_for(workshop)
+    axes = list(selectors.active_axes(workshop))
+    context = {
+        "workshop": workshop,
+        "membership": membership,
+        "session": sess,
+        "segments": [s for s in Segment if s != Segment.NOT_STARTED],
+        "session_json": selectors.session_data(sess),
+        "axes": axes,
+    }
+    if sess.segment == Segment.TOP_THREE or membership.is_facilitator:
+        context["pick_form"] = forms.PicksForm(membership=membership)
+    if sess.segment in (Segment.TOP_THREE, Segment.PRESENTATIONS, Segment.BOARD) or membership.is_facilitator:
+        context["all_picks"] = selectors.picks_by_participant(workshop)
+        context["my_picks"] = selectors.picks_of(membership)
+    if sess.segment == Segment.RATINGS and membership.is_participant:
+        context["rating_form"] = forms.RatingsForm(axes=axes, state=selectors.rating_state(membership))
+    if membership.is_facilitator:
+        context["ranking_form"] = forms.GroupRankingForm(axes=axes, current=selectors.group_ranking(workshop))
+        context["participants"] = selectors.participants(workshop)
+    context["group_ranking"] = selectors.group_ranking(workshop)
+    partial = request.GET.get("partial")
+    if request.htmx and partial in {"header", "picks", "spotlight"}:
+        return render(request, f"discussion/session.html#{partial}", context)
+    return render(request, "discussion/session.html", context)
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+def control(request, workshop, membership):
+    """The facilitator's controls: segment, open/close, reveal, spotlight, timer."""
+    form = forms.ControlForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("That control was not understood."))
+        return _back(workshop)
+    action = form.cleaned_data["action"]
+    value = form.cleaned_data.get("value") or ""
+    try:
+        if action == "segment":
+            services.session_set_segment(workshop=workshop, by=membership, segment=value)
+        elif action in ("open", "close"):
+            services.session_set_open(workshop=workshop, by=membership, open=action == "open")
+        elif action in ("reveal", "hide"):
+            services.session_reveal_picks(workshop=workshop, by=membership, revealed=action == "reveal")
+        elif action == "spotlight":
+            services.session_set_spotlight(workshop=workshop, by=membership, membership_id=value or None)
+        elif action == "timer":
+            services.session_set_timer(workshop=workshop, by=membership, minutes=value or 0)
+        elif action == "map":
+            services.map_request(workshop=workshop, by=membership, full_layout=value == "full")
+            messages.success(request, _("The map is being computed; it appears when ready."))
+    except ValidationError as error:
+        _errors(request, error)
+    return _back(workshop)
+
+
+@require_POST
+@workshop_view(stages=LIVE)
+def picks(request, workshop, membership):
+    form = forms.PicksForm(request.POST, membership=membership)
+    if form.is_valid():
+        try:
+            services.picks_save(membership=membership, picks=form.picks())
+        except ValidationError as error:
+            _errors(request, error)
+        else:
+            messages.success(request, _("Your top three is saved."))
+    else:
+        for errs in form.errors.values():
+            for e in errs:
+                messages.error(request, e)
+    return _back(workshop, "top-three")
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+def ranking(request, workshop, membership):
+    form = forms.GroupRankingForm(request.POST, axes=list(selectors.active_axes(workshop)))
+    if form.is_valid():
+        try:
+            services.group_ranking_record(workshop=workshop, by=membership, axis_ids=form.ordered_ids())
+        except ValidationError as error:
+            _errors(request, error)
+        else:
+            messages.success(request, _("The group ranking is recorded."))
+    else:
+        for errs in form.errors.values():
+            for e in errs:
+                messages.error(request, e)
+    return _back(workshop, "group-ranking")
+
+
+@require_POST
+@workshop_view(stages=LIVE)
+def ratings(request, workshop, membership):
+    axes = list(selectors.active_axes(workshop))
+    form = forms.RatingsForm(request.POST, axes=axes)
+    if form.is_valid():
+        try:
+            services.segment5_submit(membership=membership, ratings=form.ratings(), ranking=form.ordered_ids())
+        except ValidationError as error:
+            _errors(request, error)
+        else:
+            messages.success(request, _("Thank you: your ratings and ranking are saved. You can change them while this segment is open."))
+    else:
+        for errs in form.errors.values():
+            for e in errs:
+                messages.error(request, e)
+    return _back(workshop, "ratings")
+
+
+@never_cache
+@require_GET
+@workshop_view(stages=LIVE)
+def board_state(request, workshop, membership):
+    return JsonResponse(selectors.board_state(workshop, membership))
+
+
+@never_cache
+@require_GET
+@workshop_view(stages=LIVE)
+def map_json(request, workshop, membership):
+    return JsonResponse(selectors.map_data(workshop, membership))
+
+
+@never_cache
+@workshop_view(roles=STAFF)
+def results(request, workshop, membership):
+    context = _results_context(workshop, membership)
+    return render(request, "discussion/results.html", context)
+
+
+@never_cache
+@workshop_view(roles=STAFF)
+def report(request, workshop, membership):
+    context = _results_context(workshop, membership)
+    context["generated_at"] = timezone.now()
+    context["events"] = workshop.discussion_events.select_related("actor").order_by("created_at")[:500]
+    return render(request, "discussion/report.html", context)
+
+
+def _results_context(workshop, membership) -> dict:
+    shift = selectors.consensus_shift(workshop)
+    likert = selectors.likert_distribution(workshop)
+    axes = selectors.axis_provenance(workshop)
+    return {
+        "workshop": workshop,
+        "membership": membership,
+        "shift": shift,
+        "likert": likert,
+        "axes": axes,
+        "chart_data": {"likert": likert, "shift": shift["rows"], "group": shift["group"],
+                       "labels": {"before": _("Before (segment 1 picks)"), "after": _("After (segment 5 ranking)"),
+                                  "rho": _("Spearman ρ with the group ranking"),
+                                  "likert": [_("Strongly disagree"), _("Disagree"), _("Neutral"), _("Agree"), _("Strongly agree")]}},
+        "map": selectors.map_data(workshop, membership),
+    }
+
+
+@workshop_view(roles=STAFF)
+def export_csv(request, workshop, membership):
+    response = StreamingHttpResponse(exports.axes_csv_rows(workshop), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-derived-axes.csv"'
+    return response
+
+
+@workshop_view(roles=STAFF)
+def export_json(request, workshop, membership):
+    data = exports.axes_json(workshop)
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-derived-axes.json"'
+    return response
+

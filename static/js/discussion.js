@@ -1,0 +1,560 @@
+// Discuss stage: the live session page (segments, timer, picks form, affinity map, board).
+// No inline script (CSP). Every participant text is put in the DOM with textContent.
+(function () {
+  "use strict";
+
+  var cfgEl = document.getElementById("discuss-config");
+  if (!cfgEl) { return; }
+  var cfg = cfgEl.dataset;
+  var currentSegment = parseInt(cfg.segment, 10);
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") { node.textContent = attrs[k]; }
+      else if (k === "className") { node.className = attrs[k]; }
+      else { node.setAttribute(k, attrs[k]); }
+    });
+    (children || []).forEach(function (c) { if (c) { node.appendChild(c); } });
+    return node;
+  }
+
+  // --- segment changes: the whole page follows the facilitator ----------------------------
+  document.addEventListener("calma:event", function (ev) {
+    var data = ev.detail || {};
+    if (data.kind === "discuss.session" && data.payload && data.payload.segment !== undefined &&
+        data.payload.segment !== currentSegment) {
+      window.location.reload();
+    }
+  });
+
+  // --- timer -------------------------------------------------------------------------------------
+  function tickTimers() {
+    document.querySelectorAll(".timer[data-ends-at]").forEach(function (t) {
+      var left = Math.round((Date.parse(t.dataset.endsAt) - Date.now()) / 1000);
+      if (left <= 0) { t.textContent = "0:00"; t.classList.add("over"); return; }
+      var m = Math.floor(left / 60), s = left % 60;
+      t.textContent = m + ":" + (s < 10 ? "0" : "") + s;
+    });
+  }
+  setInterval(tickTimers, 1000);
+  tickTimers();
+
+  // --- segment 1: choosing one of my attributes fills the name and definition ----------------
+  var defsEl = document.getElementById("attribute-definitions");
+  if (defsEl) {
+    var defs = JSON.parse(defsEl.textContent);
+    document.querySelectorAll(".picks-form fieldset.pick").forEach(function (fs) {
+      var i = fs.dataset.pick;
+      var select = fs.querySelector("select[name=attribute_" + i + "]");
+      var name = fs.querySelector("[name=name_" + i + "]");
+      var def = fs.querySelector("[name=definition_" + i + "]");
+      if (!select) { return; }
+      select.addEventListener("change", function () {
+        if (!select.value) { return; }
+        name.value = select.options[select.selectedIndex].text;
+        if (!def.value) { def.value = defs[select.value] || ""; }
+      });
+    });
+  }
+
+  // --- the board socket ------------------------------------------------------------------------
+  var Live = {
+    socket: null, backoff: 500, queue: [], handlers: [], refs: 0, opened: false,
+    connect: function () {
+      var self = this;
+      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      var socket = new WebSocket(scheme + location.host + cfg.boardWs);
+      self.socket = socket;
+      socket.onopen = function () {
+        var reconnect = self.opened;
+        self.opened = true;
+        self.backoff = 500;
+        document.documentElement.dataset.board = "connected";
+        self.emit({ kind: reconnect ? "resync" : "open" });
+        while (self.queue.length) { socket.send(self.queue.shift()); }
+      };
+      socket.onmessage = function (ev) {
+        var data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        self.emit(data);
+      };
+      socket.onclose = function () {
+        document.documentElement.dataset.board = "disconnected";
+        self.emit({ kind: "offline" });
+        setTimeout(function () { self.connect(); }, self.backoff);
+        self.backoff = Math.min(self.backoff * 2, 10000);
+      };
+    },
+    send: function (action, data) {
+      this.refs += 1;
+      var frame = JSON.stringify({ action: action, data: data || {}, ref: this.refs });
+      if (this.socket && this.socket.readyState === 1) { this.socket.send(frame); }
+      else { this.queue.push(frame); }
+      return this.refs;
+    },
+    on: function (fn) { this.handlers.push(fn); },
+    emit: function (msg) { this.handlers.forEach(function (fn) { fn(msg); }); }
+  };
+
+  // Plotly interprets a little HTML in text; participant labels must show as typed.
+  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
+  }
+
+  // --- the board ------------------------------------------------------------------------------
+  var boardEl = document.getElementById("board");
+  var Board = null;
+  if (boardEl) {
+    var msg = boardEl.dataset;
+    Board = {
+      cards: {}, order: [], present: [], editing: {}, drafts: {}, conflicts: {}, tally: [], ranking: [], myVote: [],
+      load: function () {
+        var self = this;
+        return getJSON(cfg.stateUrl).then(function (state) {
+          self.cards = {}; self.order = [];
+          state.cards.forEach(function (c) { self.cards[c.id] = c; self.order.push(c.id); });
+          self.present = state.present; self.tally = state.tally; self.ranking = state.ranking; self.myVote = state.my_vote;
+          self.renderAll();
+          if (state.job && window.CalmaMap) { window.CalmaMap.job(state.job); }
+        });
+      },
+      renderAll: function () {
+        this.renderCards(); this.renderPresence(); this.renderTally(); this.renderRanking(); this.renderPlaces();
+        document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
+      },
+      cardList: function () { var self = this; return this.order.map(function (id) { return self.cards[id]; }).filter(Boolean); },
+      upsert: function (card) {
+        if (card.status !== "active") { this.remove(card.id); return; }
+        if (!this.cards[card.id]) { this.order.push(card.id); }
+        this.cards[card.id] = card;
+        this.renderCard(card);
+        this.renderPlaces();
+        document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
+      },
+      remove: function (id) {
+        delete this.cards[id];
+        this.order = this.order.filter(function (x) { return x !== id; });
+        var node = document.getElementById("card-" + id);
+        if (node) { node.remove(); }
+        this.renderPlaces();
+        this.renderEmpty();
+        document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
+      },
+      renderEmpty: function () {
+        var box = document.getElementById("cards");
+        var empty = box.querySelector(".empty");
+        if (!this.order.length && !empty) { box.appendChild(el("p", { className: "empty muted", text: msg.msgNone })); }
+        if (this.order.length && empty) { empty.remove(); }
+      },
+      renderCards: function () {
+        var box = document.getElementById("cards");
+        box.textContent = "";
+        var self = this;
+        this.order.forEach(function (id) { self.renderCard(self.cards[id]); });
+        this.renderEmpty();
+      },
+      editorsOf: function (id) {
+        return this.present.filter(function (p) { return p.editing === id && p.who !== cfg.me; }).map(function (p) { return p.who; });
+      },
+      renderCard: function (card) {
+        var self = this;
+        var box = document.getElementById("cards");
+        var old = document.getElementById("card-" + card.id);
+        var editingNow = this.drafts[card.id] !== undefined;
+        var node = el("article", { className: "axis-card", id: "card-" + card.id, "data-card-id": card.id, "aria-labelledby": "card-name-" + card.id });
+        var editors = this.editorsOf(card.id);
+        var head = el("header", {}, [
+          el("h3", { className: "user-text card-name", id: "card-name-" + card.id, text: card.name }),
+          editors.length ? el("span", { className: "badge warn editing", text: editors.join(", ") + " · " + msg.msgEditing }) : null
+        ]);
+        node.appendChild(head);
+        if (editingNow) {
+          node.appendChild(this.editor(card));
+        } else {
+          node.appendChild(el("p", { className: "user-text card-definition", text: card.definition }));
+        }
+        if (this.conflicts[card.id]) { node.appendChild(this.conflictBox(card, this.conflicts[card.id])); }
+        node.appendChild(el("p", { className: "muted meta", text: msg.msgBy + " " + (card.by || "?") + (card.edited_by && card.edited_by !== card.by ? " · " + card.edited_by : "") + " · v" + card.version }));
+        if (card.sources.length) {
+          node.appendChild(el("p", { className: "sources" }, [el("strong", { text: msg.msgSources + ": " })].concat(
+            card.sources.map(function (s) { return el("span", { className: "chip user-text " + s.kind, text: s.label + " (" + s.by + ")" }); }))));
+        }
+        if (card.examples.length) {
+          var ul = el("ul", { className: "excerpts" });
+          card.examples.forEach(function (e) { ul.appendChild(el("li", { className: "user-text", text: "“" + e.excerpt + "”" })); });
+          node.appendChild(el("details", {}, [el("summary", { text: msg.msgExamples + " (" + card.examples.length + ")" }), ul]));
+        }
+        var comments = el("ul", { className: "comments" });
+        card.comments.forEach(function (c) {
+          comments.appendChild(el("li", {}, [el("strong", { text: c.by + ": " }), el("span", { className: "user-text", text: c.text })]));
+        });
+        var commentForm = el("form", { className: "comment-form" }, [
+          el("label", { "for": "comment-" + card.id, className: "sr-only", text: msg.msgComment }),
+          el("input", { id: "comment-" + card.id, name: "text", maxlength: "2000", placeholder: msg.msgComment + "…" }),
+          el("button", { type: "submit", className: "secondary", text: msg.msgComment })
+        ]);
+        commentForm.addEventListener("submit", function (ev) {
+          ev.preventDefault();
+          var input = commentForm.querySelector("input");
+          if (!input.value.trim()) { return; }
+          Live.send("card.comment", { id: card.id, text: input.value });
+          input.value = "";
+        });
+        node.appendChild(el("details", { className: "comments-box" }, [el("summary", { text: msg.msgComments + " (" + card.comments.length + ")" }), comments, commentForm]));
+        if (!editingNow) { node.appendChild(this.actions(card)); }
+        if (old) { box.replaceChild(node, old); } else { box.appendChild(node); }
+        this.renderEmpty();
+      },
+      editor: function (card) {
+        var self = this;
+        var draft = this.drafts[card.id];
+        var form = el("form", { className: "card-editor" }, [
+          el("label", { "for": "edit-name-" + card.id, text: msg.msgName }),
+          el("input", { id: "edit-name-" + card.id, name: "name", maxlength: "120", required: "required" }),
+          el("label", { "for": "edit-def-" + card.id, text: msg.msgDefinition }),
+          el("textarea", { id: "edit-def-" + card.id, name: "definition", rows: "3", maxlength: "2000" }),
+          el("div", { className: "actions" }, [
+            el("button", { type: "submit", text: msg.msgSave }),
+            el("button", { type: "button", className: "secondary cancel", text: msg.msgCancel })
+          ])
+        ]);
+        form.elements.name.value = draft.name;
+        form.elements.definition.value = draft.definition;
+        form.addEventListener("input", function () {
+          draft.name = form.elements.name.value; draft.definition = form.elements.definition.value;
+        });
+        form.addEventListener("submit", function (ev) {
+          ev.preventDefault();
+          Live.send("card.update", { id: card.id, name: draft.name, definition: draft.definition, version: draft.version });
+        });
+        form.querySelector(".cancel").addEventListener("click", function () { self.stopEdit(card.id); });
+        setTimeout(function () { var f = document.getElementById("edit-name-" + card.id); if (f && !document.activeElement.closest(".card-editor")) { f.focus(); } }, 0);
+        return form;
+      },
+      startEdit: function (card) {
+        this.drafts[card.id] = { name: card.name, definition: card.definition, version: card.version };
+        Live.send("editing", { id: card.id });
+        this.renderCard(card);
+      },
+      stopEdit: function (id) {
+        delete this.drafts[id];
+        delete this.conflicts[id];
+        Live.send("editing", { id: null });
+        if (this.cards[id]) { this.renderCard(this.cards[id]); }
+      },
+      conflictBox: function (card, conflict) {
+        var self = this;
+        var box = el("div", { className: "conflict", role: "alert" }, [
+          el("p", { text: msg.msgConflict }),
+          el("div", { className: "conflict-texts" }, [
+            el("div", { className: "theirs" }, [el("strong", { text: msg.msgTheirs }),
+              el("p", { className: "user-text", text: conflict.current.name }), el("p", { className: "user-text", text: conflict.current.definition })]),
+            el("div", { className: "yours" }, [el("strong", { text: msg.msgYours }),
+              el("p", { className: "user-text", text: conflict.yours.name }), el("p", { className: "user-text", text: conflict.yours.definition })])
+          ])
+        ]);
+        var mine = el("button", { type: "button", text: msg.msgKeepMine });
+        var theirs = el("button", { type: "button", className: "secondary", text: msg.msgKeepTheirs });
+        mine.addEventListener("click", function () {
+          Live.send("card.update", { id: card.id, name: conflict.yours.name, definition: conflict.yours.definition, version: conflict.current.version });
+          self.drafts[card.id] = { name: conflict.yours.name, definition: conflict.yours.definition, version: conflict.current.version };
+        });
+        theirs.addEventListener("click", function () { self.stopEdit(card.id); });
+        box.appendChild(el("div", { className: "actions" }, [mine, theirs]));
+        return box;
+      },
+      actions: function (card) {
+        var self = this;
+        var edit = el("button", { type: "button", className: "secondary", text: msg.msgEdit });
+        edit.addEventListener("click", function () { self.startEdit(self.cards[card.id]); });
+        var mergeSel = el("select", { id: "merge-" + card.id, "aria-label": msg.msgMerge });
+        mergeSel.appendChild(el("option", { value: "", text: msg.msgMerge + "…" }));
+        this.order.forEach(function (id) { if (id !== card.id) { mergeSel.appendChild(el("option", { value: String(id), text: self.cards[id].name })); } });
+        mergeSel.addEventListener("change", function () {
+          if (mergeSel.value) { Live.send("card.merge", { ids: [card.id], into: parseInt(mergeSel.value, 10) }); }
+        });
+        var split = el("button", { type: "button", className: "secondary", text: msg.msgSplit });
+        split.addEventListener("click", function () {
+          var names = window.prompt(msg.msgSplitNames, card.name + " (1)\n" + card.name + " (2)");
+          if (!names) { return; }
+          var parts = names.split(/\n|;/).map(function (s) { return s.trim(); }).filter(Boolean).map(function (n) { return { name: n, definition: card.definition }; });
+          Live.send("card.split", { id: card.id, parts: parts });
+        });
+        var remove = el("button", { type: "button", className: "secondary", text: msg.msgRemove });
+        remove.addEventListener("click", function () {
+          if (window.confirm(msg.msgConfirmRemove)) { Live.send("card.remove", { id: card.id }); }
+        });
+        return el("div", { className: "actions card-actions" }, [edit, mergeSel, split, remove]);
+      },
+      renderPresence: function () {
+        var p = document.getElementById("board-presence");
+        p.textContent = "";
+        this.present.forEach(function (person) {
+          p.appendChild(el("span", { className: "chip person" + (person.who === cfg.me ? " me" : ""), text: person.who }));
+        });
+        var self = this;
+        this.order.forEach(function (id) {
+          var node = document.getElementById("card-" + id);
+          if (!node) { return; }
+          var badge = node.querySelector("header .editing");
+          var editors = self.editorsOf(id);
+          if (badge) { badge.remove(); }
+          if (editors.length) { node.querySelector("header").appendChild(el("span", { className: "badge warn editing", text: editors.join(", ") + " · " + msg.msgEditing })); }
+        });
+      },
+      renderTally: function () {
+        var ol = document.getElementById("vote-tally");
+        ol.textContent = "";
+        this.tally.forEach(function (t) {
+          ol.appendChild(el("li", {}, [el("span", { className: "user-text", text: t.name }),
+            el("span", { className: "muted", text: " · " + t.points + " " + msg.msgPoints + " · top 3: " + t.top3 + " · top 5: " + t.top5 })]));
+        });
+      },
+      renderRanking: function () {
+        var ol = document.getElementById("final-ranking");
+        ol.textContent = "";
+        this.ranking.forEach(function (r) { ol.appendChild(el("li", { className: "user-text" + (r.rank <= 3 ? " top3" : ""), text: r.name })); });
+      },
+      renderPlaces: function () {
+        var self = this;
+        [["vote-places", this.myVote, "vote"], ["ranking-places", this.ranking.map(function (r) { return r.id; }), "rank"]].forEach(function (spec) {
+          var box = document.getElementById(spec[0]);
+          if (!box) { return; }
+          var current = [];
+          box.querySelectorAll("select").forEach(function (s) { current.push(s.value); });
+          if (!current.length) { current = spec[1].map(String); }
+          box.textContent = "";
+          for (var i = 1; i <= 5; i++) {
+            var id = spec[2] + "-place-" + i;
+            var sel = el("select", { id: id, name: "place" + i });
+            sel.appendChild(el("option", { value: "", text: "—" }));
+            self.order.forEach(function (cid) { sel.appendChild(el("option", { value: String(cid), text: self.cards[cid].name })); });
+            sel.value = self.cards[current[i - 1]] ? current[i - 1] : "";
+            box.appendChild(el("div", { className: "place" }, [el("label", { "for": id, text: String(i) + (i <= 3 ? " ★" : "") }), sel]));
+          }
+        });
+      },
+      placesOf: function (boxId) {
+        var ids = [];
+        document.querySelectorAll("#" + boxId + " select").forEach(function (s) { if (s.value) { ids.push(parseInt(s.value, 10)); } });
+        return ids;
+      },
+      status: function (text, isError) {
+        var s = document.getElementById("board-status");
+        s.textContent = text || "";
+        s.classList.toggle("error", !!isError);
+      },
+      handle: function (m) {
+        var p = m.payload || {};
+        switch (m.kind) {
+          case "open": this.status(""); break;
+          case "resync": this.status(""); this.load(); break;
+          case "offline": this.status(msg.msgOffline, true); break;
+          case "card": this.upsert(p.card); break;
+          case "card_removed": this.remove(p.id); break;
+          case "presence": this.present = p.present || []; this.renderPresence(); break;
+          case "votes": this.tally = p.tally || []; this.renderTally(); break;
+          case "voted": this.status("✓"); break;
+          case "ranking": this.ranking = p.ranking || []; this.renderRanking(); this.renderPlaces(); break;
+          case "saved": this.stopEdit(p.id); break;
+          case "conflict":
+            var id = p.current.id;
+            this.cards[id] = p.current.status === "active" ? p.current : this.cards[id];
+            this.conflicts[id] = p;
+            if (this.drafts[id]) { this.drafts[id].version = p.current.version; }
+            if (this.cards[id]) { this.renderCard(this.cards[id]); }
+            break;
+          case "error": this.status(p.reason, true); break;
+          case "job": if (window.CalmaMap) { window.CalmaMap.job(p); } break;
+        }
+      }
+    };
+    Live.on(function (m) { Board.handle(m); });
+
+    document.getElementById("card-new").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = ev.target;
+      if (!f.elements.name.value.trim()) { return; }
+      Live.send("card.create", { name: f.elements.name.value, definition: f.elements.definition.value });
+      f.reset();
+    });
+    boardEl.addEventListener("click", function (ev) {
+      var b = ev.target.closest("[data-pick-card]");
+      if (!b) { return; }
+      Live.send("card.create", { name: b.dataset.name, definition: b.dataset.definition, pick: parseInt(b.dataset.pickCard, 10) });
+      b.disabled = true;
+    });
+    var voteForm = document.getElementById("vote-form");
+    if (voteForm) {
+      voteForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        Board.myVote = Board.placesOf("vote-places");
+        Live.send("vote", { ids: Board.myVote });
+      });
+    }
+    var rankingForm = document.getElementById("ranking-form");
+    if (rankingForm) {
+      rankingForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        Live.send("ranking", { ids: Board.placesOf("ranking-places") });
+      });
+    }
+    setInterval(function () { Live.send("ping", {}); }, 30000);
+    Board.load().then(function () { Live.connect(); });
+  }
+
+  // --- the affinity map ------------------------------------------------------------------------
+  var mapEl = document.getElementById("affinity-map");
+  if (mapEl) {
+    var palette = ["#0b57d0", "#b3261e", "#1b6e2e", "#8a4b00", "#6a1b9a", "#00796b", "#c2185b", "#455a64", "#5d4037", "#827717"];
+    var CalmaMap = {
+      data: null, selected: null, cards: [],
+      load: function () {
+        var self = this;
+        return getJSON(cfg.mapUrl).then(function (data) { self.data = data; self.fillParticipants(); self.render(); self.job(data.job || {}); });
+      },
+      fillParticipants: function () {
+        var sel = document.getElementById("map-participant");
+        var keep = sel.value;
+        while (sel.options.length > 1) { sel.remove(1); }
+        this.data.participants.forEach(function (p) { sel.appendChild(el("option", { value: p, text: p })); });
+        sel.value = keep;
+      },
+      filters: function () {
+        return {
+          q: document.getElementById("map-search").value.trim().toLowerCase(),
+          who: document.getElementById("map-participant").value,
+          kind: document.getElementById("map-kind").value,
+          mine: document.getElementById("map-mine").checked,
+          clusters: document.getElementById("map-clusters").checked
+        };
+      },
+      visible: function (pt, f) {
+        if (f.who && pt.users.indexOf(f.who) < 0) { return false; }
+        if (f.kind && pt.kind !== f.kind) { return false; }
+        if (f.mine && !pt.mine) { return false; }
+        return true;
+      },
+      render: function () {
+        var self = this;
+        var f = this.filters();
+        var pts = (this.data.points || []).filter(function (pt) { return self.visible(pt, f); });
+        var list = document.getElementById("map-list");
+        list.textContent = "";
+        pts.forEach(function (pt) { list.appendChild(el("li", { className: "user-text", text: pt.label + " — " + pt.users.join(", ") })); });
+        if (!this.data.points || !this.data.points.length) {
+          mapEl.textContent = mapEl.dataset.empty;
+          mapEl.classList.add("empty");
+          return;
+        }
+        mapEl.classList.remove("empty");
+        if (!window.Plotly) { return; }
+        var small = mapEl.clientWidth < 600;
+        var traces = [];
+        ["code", "attribute"].forEach(function (kind) {
+          var sub = pts.filter(function (p) { return p.kind === kind; });
+          if (!sub.length) { return; }
+          var hit = function (p) { return f.q && p.label.toLowerCase().indexOf(f.q) >= 0; };
+          traces.push({
+            type: "scatter",
+            mode: sub.length > 300 ? "markers" : "markers+text",
+            name: kind === "code" ? mapEl.dataset.labelCode : mapEl.dataset.labelAttribute,
+            x: sub.map(function (p) { return p.x; }), y: sub.map(function (p) { return p.y; }),
+            text: sub.map(function (p) { return esc(p.label); }),
+            customdata: sub.map(function (p) { return p.key; }),
+            textposition: "top center",
+            textfont: { size: small ? 10 : 13 },
+            hovertemplate: sub.map(function (p) {
+              return "<b>%{text}</b><br>" + mapEl.dataset.by + " " + p.users.join(", ") + "<extra></extra>";
+            }),
+            marker: {
+              symbol: kind === "code" ? "circle" : "diamond",
+              size: sub.map(function (p) { return (hit(p) ? 16 : 9) + (kind === "attribute" ? 3 : 0); }),
+              color: sub.map(function (p) {
+                if (f.q) { return hit(p) ? "#d93025" : "#c9ced6"; }
+                if (f.clusters && p.cluster !== null) { return palette[p.cluster % palette.length]; }
+                if (f.clusters) { return "#9aa0a6"; }
+                return kind === "code" ? "#0b57d0" : "#1b6e2e";
+              }),
+              line: { width: sub.map(function (p) { return p.mine ? 2 : 0; }), color: "#1a1a1a" }
+            }
+          });
+        });
+        var layout = {
+          margin: { l: 10, r: 10, t: 10, b: 10 }, hovermode: "closest", showlegend: true,
+          legend: { orientation: "h" }, dragmode: "pan",
+          xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
+          height: small ? 420 : 620, font: { size: small ? 11 : 14 }
+        };
+        window.Plotly.react(mapEl, traces, layout, { responsive: true, displaylogo: false, scrollZoom: true });
+        if (!mapEl.dataset.bound) {
+          mapEl.dataset.bound = "1";
+          mapEl.on("plotly_click", function (ev) { if (ev.points && ev.points[0]) { self.show(ev.points[0].customdata); } });
+          mapEl.on("plotly_hover", function (ev) { if (ev.points && ev.points[0] && !small) { self.show(ev.points[0].customdata); } });
+        }
+      },
+      show: function (key) {
+        var pt = (this.data.points || []).filter(function (p) { return p.key === key; })[0];
+        if (!pt) { return; }
+        this.selected = pt;
+        document.getElementById("map-detail").hidden = false;
+        document.getElementById("map-detail-label").textContent = pt.label;
+        document.getElementById("map-detail-meta").textContent = (pt.kind === "code" ? mapEl.dataset.labelCode : mapEl.dataset.labelAttribute) + " · " + mapEl.dataset.by + " " + pt.users.join(", ");
+        var defs = document.getElementById("map-detail-defs");
+        defs.textContent = "";
+        pt.definitions.forEach(function (d) { defs.appendChild(el("li", { className: "user-text", text: d })); });
+        var ex = document.getElementById("map-detail-excerpts");
+        ex.textContent = "";
+        pt.excerpts.forEach(function (e) { ex.appendChild(el("li", { className: "user-text", text: "“" + e.excerpt + "”" })); });
+        this.renderAttach();
+      },
+      renderAttach: function () {
+        var box = document.getElementById("map-attach");
+        if (!Board || !this.selected || !this.cards.length) { box.hidden = true; return; }
+        box.hidden = false;
+        var sel = document.getElementById("map-attach-card");
+        var keep = sel.value;
+        sel.textContent = "";
+        this.cards.forEach(function (c) { sel.appendChild(el("option", { value: String(c.id), text: c.name })); });
+        if (keep) { sel.value = keep; }
+      },
+      job: function (job) {
+        var bar = document.getElementById("map-progress");
+        var status = document.getElementById("map-status");
+        if (!job || !job.status) { return; }
+        if (job.status === "queued" || job.status === "running") {
+          bar.hidden = false; bar.value = job.progress || 0;
+          status.textContent = "⏳ " + (job.progress || 0) + "% " + (job.message || "");
+          this.waiting = true;
+        } else {
+          bar.hidden = true;
+          status.textContent = job.status === "failed" ? "⚠ " + (job.message || "") : "";
+          if (job.status === "done" && this.waiting) { this.waiting = false; this.load(); }
+        }
+      }
+    };
+    window.CalmaMap = CalmaMap;
+    ["map-search", "map-participant", "map-kind", "map-mine", "map-clusters"].forEach(function (id) {
+      document.getElementById(id).addEventListener(id === "map-search" ? "input" : "change", function () { CalmaMap.render(); });
+    });
+    document.addEventListener("calma:cards", function (ev) { CalmaMap.cards = ev.detail; CalmaMap.renderAttach(); });
+    document.getElementById("map-attach-go").addEventListener("click", function () {
+      var sel = document.getElementById("map-attach-card");
+      if (CalmaMap.selected && sel.value) { Live.send("card.attach", { id: parseInt(sel.value, 10), key: CalmaMap.selected.key }); }
+    });
+    var holder = document.getElementById("board-map");
+    if (holder) {
+      holder.addEventListener("toggle", function () { if (holder.open) { CalmaMap.render(); if (window.Plotly && mapEl.data) { window.Plotly.Plots.resize(mapEl); } } });
+    }
+    window.addEventListener("load", function () { CalmaMap.load(); });
+    if (!Board) {
+      // Segment 2 without the board: map job progress arrives on the board socket too.
+      Live.on(function (m) { if (m.kind === "job") { CalmaMap.job(m.payload); } if (m.kind === "resync") { CalmaMap.load(); } });
+      Live.connect();
+    }
+  }
+})();
