@@ -5,3 +5,40 @@ from django.utils.translation import gettext_lazy as _
 class CodingConfig(AppConfig):
     name = "coding"
     verbose_name = _("Reflect: coding")
+
+    def ready(self):
+        from django.urls import reverse
+
+        from coding import selectors
+        from workshops import exports, progress
+
+        progress.register(
+            "reflect",
+            [
+                ("turns_coded", _("Turns coded")),
+                ("baseline_coded", _("Baseline conversations coded")),
+                ("codes", _("Codes")),
+                ("attributes", _("Attributes")),
+            ],
+            selectors.progress_by_member,
+        )
+        exports.register(
+            _("Annotations (CSV)"),
+            _("One row per highlighted span and code: participant, conversation, message, span, excerpt, code, memo."),
+            lambda w: reverse("coding:export_annotations", args=[w.slug]),
+        )
+        exports.register(
+            _("Codebook (CSV)"),
+            _("Each participant's codes with their definition or memo and how often they were used."),
+            lambda w: reverse("coding:export_codebook", args=[w.slug]),
+        )
+        exports.register(
+            _("Focused codes (CSV)"),
+            _("Each participant's attributes with definitions and the codes grouped in them."),
+            lambda w: reverse("coding:export_focused", args=[w.slug]),
+        )
+        exports.register(
+            _("Codebook for QDA software (REFI-QDA .qdc)"),
+            _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets."),
+            lambda w: reverse("coding:export_qdc", args=[w.slug]),
+        )

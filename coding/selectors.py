@@ -1,0 +1,355 @@
+"""Reads of the Reflect stage. Withdrawn members' data never leaves these functions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Max, Prefetch, Q
+
+from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
+from coding.spans import Span, overlap_clusters, render_highlights
+from workshops.models import Membership, Role, Stage, Workshop
+
+CODABLE_STATUSES = ("complete", "interrupted")
+
+
+def can_edit(workshop: Workshop, membership: Membership) -> bool:
+    return membership.is_participant and not membership.is_withdrawn and workshop.stage == Stage.REFLECT
+
+
+def active_participants(workshop: Workshop):
+    return Membership.objects.filter(workshop=workshop, role=Role.PARTICIPANT).active().order_by("pseudonym")
+
+
+def _conversations(workshop: Workshop):
+    from llm_gateway.models import Conversation
+
+    return Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True, is_sandbox=False)
+
+
+def baseline_conversations(workshop: Workshop):
+    return _conversations(workshop).filter(is_baseline=True).order_by("created_at", "id")
+
+
+def visible_conversations(workshop: Workshop, membership: Membership):
+    """Participants: their own and the baseline set. Staff: every active participant's and the baseline."""
+    qs = _conversations(workshop)
+    if membership.is_participant:
+        qs = qs.filter(Q(owner=membership) | Q(is_baseline=True))
+    else:
+        qs = qs.filter(Q(owner__role=Role.PARTICIPANT) | Q(is_baseline=True))
+    return qs.select_related("owner").order_by("-is_baseline", "owner__pseudonym", "created_at", "id")
+
+
+def conversation_list(workshop: Workshop, membership: Membership, coder: Membership | None) -> list[dict]:
+    """Conversations with their number of codable turns and how many `coder` has coded."""
+    conversations = list(
+        visible_conversations(workshop, membership).annotate(
+            turns=Count("messages", filter=Q(messages__role="assistant", messages__status__in=CODABLE_STATUSES))
+        )
+    )
+    coded: dict[int, int] = {}
+    if coder is not None:
+        rows = (
+            Annotation.objects.filter(membership=coder, message__conversation__in=[c.id for c in conversations])
+            .values("message__conversation_id")
+            .annotate(n=Count("message_id", distinct=True))
+        )
+        coded = {r["message__conversation_id"]: r["n"] for r in rows}
+    return [{"conversation": c, "turns": c.turns, "coded": coded.get(c.id, 0)} for c in conversations]
+
+
+# --- Transcript --------------------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    message: object
+    codable: bool
+    html: str = ""
+    annotations: list = field(default_factory=list)
+    replaced: int = 0
+    number: int = 0
+
+
+def transcript(conversation, coder: Membership | None) -> list[Turn]:
+    """The conversation's messages in order, model answers with `coder`'s highlights rendered."""
+    from llm_gateway.models import Message
+
+    messages = list(
+        Message.objects.filter(conversation=conversation)
+        .only("id", "role", "content", "status", "position", "reply_to_id", "conversation_id")
+        .order_by("position", "id")
+    )
+    annotations_by_message: dict[int, list[Annotation]] = defaultdict(list)
+    if coder is not None:
+        annotations = (
+            Annotation.objects.filter(membership=coder, message__conversation=conversation)
+            .only("id", "message_id", "start", "end", "excerpt", "memo", "membership_id")
+            .prefetch_related(Prefetch("codes", queryset=Code.objects.only("id", "text").order_by("text")))
+            .order_by("start", "end", "id")
+        )
+        for a in annotations:
+            annotations_by_message[a.message_id].append(a)
+    replaced: dict[int, int] = defaultdict(int)
+    for m in messages:
+        if m.status == "superseded" and m.reply_to_id:
+            replaced[m.reply_to_id] += 1
+    turns = []
+    number = 0
+    for m in messages:
+        if m.status == "superseded":
+            continue
+        if m.role == "assistant":
+            number += 1
+            anns = annotations_by_message.get(m.id, [])
+            codable = m.status in CODABLE_STATUSES
+            html = render_highlights(m.content, [Span(a.id, a.start, a.end) for a in anns])
+            turns.append(Turn(m, codable, html, anns, replaced.get(m.reply_to_id, 0), number))
+        else:
+            turns.append(Turn(m, False))
+    return turns
+
+
+def annotations_for_message(message, coder: Membership) -> list[Annotation]:
+    return list(
+        Annotation.objects.filter(membership=coder, message=message)
+        .prefetch_related(Prefetch("codes", queryset=Code.objects.order_by("text")))
+        .order_by("start", "end", "id")
+    )
+
+
+def render_turn(message, coder: Membership) -> Turn:
+    anns = annotations_for_message(message, coder)
+    html = render_highlights(message.content, [Span(a.id, a.start, a.end) for a in anns])
+    return Turn(message, message.status in CODABLE_STATUSES, html, anns)
+
+
+# --- Codes and suggestions -------------------------------------------------------------------
+
+
+def code_suggestions(membership: Membership) -> dict[str, list[str]]:
+    """Autocomplete: the member's own codes; other participants' only if the facilitator allows it."""
+    own = list(Code.objects.filter(membership=membership).order_by("text").values_list("text", flat=True))
+    group: list[str] = []
+    if membership.workshop.share_code_suggestions and membership.is_participant:
+        own_keys = {t.casefold() for t in own}
+        seen = set()
+        rows = (
+            Code.objects.filter(workshop_id=membership.workshop_id, membership__withdrawn_at__isnull=True,
+                                membership__role=Role.PARTICIPANT)
+            .exclude(membership=membership)
+            .order_by("normalized")
+            .values_list("text", "normalized")
+        )
+        for text, normalized in rows:
+            if normalized not in own_keys and normalized not in seen:
+                seen.add(normalized)
+                group.append(text)
+    return {"own": own, "group": group}
+
+
+def codebook(membership: Membership) -> list[Code]:
+    return list(
+        Code.objects.filter(membership=membership)
+        .annotate(uses=Count("annotations", distinct=True), groups=Count("attributes", distinct=True))
+        .order_by("normalized")
+    )
+
+
+def focus_board(membership: Membership) -> dict:
+    codes = codebook(membership)
+    attributes = list(
+        Attribute.objects.filter(membership=membership)
+        .prefetch_related(Prefetch("codes", queryset=Code.objects.order_by("normalized")))
+        .order_by("position", "id")
+    )
+    pool = [c for c in codes if c.groups == 0]
+    return {"codes": codes, "attributes": attributes, "pool": pool}
+
+
+def attribute_excerpts(attribute: Attribute) -> list[dict]:
+    """The highlights behind an attribute's codes, with the code(s) that brought each in."""
+    code_ids = list(attribute.codes.values_list("id", flat=True))
+    anns = (
+        Annotation.objects.filter(membership_id=attribute.membership_id, codes__in=code_ids)
+        .distinct()
+        .select_related("message__conversation")
+        .prefetch_related(Prefetch("codes", queryset=Code.objects.filter(id__in=code_ids).order_by("text"), to_attr="via"))
+        .order_by("message__conversation_id", "message__position", "start")
+    )
+    return [{"annotation": a, "conversation": a.message.conversation, "via": a.via} for a in anns]
+
+
+# --- Progress (dashboard) -----------------------------------------------------------------------
+
+
+def progress_by_member(workshop: Workshop) -> dict[int, dict]:
+    from llm_gateway.models import Message
+
+    members = list(active_participants(workshop).values_list("id", flat=True))
+    own_turns = dict(
+        Message.objects.filter(conversation__workshop=workshop, conversation__owner_id__in=members,
+                               conversation__is_sandbox=False, role="assistant", status__in=CODABLE_STATUSES)
+        .values("conversation__owner_id").annotate(n=Count("id")).values_list("conversation__owner_id", "n")
+    )
+    own_coded = dict(
+        Annotation.objects.filter(membership_id__in=members, message__conversation__owner_id=F("membership_id"))
+        .values("membership_id").annotate(n=Count("message_id", distinct=True)).values_list("membership_id", "n")
+    )
+    baseline_ids = list(baseline_conversations(workshop).values_list("id", flat=True))
+    baseline_coded = dict(
+        Annotation.objects.filter(membership_id__in=members, message__conversation_id__in=baseline_ids)
+        .values("membership_id").annotate(n=Count("message__conversation_id", distinct=True))
+        .values_list("membership_id", "n")
+    )
+    codes = dict(Code.objects.filter(membership_id__in=members).values("membership_id").annotate(n=Count("id"))
+                 .values_list("membership_id", "n"))
+    attributes = dict(Attribute.objects.filter(membership_id__in=members).values("membership_id")
+                      .annotate(n=Count("id")).values_list("membership_id", "n"))
+    out = {}
+    for m in members:
+        out[m] = {
+            "turns_coded": f"{own_coded.get(m, 0)}/{own_turns.get(m, 0)}",
+            "baseline_coded": f"{baseline_coded.get(m, 0)}/{len(baseline_ids)}",
+            "codes": codes.get(m, 0),
+            "attributes": attributes.get(m, 0),
+        }
+    return out
+
+
+def member_progress(membership: Membership) -> dict:
+    return progress_by_member(membership.workshop).get(membership.id, {
+        "turns_coded": "0/0", "baseline_coded": "0/0", "codes": 0, "attributes": 0,
+    })
+
+
+# --- Baseline comparison ------------------------------------------------------------------------
+
+
+def baseline_comparison(workshop: Workshop) -> list[dict]:
+    """For each baseline answer: every participant's spans and codes, grouped by overlapping excerpt."""
+    from llm_gateway.models import Message
+
+    participants = list(active_participants(workshop))
+    by_id = {m.id: m for m in participants}
+    conversations = list(baseline_conversations(workshop))
+    messages = list(
+        Message.objects.filter(conversation__in=conversations, role="assistant", status__in=CODABLE_STATUSES)
+        .order_by("conversation_id", "position")
+    )
+    anns = (
+        Annotation.objects.filter(message__in=messages, membership_id__in=by_id)
+        .prefetch_related(Prefetch("codes", queryset=Code.objects.order_by("text")))
+        .order_by("start", "end", "id")
+    )
+    per_message: dict[int, list[Annotation]] = defaultdict(list)
+    for a in anns:
+        per_message[a.message_id].append(a)
+    out = []
+    for conv in conversations:
+        turns = []
+        for msg in (m for m in messages if m.conversation_id == conv.id):
+            msg_anns = per_message.get(msg.id, [])
+            spans = [Span(a.id, a.start, a.end) for a in msg_anns]
+            ann_by_id = {a.id: a for a in msg_anns}
+            clusters = []
+            for start, end, members in overlap_clusters(spans):
+                rows: dict[int, list[Annotation]] = defaultdict(list)
+                for s in members:
+                    rows[ann_by_id[s.id].membership_id].append(ann_by_id[s.id])
+                coders = [
+                    {"membership": by_id[mid], "annotations": rows[mid]}
+                    for mid in sorted(rows, key=lambda i: by_id[i].pseudonym)
+                ]
+                clusters.append({
+                    "start": start, "end": end, "excerpt": msg.content[start:end],
+                    "html": render_highlights(msg.content[start:end],
+                                              [Span(s.id, s.start - start, s.end - start) for s in members]),
+                    "coders": coders, "coder_count": len(coders),
+                })
+            coded_by = {a.membership_id for a in msg_anns}
+            turns.append({
+                "message": msg,
+                "html": render_highlights(msg.content, spans),
+                "clusters": clusters,
+                "not_coded_by": [m for m in participants if m.id not in coded_by],
+            })
+        out.append({"conversation": conv, "turns": turns})
+    return out
+
+
+# --- Group summary ------------------------------------------------------------------------------
+
+
+def summary_fingerprint(workshop: Workshop) -> str:
+    """Changes whenever anything the summary reads changes (cheap aggregate queries)."""
+    from llm_gateway.models import Message
+
+    members = active_participants(workshop)
+    parts = [
+        ",".join(str(i) for i in members.values_list("id", flat=True)),
+        str(Message.objects.filter(conversation__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
+                                                                             c=Max("completed_at"))),
+        str(Annotation.objects.filter(membership__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
+                                                                              u=Max("updated_at"))),
+        str(AnnotationCode.objects.filter(annotation__membership__workshop=workshop).aggregate(n=Count("id"),
+                                                                                              m=Max("id"))),
+        str(Code.objects.filter(workshop=workshop).aggregate(n=Count("id"), m=Max("id"), u=Max("updated_at"))),
+        str(Attribute.objects.filter(workshop=workshop).aggregate(n=Count("id"), m=Max("id"), u=Max("updated_at"),
+                                                                 c=Count("codes"))),
+        str(list(baseline_conversations(workshop).values_list("id", flat=True))),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def latest_summary_job(workshop: Workshop) -> Job | None:
+    return Job.objects.filter(workshop=workshop, kind=Job.KIND_SUMMARY).order_by("-created_at", "-id").first()
+
+
+def latest_done_summary(workshop: Workshop) -> Job | None:
+    return (
+        Job.objects.filter(workshop=workshop, kind=Job.KIND_SUMMARY, status=JobStatus.DONE)
+        .order_by("-created_at", "-id").first()
+    )
+
+
+def summary_inputs(workshop: Workshop) -> dict:
+    """Everything the summary task needs, read in a few queries."""
+    from llm_gateway.models import Message
+
+    participants = list(active_participants(workshop))
+    ids = [m.id for m in participants]
+    conversations = list(
+        _conversations(workshop).filter(Q(owner_id__in=ids) | Q(is_baseline=True)).select_related("owner")
+        .order_by("id")
+    )
+    texts: dict[int, list[str]] = defaultdict(list)
+    turns: dict[int, int] = defaultdict(int)
+    for conv_id, role, content in (
+        Message.objects.filter(conversation__in=conversations).exclude(status__in=("superseded", "failed"))
+        .order_by("conversation_id", "position").values_list("conversation_id", "role", "content")
+    ):
+        texts[conv_id].append(content)
+        if role == "user":
+            turns[conv_id] += 1
+    labels = list(
+        AnnotationCode.objects.filter(annotation__membership_id__in=ids)
+        .values_list("annotation__membership_id", "code__text", "code__normalized")
+    )
+    codes = list(
+        Code.objects.filter(membership_id__in=ids).annotate(uses=Count("annotations", distinct=True))
+        .values_list("membership_id", "text", "uses")
+    )
+    ann_counts = dict(Annotation.objects.filter(membership_id__in=ids).values("membership_id")
+                      .annotate(n=Count("id")).values_list("membership_id", "n"))
+    attributes = defaultdict(list)
+    for a in Attribute.objects.filter(membership_id__in=ids).prefetch_related("codes").order_by("position", "id"):
+        attributes[a.membership_id].append({"name": a.name, "definition": a.definition,
+                                            "codes": sorted(c.text for c in a.codes.all())})
+    return {
+        "participants": participants, "conversations": conversations, "texts": texts, "turns": turns,
+        "labels": labels, "codes": codes, "annotation_counts": ann_counts, "attributes": attributes,
+    }

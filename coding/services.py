@@ -1,0 +1,400 @@
+"""Every write of the Reflect stage: codes, annotations, attributes, summary jobs.
+
+Rules enforced here (and, where they can be, in the database):
+- only participants code, only their own annotations, codes and attributes;
+- only while the workshop is in the Reflect stage (read-only from Discuss on);
+- only complete or interrupted model messages of their own or the baseline conversations;
+- spans are code-point offsets with 0 <= start < end <= len(content); the excerpt is always
+  recomputed from the stored message, never taken from the client.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from coding.models import (
+    CODE_MAX_LENGTH,
+    MEMO_MAX_LENGTH,
+    Annotation,
+    AnnotationCode,
+    Attribute,
+    Code,
+    Job,
+    JobStatus,
+)
+from workshops.events import broadcast
+from workshops.models import STAGE_ORDER, Membership, Stage
+
+CODABLE_STATUSES = ("complete", "interrupted")
+MAX_CODES_PER_REQUEST = 20
+
+
+class NotEditable(PermissionDenied):
+    """Raised when someone may look but not change (wrong stage, someone else's work)."""
+
+
+# --- Guards -----------------------------------------------------------------------------------
+
+
+def check_can_code(membership: Membership) -> None:
+    if not membership.is_participant:
+        raise NotEditable(_("Only participants code. Facilitators and researchers see the coding read-only."))
+    if membership.is_withdrawn:
+        raise NotEditable(_("You have withdrawn from this workshop."))
+    stage = membership.workshop.stage
+    if stage != Stage.REFLECT:
+        if membership.workshop.stage_index > STAGE_ORDER.index(Stage.REFLECT):
+            raise NotEditable(_("The Reflect stage has ended: your coding is kept and shown read-only."))
+        raise NotEditable(_("Coding opens in the Reflect stage."))
+
+
+def _own(membership: Membership, obj) -> None:
+    if obj.membership_id != membership.id:
+        raise NotEditable(_("You can only change your own coding."))
+
+
+def normalize_code_text(text: str) -> tuple[str, str]:
+    """(display text, normalized key). Raises ValidationError for empty or too long codes."""
+    text = unicodedata.normalize("NFC", " ".join((text or "").split()))
+    if not text:
+        raise ValidationError(_("Write a code: it cannot be empty."), code="empty")
+    if len(text) > CODE_MAX_LENGTH:
+        raise ValidationError(
+            _("A code can be at most %(max)d characters (this one has %(n)d). Put longer thoughts in the memo.")
+            % {"max": CODE_MAX_LENGTH, "n": len(text)},
+            code="too_long",
+        )
+    return text, text.casefold()
+
+
+def _check_memo(memo: str, label: str | None = None) -> str:
+    memo = (memo or "").strip()
+    if len(memo) > MEMO_MAX_LENGTH:
+        raise ValidationError(
+            _("%(what)s can be at most %(max)d characters.") % {"what": label or _("A memo"), "max": MEMO_MAX_LENGTH},
+            code="too_long",
+        )
+    return memo
+
+
+def _changed(membership: Membership, what: str) -> None:
+    """Tell the facilitator's dashboard and open summaries that this member's coding changed."""
+    broadcast(membership.workshop_id, "reflect", {"membership": membership.id, "what": what})
+
+
+# --- Codes ------------------------------------------------------------------------------------
+
+
+def _code_get_or_create(*, membership: Membership, text: str) -> Code:
+    text, normalized = normalize_code_text(text)
+    code = Code.objects.filter(membership=membership, normalized=normalized).first()
+    if code is not None:
+        return code
+    try:
+        with transaction.atomic():
+            return Code.objects.create(
+                workshop_id=membership.workshop_id, membership=membership, text=text, normalized=normalized
+            )
+    except IntegrityError:  # created concurrently by the same person in another tab
+        return Code.objects.get(membership=membership, normalized=normalized)
+
+
+@transaction.atomic
+def code_create(*, membership: Membership, text: str, memo: str = "") -> Code:
+    check_can_code(membership)
+    memo = _check_memo(memo)
+    code = _code_get_or_create(membership=membership, text=text)
+    if memo and not code.memo:
+        code.memo = memo
+        code.save(update_fields=["memo", "updated_at"])
+    _changed(membership, "code")
+    return code
+
+
+@transaction.atomic
+def code_update(*, membership: Membership, code: Code, text: str | None = None, memo: str | None = None) -> Code:
+    """Rename a code or set its definition/memo. Renaming onto another of your codes is refused."""
+    check_can_code(membership)
+    _own(membership, code)
+    fields = ["updated_at"]
+    if text is not None:
+        display, normalized = normalize_code_text(text)
+        clash = Code.objects.filter(membership=membership, normalized=normalized).exclude(pk=code.pk).exists()
+        if clash:
+            raise ValidationError(_("You already have the code “%(code)s”.") % {"code": display}, code="duplicate")
+        code.text, code.normalized = display, normalized
+        fields += ["text", "normalized"]
+    if memo is not None:
+        code.memo = _check_memo(memo, _("A definition"))
+        fields.append("memo")
+    code.save(update_fields=fields)
+    _changed(membership, "code")
+    return code
+
+
+@transaction.atomic
+def code_delete(*, membership: Membership, code: Code) -> None:
+    """Delete a code that no highlight uses any more (its attribute links go with it)."""
+    check_can_code(membership)
+    _own(membership, code)
+    if code.annotations.exists():
+        raise ValidationError(_("This code is still used on a highlight: remove it there first."), code="in_use")
+    code.delete()
+    _changed(membership, "code")
+
+
+# --- Annotations -------------------------------------------------------------------------------
+
+
+def _codable_message(*, membership: Membership, message_id: int):
+    from llm_gateway.models import Message
+
+    message = (
+        Message.objects.select_related("conversation", "conversation__owner")
+        .filter(pk=message_id, conversation__workshop_id=membership.workshop_id)
+        .first()
+    )
+    if message is None:
+        raise ValidationError(_("That message is not in this workshop."), code="not_found")
+    conversation = message.conversation
+    visible = conversation.owner_id == membership.id or (
+        conversation.is_baseline and conversation.owner.withdrawn_at is None
+    )
+    if not visible:
+        raise NotEditable(_("You can code your own conversations and the workshop's baseline conversations only."))
+    if message.role != "assistant":
+        raise ValidationError(_("Only the model's answers are coded."), code="not_codable")
+    if message.status not in CODABLE_STATUSES:
+        raise ValidationError(
+            _("This answer cannot be coded (status: %(status)s).") % {"status": message.get_status_display()},
+            code="not_codable",
+        )
+    return message
+
+
+def _check_span(content: str, start, end) -> tuple[int, int]:
+    try:
+        start, end = int(start), int(end)
+    except (TypeError, ValueError):
+        raise ValidationError(_("The selection is not valid: select the text again."), code="bad_span") from None
+    if not (0 <= start < end <= len(content)):
+        raise ValidationError(
+            _("The selection is outside the answer (characters %(start)d–%(end)d of %(n)d): select the text again.")
+            % {"start": start, "end": end, "n": len(content)},
+            code="bad_span",
+        )
+    if not content[start:end].strip():
+        raise ValidationError(_("Select some words, not only spaces."), code="bad_span")
+    return start, end
+
+
+def _clean_code_list(codes: Iterable[str]) -> list[str]:
+    codes = [c for c in codes if c is not None]
+    if len(codes) > MAX_CODES_PER_REQUEST:
+        raise ValidationError(_("Too many codes at once."), code="too_many")
+    cleaned = [normalize_code_text(c)[0] for c in codes]
+    if not cleaned:
+        raise ValidationError(_("Write at least one code for the highlight."), code="empty")
+    return cleaned
+
+
+@transaction.atomic
+def annotation_create(
+    *, membership: Membership, message_id: int, start: int, end: int, codes: Iterable[str], memo: str = ""
+) -> Annotation:
+    """Highlight a span of a model answer with one or more codes.
+
+    Selecting exactly the same span again adds the codes to the existing highlight.
+    """
+    check_can_code(membership)
+    message = _codable_message(membership=membership, message_id=message_id)
+    start, end = _check_span(message.content, start, end)
+    texts = _clean_code_list(codes)
+    memo = _check_memo(memo)
+    annotation, created = Annotation.objects.get_or_create(
+        membership=membership, message=message, start=start, end=end,
+        defaults={"excerpt": message.content[start:end], "memo": memo},
+    )
+    if not created and memo and not annotation.memo:
+        annotation.memo = memo
+        annotation.save(update_fields=["memo", "updated_at"])
+    for text in texts:
+        code = _code_get_or_create(membership=membership, text=text)
+        AnnotationCode.objects.get_or_create(annotation=annotation, code=code)
+    _changed(membership, "annotation")
+    return annotation
+
+
+@transaction.atomic
+def annotation_add_code(*, membership: Membership, annotation: Annotation, text: str) -> Code:
+    check_can_code(membership)
+    _own(membership, annotation)
+    code = _code_get_or_create(membership=membership, text=text)
+    AnnotationCode.objects.get_or_create(annotation=annotation, code=code)
+    annotation.save(update_fields=["updated_at"])
+    _changed(membership, "annotation")
+    return code
+
+
+@transaction.atomic
+def annotation_remove_code(*, membership: Membership, annotation: Annotation, code_id: int) -> None:
+    """Remove one code from a highlight; the last code cannot go (delete the highlight instead)."""
+    check_can_code(membership)
+    _own(membership, annotation)
+    links = AnnotationCode.objects.filter(annotation=annotation)
+    if not links.filter(code_id=code_id).exists():
+        raise ValidationError(_("That code is not on this highlight."), code="not_found")
+    if links.count() <= 1:
+        raise ValidationError(
+            _("A highlight needs at least one code. Add another code first, or delete the highlight."),
+            code="last_code",
+        )
+    links.filter(code_id=code_id).delete()
+    annotation.save(update_fields=["updated_at"])
+    _changed(membership, "annotation")
+
+
+@transaction.atomic
+def annotation_set_memo(*, membership: Membership, annotation: Annotation, memo: str) -> Annotation:
+    check_can_code(membership)
+    _own(membership, annotation)
+    annotation.memo = _check_memo(memo)
+    annotation.save(update_fields=["memo", "updated_at"])
+    return annotation
+
+
+@transaction.atomic
+def annotation_delete(*, membership: Membership, annotation: Annotation) -> None:
+    """Delete a highlight. Its codes stay in the codebook (they may feed attributes)."""
+    check_can_code(membership)
+    _own(membership, annotation)
+    annotation.delete()
+    _changed(membership, "annotation")
+
+
+# --- Attributes (focused coding) ---------------------------------------------------------------
+
+
+def _check_attribute_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError(_("Give the attribute a name."), code="empty")
+    if len(name) > CODE_MAX_LENGTH:
+        raise ValidationError(
+            _("An attribute name can be at most %(max)d characters; put the rest in its definition.")
+            % {"max": CODE_MAX_LENGTH},
+            code="too_long",
+        )
+    return name
+
+
+@transaction.atomic
+def attribute_create(*, membership: Membership, name: str, definition: str = "", code_ids: Iterable[int] = ()) -> Attribute:
+    check_can_code(membership)
+    name = _check_attribute_name(name)
+    definition = _check_memo(definition, _("A definition"))
+    position = (Attribute.objects.filter(membership=membership).aggregate(m=Max("position"))["m"] or 0) + 1
+    attribute = Attribute.objects.create(
+        workshop_id=membership.workshop_id, membership=membership, name=name, definition=definition, position=position
+    )
+    code_ids = list(code_ids)
+    if code_ids:
+        attribute.codes.add(*Code.objects.filter(membership=membership, pk__in=code_ids))
+    _changed(membership, "attribute")
+    return attribute
+
+
+@transaction.atomic
+def attribute_update(
+    *, membership: Membership, attribute: Attribute, name: str | None = None, definition: str | None = None
+) -> Attribute:
+    check_can_code(membership)
+    _own(membership, attribute)
+    if name is not None:
+        attribute.name = _check_attribute_name(name)
+    if definition is not None:
+        attribute.definition = _check_memo(definition, _("A definition"))
+    attribute.save()
+    _changed(membership, "attribute")
+    return attribute
+
+
+@transaction.atomic
+def attribute_delete(*, membership: Membership, attribute: Attribute) -> None:
+    """Delete an attribute; its codes go back to the pool (they are not deleted)."""
+    check_can_code(membership)
+    _own(membership, attribute)
+    attribute.delete()
+    _changed(membership, "attribute")
+
+
+@transaction.atomic
+def attribute_add_code(*, membership: Membership, attribute: Attribute, code_id: int) -> None:
+    """Put a code into an attribute. A code may feed several attributes."""
+    check_can_code(membership)
+    _own(membership, attribute)
+    code = Code.objects.filter(pk=code_id, membership=membership).first()
+    if code is None:
+        raise ValidationError(_("That code is not in your codebook."), code="not_found")
+    attribute.codes.add(code)
+    attribute.save(update_fields=["updated_at"])
+    _changed(membership, "attribute")
+
+
+@transaction.atomic
+def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_id: int) -> None:
+    check_can_code(membership)
+    _own(membership, attribute)
+    attribute.codes.remove(code_id)
+    attribute.save(update_fields=["updated_at"])
+    _changed(membership, "attribute")
+
+
+# --- Group summary job -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def summary_request(*, membership: Membership, force: bool = False) -> Job:
+    """Queue the group summary, or return the finished/queued job for the same data."""
+    from coding import selectors, tasks
+
+    if not membership.is_facilitator:
+        raise NotEditable(_("Only the facilitator generates the group summary."))
+    workshop = membership.workshop
+    fingerprint = selectors.summary_fingerprint(workshop)
+    existing = (
+        Job.objects.select_for_update()
+        .filter(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint)
+        .exclude(status=JobStatus.FAILED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if existing is not None and not (force and not existing.is_active):
+        return existing
+    job = Job.objects.create(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint, requested_by=membership)
+    transaction.on_commit(lambda: tasks.build_summary.delay(job.id))
+    broadcast(workshop.id, "reflect-summary", {"job": job.id})
+    return job
+
+
+def job_progress(*, job_id: int, progress: int, status: str | None = None, **fields) -> None:
+    """Record progress of a job (used by the task; one UPDATE, then a live event)."""
+    values = {"progress": max(0, min(100, progress)), **fields}
+    if status:
+        values["status"] = status
+    if status == JobStatus.RUNNING:
+        values.setdefault("started_at", timezone.now())
+    if status in (JobStatus.DONE, JobStatus.FAILED):
+        values.setdefault("finished_at", timezone.now())
+    with transaction.atomic():
+        Job.objects.filter(pk=job_id).update(**values)
+        workshop_id = Job.objects.filter(pk=job_id).values_list("workshop_id", flat=True).first()
+        if workshop_id:
+            broadcast(workshop_id, "reflect-summary", {"job": job_id})

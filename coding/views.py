@@ -1,0 +1,417 @@
+"""Thin views of the Reflect stage: authorize, validate, call one service or selector, render.
+
+Participants open these pages from the Reflect stage on (read-only from Discuss on);
+facilitators and researchers see everything read-only in any stage. Writes made from the
+page's script send `X-Coding: 1` and get back the re-rendered fragment (or a 4xx plain-text
+message the page shows next to the field, keeping what was typed); plain form posts get a
+redirect back with a message, so the keyboard-only forms also work without script.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from coding import exports, forms, selectors, services
+from coding.models import Annotation, Attribute, Code, JobStatus
+from workshops.models import Membership, Role, Stage
+from workshops.permissions import FACILITATOR, STAFF, workshop_view
+
+VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED)
+
+
+def _is_fetch(request) -> bool:
+    return request.headers.get("X-Coding") == "1"
+
+
+def _message_of(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def writes(view):
+    """Turn service refusals into a 400/403 plain-text answer (script) or a message (form post)."""
+
+    @wraps(view)
+    def wrapper(request, workshop, membership, *args, **kwargs):
+        try:
+            return view(request, workshop, membership, *args, **kwargs)
+        except (ValidationError, PermissionDenied) as error:
+            status = 400 if isinstance(error, ValidationError) else 403
+            text = _message_of(error) if isinstance(error, ValidationError) else (
+                str(error) or _("You cannot change this.")
+            )
+            if _is_fetch(request):
+                return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+            messages.error(request, text)
+            return redirect(request.POST.get("next") or reverse("coding:index", args=[workshop.slug]))
+
+    return wrapper
+
+
+def _coder_for(request, workshop, membership) -> Membership | None:
+    """Whose coding a page shows: one's own (participants) or a chosen participant's (staff)."""
+    if membership.is_participant:
+        return membership
+    pseudonym = request.GET.get("coder", "")
+    participants = selectors.active_participants(workshop)
+    if pseudonym:
+        coder = participants.filter(pseudonym=pseudonym).first()
+        if coder is None:
+            raise Http404(_("No active participant with that pseudonym."))
+        return coder
+    return None
+
+
+def _base_context(workshop, membership, **extra):
+    return {
+        "workshop": workshop,
+        "membership": membership,
+        "editable": selectors.can_edit(workshop, membership),
+        "read_only_reason": _read_only_reason(workshop, membership),
+        **extra,
+    }
+
+
+def _read_only_reason(workshop, membership) -> str:
+    if selectors.can_edit(workshop, membership):
+        return ""
+    if not membership.is_participant:
+        return _("You are viewing participants' coding read-only.")
+    return _("The Reflect stage has ended: your coding is shown read-only.")
+
+
+# --- Index, transcript ----------------------------------------------------------------------
+
+
+@require_GET
+@workshop_view(stages=VIEW_STAGES)
+def index(request, workshop, membership):
+    coder = _coder_for(request, workshop, membership)
+    context = _base_context(
+        workshop, membership,
+        coder=coder,
+        conversations=selectors.conversation_list(workshop, membership, coder),
+        participants=selectors.active_participants(workshop) if not membership.is_participant else None,
+        progress=selectors.member_progress(membership) if membership.is_participant else None,
+        summary=selectors.latest_done_summary(workshop),
+    )
+    return render(request, "coding/index.html", context)
+
+
+def _conversation(workshop, membership, conversation_id):
+    conversation = selectors.visible_conversations(workshop, membership).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise Http404(_("No conversation you can see is found at this address."))
+    return conversation
+
+
+@require_GET
+@workshop_view(stages=VIEW_STAGES)
+def transcript(request, workshop, membership, conversation_id):
+    conversation = _conversation(workshop, membership, conversation_id)
+    coder = _coder_for(request, workshop, membership)
+    if coder is None and conversation.owner.is_participant:
+        coder = conversation.owner
+    conversations = selectors.conversation_list(workshop, membership, coder) if membership.is_participant else []
+    context = _base_context(
+        workshop, membership,
+        conversation=conversation,
+        coder=coder,
+        turns=selectors.transcript(conversation, coder),
+        suggestions=selectors.code_suggestions(membership) if membership.is_participant else {"own": [], "group": []},
+        participants=selectors.active_participants(workshop) if not membership.is_participant else None,
+        conversations=conversations,
+        next_conversation=_neighbour(conversations, conversation, 1),
+        previous_conversation=_neighbour(conversations, conversation, -1),
+    )
+    return render(request, "coding/transcript.html", context)
+
+
+def _neighbour(rows, conversation, step):
+    ids = [r["conversation"].id for r in rows]
+    if conversation.id not in ids:
+        return None
+    i = ids.index(conversation.id) + step
+    return rows[i]["conversation"] if 0 <= i < len(ids) else None
+
+
+def _turn_response(request, workshop, membership, message, *, status=200, annotation_id=None):
+    turn = selectors.render_turn(message, membership)
+    response = render(request, "coding/transcript.html#turn", _base_context(
+        workshop, membership, turn=turn, coder=membership,
+    ), status=status)
+    if annotation_id:
+        response["X-Annotation-Id"] = str(annotation_id)
+    return response
+
+
+def _own_annotation(workshop, membership, pk) -> Annotation:
+    annotation = get_object_or_404(
+        Annotation.objects.select_related("message"), pk=pk, membership__workshop=workshop
+    )
+    return annotation
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def annotation_create(request, workshop, membership):
+    form = forms.AnnotationCreateForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    annotation = services.annotation_create(
+        membership=membership,
+        message_id=form.cleaned_data["message"],
+        start=form.cleaned_data["start"],
+        end=form.cleaned_data["end"],
+        codes=request.POST.getlist("code"),
+        memo=form.cleaned_data["memo"],
+    )
+    return _turn_response(request, workshop, membership, annotation.message, status=201, annotation_id=annotation.id)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def annotation_add_code(request, workshop, membership, pk):
+    annotation = _own_annotation(workshop, membership, pk)
+    form = forms.CodeTextForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError(_("A code can be at most 120 characters."))
+    services.annotation_add_code(membership=membership, annotation=annotation, text=form.cleaned_data["code"])
+    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def annotation_remove_code(request, workshop, membership, pk, code_id):
+    annotation = _own_annotation(workshop, membership, pk)
+    services.annotation_remove_code(membership=membership, annotation=annotation, code_id=code_id)
+    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def annotation_memo(request, workshop, membership, pk):
+    annotation = _own_annotation(workshop, membership, pk)
+    form = forms.MemoForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError(_("A memo can be at most 5000 characters."))
+    services.annotation_set_memo(membership=membership, annotation=annotation, memo=form.cleaned_data["memo"])
+    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def annotation_delete(request, workshop, membership, pk):
+    annotation = _own_annotation(workshop, membership, pk)
+    message = annotation.message
+    services.annotation_delete(membership=membership, annotation=annotation)
+    return _turn_response(request, workshop, membership, message)
+
+
+# --- Focused coding ---------------------------------------------------------------------------
+
+
+def _board_context(request, workshop, membership, coder):
+    return _base_context(workshop, membership, coder=coder, board=selectors.focus_board(coder) if coder else None,
+                         participants=selectors.active_participants(workshop) if not membership.is_participant else None)
+
+
+def _board_response(request, workshop, membership):
+    if _is_fetch(request):
+        return render(request, "coding/focus.html#board", _board_context(request, workshop, membership, membership))
+    return redirect("coding:focus", slug=workshop.slug)
+
+
+@require_GET
+@workshop_view(stages=VIEW_STAGES)
+def focus(request, workshop, membership):
+    coder = _coder_for(request, workshop, membership)
+    return render(request, "coding/focus.html", _board_context(request, workshop, membership, coder))
+
+
+def _own_attribute(workshop, pk) -> Attribute:
+    return get_object_or_404(Attribute, pk=pk, workshop=workshop)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def attribute_create(request, workshop, membership):
+    form = forms.AttributeForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    code_ids = [int(i) for i in request.POST.getlist("code") if i.isdigit()]
+    services.attribute_create(membership=membership, name=form.cleaned_data["name"],
+                              definition=form.cleaned_data["definition"], code_ids=code_ids)
+    return _board_response(request, workshop, membership)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def attribute_update(request, workshop, membership, pk):
+    attribute = _own_attribute(workshop, pk)
+    form = forms.AttributeForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    services.attribute_update(
+        membership=membership, attribute=attribute,
+        name=form.cleaned_data["name"] if "name" in request.POST else None,
+        definition=form.cleaned_data["definition"] if "definition" in request.POST else None,
+    )
+    return _board_response(request, workshop, membership)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def attribute_delete(request, workshop, membership, pk):
+    services.attribute_delete(membership=membership, attribute=_own_attribute(workshop, pk))
+    return _board_response(request, workshop, membership)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def attribute_add_code(request, workshop, membership, pk):
+    attribute = _own_attribute(workshop, pk)
+    form = forms.CodeChoiceForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError(_("Choose a code."))
+    services.attribute_add_code(membership=membership, attribute=attribute, code_id=form.cleaned_data["code"])
+    return _board_response(request, workshop, membership)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def attribute_remove_code(request, workshop, membership, pk, code_id):
+    services.attribute_remove_code(membership=membership, attribute=_own_attribute(workshop, pk), code_id=code_id)
+    return _board_response(request, workshop, membership)
+
+
+@require_GET
+@workshop_view(stages=VIEW_STAGES)
+def attribute_excerpts(request, workshop, membership, pk):
+    attribute = _own_attribute(workshop, pk)
+    if membership.is_participant and attribute.membership_id != membership.id:
+        raise Http404
+    if attribute.membership.is_withdrawn:
+        raise Http404
+    return render(request, "coding/focus.html#excerpts", {"attribute": attribute,
+                                                           "excerpts": selectors.attribute_excerpts(attribute),
+                                                           "workshop": workshop})
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def code_update(request, workshop, membership, pk):
+    code = get_object_or_404(Code, pk=pk, workshop=workshop)
+    form = forms.CodeEditForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    services.code_update(
+        membership=membership, code=code,
+        text=form.cleaned_data["text"] if "text" in request.POST else None,
+        memo=form.cleaned_data["memo"] if "memo" in request.POST else None,
+    )
+    return _board_response(request, workshop, membership)
+
+
+@require_POST
+@workshop_view(stages=VIEW_STAGES)
+@writes
+def code_delete(request, workshop, membership, pk):
+    services.code_delete(membership=membership, code=get_object_or_404(Code, pk=pk, workshop=workshop))
+    return _board_response(request, workshop, membership)
+
+
+# --- Baseline comparison, group summary -------------------------------------------------------------
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def compare(request, workshop, membership):
+    return render(request, "coding/compare.html", _base_context(
+        workshop, membership, baseline=selectors.baseline_comparison(workshop),
+        participant_count=selectors.active_participants(workshop).count(),
+    ))
+
+
+def _summary_context(workshop, membership):
+    job = selectors.latest_summary_job(workshop)
+    done = selectors.latest_done_summary(workshop)
+    result = done.result if done else None
+    if result and membership.is_participant:
+        result = {**result, "participants": [p for p in result["participants"]
+                                             if p["membership_id"] == membership.id]}
+    stale = bool(done) and done.fingerprint != selectors.summary_fingerprint(workshop)
+    return _base_context(workshop, membership, job=job, done=done, result=result, stale=stale,
+                         JobStatus=JobStatus)
+
+
+@require_GET
+@workshop_view(stages=VIEW_STAGES)
+def summary(request, workshop, membership):
+    context = _summary_context(workshop, membership)
+    if request.htmx:
+        return render(request, "coding/summary.html#status", context)
+    return render(request, "coding/summary.html", context)
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+@writes
+def summary_generate(request, workshop, membership):
+    job = services.summary_request(membership=membership, force=request.POST.get("force") == "1")
+    if job.status == JobStatus.DONE:
+        messages.info(request, _("The summary is up to date with the current data."))
+    return redirect("coding:summary", slug=workshop.slug)
+
+
+# --- Exports ------------------------------------------------------------------------------------
+
+
+def _csv(filename, columns, rows):
+    response = StreamingHttpResponse(exports.stream_csv(columns, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_annotations(request, workshop, membership):
+    return _csv(f"{workshop.slug}-annotations.csv", exports.ANNOTATION_COLUMNS, exports.annotation_rows(workshop))
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_codebook(request, workshop, membership):
+    return _csv(f"{workshop.slug}-codebook.csv", exports.CODEBOOK_COLUMNS, exports.codebook_rows(workshop))
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_focused(request, workshop, membership):
+    return _csv(f"{workshop.slug}-focused-codes.csv", exports.FOCUSED_COLUMNS, exports.focused_rows(workshop))
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_qdc(request, workshop, membership):
+    response = StreamingHttpResponse(exports.qdc_document(workshop), content_type="application/xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-codebook.qdc"'
+    return response
