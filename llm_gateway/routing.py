@@ -1,1 +1,7 @@
-websocket_urlpatterns = []
+from django.urls import path
+
+from llm_gateway.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/w/<slug:slug>/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
+]

@@ -1,0 +1,40 @@
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from llm_gateway import registry
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(
+        label=_("Your message"),
+        widget=forms.Textarea(attrs={"rows": 3, "dir": "auto", "autocomplete": "off"}),
+        strip=True,
+        error_messages={"required": _("Write a message first.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = settings.CHAT_MESSAGE_MAX_CHARS
+        self.fields["text"].widget.attrs["maxlength"] = limit
+        self.fields["text"].help_text = _("Up to %(n)s characters. Enter sends; Shift+Enter starts a new line.") % {"n": limit}
+
+
+class ModelsForm(forms.Form):
+    endpoints = forms.MultipleChoiceField(
+        label=_("Models offered in this workshop"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("Participants choose one of these for each conversation. They see 'Model A', 'Model B' … "
+                    "unless the workshop settings show model names."),
+    )
+    token_budget = forms.IntegerField(
+        label=_("Token budget for the whole workshop"), required=False, min_value=1,
+        help_text=_("Prompt plus answer tokens across everyone. Empty: no limit."),
+    )
+    max_answer_tokens = forms.IntegerField(
+        label=_("Longest answer (tokens)"), required=False, min_value=16, max_value=32000,
+        help_text=_("Empty: the endpoint's default."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoints"].choices = [(e.key, f"{e.name} ({e.key})") for e in registry.endpoints()]

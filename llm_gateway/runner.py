@@ -1,0 +1,237 @@
+"""Server-side generation: independent of any browser being connected.
+
+`start(message_id)` is called after the participant's message and a pending answer are
+committed. In the ASGI server it schedules `generate` as an asyncio task on the server's
+event loop (from a sync view's thread, through asgiref's record of that loop); with no
+server loop (management commands, the sync test client) it runs the generation to the end
+in place.
+
+`generate` streams from the endpoint, pushes each delta to the Channels group
+`chat.<conversation id>`, persists the partial text every LLM_PERSIST_INTERVAL seconds and
+a heartbeat every LLM_HEARTBEAT_SECONDS (the sweeper ends answers whose heartbeat stopped),
+then stores the final state with usage. Every ORM call goes through database_sync_to_async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import time
+
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from llm_gateway import client, registry, services
+from llm_gateway.models import MessageStatus
+
+log = logging.getLogger(__name__)
+
+_running: set = set()
+
+
+def chat_group(conversation_id: int) -> str:
+    return f"chat.{conversation_id}"
+
+
+def utf16_len(text: str) -> int:
+    """Length as browsers count it (offsets in delta events use this unit)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _persist_interval() -> float:
+    return float(getattr(settings, "LLM_PERSIST_INTERVAL", 0.5))
+
+
+def _heartbeat_interval() -> float:
+    return float(getattr(settings, "LLM_HEARTBEAT_SECONDS", 10.0))
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
+    if loop is not None and pid == os.getpid() and loop.is_running() and not loop.is_closed():
+        return loop
+    return None
+
+
+def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None):
+    """Generate the answer `message_id` in the background if a server loop runs, else now."""
+    coro = generate(message_id, messages=messages, max_tokens=max_tokens)
+    loop = _server_loop()
+    if loop is None:
+        async_to_sync(_run_inline)(coro)
+        return None
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task = loop.create_task(coro)
+    else:
+        task = asyncio.run_coroutine_threadsafe(coro, loop)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+async def _run_inline(coro):
+    try:
+        await coro
+    finally:
+        await client.close_client()
+
+
+def running_count() -> int:
+    return len(_running)
+
+
+async def wait_all(timeout: float = 30.0) -> None:
+    """Wait for background generations (tests and shutdown)."""
+    pending = [t for t in list(_running)]
+    if not pending:
+        return
+    wrapped = [asyncio.wrap_future(t) if isinstance(t, concurrent.futures.Future) else t for t in pending]
+    await asyncio.wait(wrapped, timeout=timeout)
+
+
+_claim = database_sync_to_async(services.answer_claim)
+_progress = database_sync_to_async(services.answer_progress)
+_finish = database_sync_to_async(services.answer_finish)
+
+
+@database_sync_to_async
+def _history(message):
+    conversation = message.conversation
+    return services.history_for_model(conversation, upto_position=message.position)
+
+
+def user_error_text(error: client.UpstreamError | None) -> str:
+    """What the participant reads: calm, no configuration details."""
+    if error is None:
+        return _("Something went wrong while answering.")
+    if error.is_configuration_error:
+        return _("The model is not available right now. The facilitator has been told.")
+    if error.kind == "rate_limited":
+        return _("The model is busy. Please try again in a moment.")
+    if error.kind in ("timeout_first_token", "timeout_connect", "connect", "server"):
+        return _("The model did not answer in time. You can try again.")
+    return _("The answer was cut off. You can try again.")
+
+
+async def generate(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None) -> str | None:
+    """Generate one answer; returns its final status (None if it was not pending)."""
+    message = await _claim(message_id=message_id)
+    if message is None:
+        return None
+    conversation_id = message.conversation_id
+    group = chat_group(conversation_id)
+    layer = get_channel_layer()
+    if messages is None:
+        messages = await _history(message)
+    endpoint = registry.get(message.endpoint_key or message.conversation.endpoint_key)
+
+    parts: list[str] = []
+    length = 0  # UTF-16 units already sent
+    chunks = 0
+    usage: client.Usage | None = None
+    finish: client.Finish | None = None
+    error: client.UpstreamError | None = None
+    internal_error = False
+    attempts = 0
+    used = endpoint
+    began = time.monotonic()
+    ttft_ms: int | None = None
+    last_persist = began
+    persist_every = _persist_interval()
+    status = MessageStatus.FAILED
+
+    async def send(event: dict) -> None:
+        if layer is None:
+            return
+        try:
+            await layer.group_send(group, event)
+        except Exception:  # live updates are best effort; the stored state is the truth
+            log.warning("could not push to %s", group, exc_info=True)
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(_heartbeat_interval())
+            await _progress(message_id=message_id)
+
+    beat = asyncio.ensure_future(heartbeat())
+    try:
+        if endpoint is None:
+            raise client.UpstreamError("bad_request", f"endpoint {message.endpoint_key!r} is not in the registry")
+        async for event in client.stream_reply(endpoint, messages, max_tokens=max_tokens):
+            if isinstance(event, client.Delta):
+                offset = length
+                parts.append(event.text)
+                length += utf16_len(event.text)
+                chunks += 1
+                await send({"type": "chat.delta", "id": message_id, "o": offset, "x": event.text})
+                now = time.monotonic()
+                if ttft_ms is None:
+                    ttft_ms = int((now - began) * 1000)
+                    await _progress(message_id=message_id, content=event.text, streaming=True)
+                    last_persist = now
+                elif now - last_persist >= persist_every:
+                    await _progress(message_id=message_id, content="".join(parts))
+                    last_persist = now
+            elif isinstance(event, client.Attempt):
+                attempts = event.number
+                used = event.endpoint
+                if attempts > 1:
+                    await send({"type": "chat.status", "id": message_id, "status": "retrying"})
+            elif isinstance(event, client.Usage):
+                usage = event
+            elif isinstance(event, client.Finish):
+                finish = event
+        status = MessageStatus.COMPLETE
+    except client.UpstreamError as exc:
+        error = exc
+        status = MessageStatus.INTERRUPTED if parts else MessageStatus.FAILED
+        log.warning("answer %s ended %s after %s attempt(s): %s", message_id, status, attempts, exc)
+    except asyncio.CancelledError:
+        status = MessageStatus.INTERRUPTED if parts else MessageStatus.FAILED
+        internal_error = True
+        raise
+    except Exception:
+        log.exception("answer %s failed in the gateway", message_id)
+        internal_error = True
+        status = MessageStatus.INTERRUPTED if parts else MessageStatus.FAILED
+    finally:
+        beat.cancel()
+        total_ms = int((time.monotonic() - began) * 1000)
+        if error is not None:
+            detail, kind = error.message, error.kind
+        elif internal_error:
+            detail, kind = "the gateway stopped while answering", "internal"
+        elif finish is not None and finish.malformed_events:
+            detail, kind = f"{finish.malformed_events} malformed event(s) from the endpoint were skipped", "malformed"
+        else:
+            detail, kind = "", ""
+        if finish is not None and finish.reason == "length" and not detail:
+            kind = "length"
+        try:
+            await asyncio.shield(_finish(
+                message_id=message_id, status=status, content="".join(parts),
+                endpoint_key=used.key if used else message.endpoint_key,
+                model_id=used.model if used else message.model_id,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+                ttft_ms=ttft_ms, total_ms=total_ms, attempts=attempts, stream_chunks=chunks,
+                error=detail, error_kind=kind,
+            ))
+        except Exception:
+            log.exception("could not store the final state of answer %s", message_id)
+        await send({"type": "chat.status", "id": message_id, "status": str(status)})
+    return str(status)

@@ -1,0 +1,169 @@
+"""Reads of the Interact stage. Withdrawn members' data is never returned."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from llm_gateway import registry
+from llm_gateway.models import Conversation, GatewaySettings, Message, MessageRole, MessageStatus, WorkshopModel
+from workshops.models import Membership, Role
+
+
+@dataclass
+class OfferedModel:
+    id: int
+    endpoint_key: str
+    blind_label: str
+    name: str
+    configured: bool
+    label: str  # what participants see
+
+
+def offered_models(workshop) -> list[OfferedModel]:
+    out = []
+    for m in WorkshopModel.objects.filter(workshop=workshop):
+        endpoint = registry.get(m.endpoint_key)
+        name = endpoint.name if endpoint else m.endpoint_key
+        out.append(OfferedModel(
+            id=m.id, endpoint_key=m.endpoint_key, blind_label=m.blind_label, name=name,
+            configured=endpoint is not None, label=name if workshop.show_model_names else m.blind_label,
+        ))
+    return out
+
+
+def label_for(workshop, conversation: Conversation, *, staff: bool = False) -> str:
+    """The model's name as this reader may see it. Staff always see the real name too."""
+    endpoint = registry.get(conversation.endpoint_key)
+    name = endpoint.name if endpoint else conversation.endpoint_key
+    if staff:
+        return f"{conversation.model_label} · {name}" if conversation.model_label else name
+    return name if workshop.show_model_names else (conversation.model_label or "Model")
+
+
+def gateway_settings(workshop) -> GatewaySettings:
+    return GatewaySettings.objects.filter(workshop=workshop).first() or GatewaySettings(workshop=workshop)
+
+
+def readable_conversation_for_user(user, slug: str, conversation_id: int) -> Conversation | None:
+    membership = (Membership.objects.active().select_related("workshop")
+                  .filter(workshop__slug=slug, user=user).first())
+    if membership is None:
+        return None
+    return readable_conversation(membership, conversation_id)
+
+
+def readable_conversation(membership, conversation_id: int) -> Conversation | None:
+    qs = Conversation.objects.select_related("workshop", "owner").filter(
+        pk=conversation_id, workshop_id=membership.workshop_id, owner__withdrawn_at__isnull=True)
+    if membership.role == Role.PARTICIPANT:
+        qs = qs.filter(Q(owner=membership))
+    return qs.first()
+
+
+def conversations_of(membership):
+    return (Conversation.objects.filter(owner=membership)
+            .annotate(n_messages=Count("messages", filter=~Q(messages__status=MessageStatus.SUPERSEDED)))
+            .order_by("-updated_at"))
+
+
+def messages_for(conversation: Conversation):
+    return list(conversation.messages.order_by("position"))
+
+
+def workshop_conversations(workshop):
+    return (Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True)
+            .select_related("owner")
+            .annotate(n_answers=Count("messages", filter=Q(messages__role=MessageRole.ASSISTANT,
+                                                               messages__status=MessageStatus.COMPLETE)))
+            .order_by("-is_baseline", "owner__pseudonym", "-updated_at"))
+
+
+def baseline_conversations(workshop):
+    return Conversation.objects.filter(workshop=workshop, is_baseline=True, owner__withdrawn_at__isnull=True)
+
+
+def _answers(workshop):
+    return Message.objects.filter(conversation__workshop=workshop, role=MessageRole.ASSISTANT,
+                                  conversation__owner__withdrawn_at__isnull=True)
+
+
+def progress(workshop) -> dict[int, dict]:
+    """Dashboard columns: conversations, messages sent and tokens, per membership."""
+    rows = (Conversation.objects.filter(workshop=workshop)
+            .values("owner_id")
+            .annotate(conversations=Count("id", distinct=True),
+                      sent=Count("messages", filter=Q(messages__role=MessageRole.USER), distinct=True)))
+    tokens = (_answers(workshop).values("conversation__owner_id")
+              .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"), unknown=Count("id", filter=Q(completion_tokens__isnull=True) & ~Q(status=MessageStatus.PENDING))))
+    out: dict[int, dict] = {}
+    for row in rows:
+        out[row["owner_id"]] = {"conversations": row["conversations"], "messages": row["sent"], "tokens": "—"}
+    for row in tokens:
+        total = (row["p"] or 0) + (row["c"] or 0)
+        text = str(total) if total else "—"
+        if row["unknown"]:
+            text += " (+?)" if total else "?"
+        out.setdefault(row["conversation__owner_id"], {})["tokens"] = text
+    return out
+
+
+def _pct(values, q):
+    if not values:
+        return None
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(q * (len(values) - 1))))
+    return values[k]
+
+
+def _usage_rows(qs, key: str):
+    groups: dict = {}
+    for m in qs.values(key, "status", "prompt_tokens", "completion_tokens", "ttft_ms", "total_ms", "error_kind"):
+        g = groups.setdefault(m[key], {"answers": 0, "complete": 0, "interrupted": 0, "failed": 0, "superseded": 0,
+                                       "prompt": 0, "completion": 0, "unknown_usage": 0, "ttft": [], "total": []})
+        g["answers"] += 1
+        if m["status"] in g:
+            g[m["status"]] += 1
+        if m["prompt_tokens"] is not None:
+            g["prompt"] += m["prompt_tokens"]
+        if m["completion_tokens"] is not None:
+            g["completion"] += m["completion_tokens"]
+        elif m["status"] not in (MessageStatus.PENDING, MessageStatus.STREAMING):
+            g["unknown_usage"] += 1
+        if m["ttft_ms"] is not None:
+            g["ttft"].append(m["ttft_ms"])
+        if m["total_ms"] is not None and m["status"] == MessageStatus.COMPLETE:
+            g["total"].append(m["total_ms"])
+    for g in groups.values():
+        g["ttft_median"] = int(statistics.median(g["ttft"])) if g["ttft"] else None
+        g["ttft_p95"] = _pct(g["ttft"], 0.95)
+        g["total_median"] = int(statistics.median(g["total"])) if g["total"] else None
+    return groups
+
+
+def usage_by_participant(workshop) -> list[dict]:
+    groups = _usage_rows(_answers(workshop), "conversation__owner_id")
+    members = {m.id: m for m in Membership.objects.filter(workshop=workshop, id__in=groups.keys())}
+    rows = [{"membership": members[k], **v} for k, v in groups.items() if k in members]
+    return sorted(rows, key=lambda r: r["membership"].pseudonym)
+
+
+def usage_by_model(workshop) -> list[dict]:
+    groups = _usage_rows(_answers(workshop), "endpoint_key")
+    rows = []
+    for key, v in groups.items():
+        endpoint = registry.get(key)
+        rows.append({"endpoint_key": key, "name": endpoint.name if endpoint else key, **v})
+    return sorted(rows, key=lambda r: r["endpoint_key"])
+
+
+def configuration_errors(workshop, *, hours: int = 24) -> list[dict]:
+    """Recent failures that the facilitator must fix (bad key, unknown model, ...)."""
+    since = timezone.now() - timedelta(hours=hours)
+    qs = (_answers(workshop).filter(error_kind__in=["auth", "bad_request"], updated_at__gte=since)
+          .values("endpoint_key", "error_kind", "error").annotate(n=Count("id")).order_by("endpoint_key"))
+    return list(qs)

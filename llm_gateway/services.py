@@ -1,0 +1,293 @@
+"""Every write of the Interact stage: offered models, conversations, messages, baseline marks,
+and the generator's own writes (streaming progress, the finished answer, the sweeper)."""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from llm_gateway import limits, registry
+from llm_gateway.models import (
+    Conversation,
+    GatewaySettings,
+    Message,
+    MessageRole,
+    MessageStatus,
+    WorkshopModel,
+)
+from workshops.events import broadcast
+
+ACTIVE = (MessageStatus.PENDING, MessageStatus.STREAMING)
+
+
+def stale_seconds() -> float:
+    return float(getattr(settings, "LLM_STALE_SECONDS", 45.0))
+
+
+# --- Which models a workshop offers ------------------------------------------------------------
+
+
+@transaction.atomic
+def workshop_models_set(*, workshop, endpoint_keys: list[str]) -> list[WorkshopModel]:
+    """Offer exactly these endpoints (in this order). Labels already given are kept, so a
+    conversation's 'Model B' stays 'Model B'; new endpoints take the next free letter."""
+    known = {e.key for e in registry.endpoints()}
+    unknown = [k for k in endpoint_keys if k not in known]
+    if unknown:
+        raise ValidationError(_("Not in this deployment's endpoint registry: %(keys)s") % {"keys": ", ".join(unknown)})
+    keys = list(dict.fromkeys(endpoint_keys))
+    WorkshopModel.objects.filter(workshop=workshop).exclude(endpoint_key__in=keys).delete()
+    existing = {m.endpoint_key: m for m in WorkshopModel.objects.select_for_update().filter(workshop=workshop)}
+    used = {m.blind_label for m in existing.values()}
+    # Labels used by earlier conversations stay reserved for their endpoint.
+    for key in keys:
+        if key not in existing:
+            earlier = (Conversation.objects.filter(workshop=workshop, endpoint_key=key)
+                       .exclude(model_label="").values_list("model_label", flat=True).first())
+            label = earlier if earlier and earlier not in used else None
+            if label is None:
+                label = next(f"Model {c}" for c in string.ascii_uppercase
+                             if f"Model {c}" not in used and not Conversation.objects.filter(
+                                 workshop=workshop, model_label=f"Model {c}").exclude(endpoint_key=key).exists())
+            used.add(label)
+            existing[key] = WorkshopModel.objects.create(workshop=workshop, endpoint_key=key, blind_label=label)
+    for position, key in enumerate(keys):
+        model = existing[key]
+        if model.position != position:
+            model.position = position
+            model.save(update_fields=["position"])
+    broadcast(workshop.id, "interact", {"models": True})
+    return [existing[k] for k in keys]
+
+
+@transaction.atomic
+def gateway_settings_update(*, workshop, token_budget: int | None, max_answer_tokens: int | None) -> GatewaySettings:
+    config, _created = GatewaySettings.objects.get_or_create(workshop=workshop)
+    config.token_budget = token_budget
+    config.max_answer_tokens = max_answer_tokens
+    config.save()
+    return config
+
+
+# --- Conversations --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_create(*, membership, workshop_model: WorkshopModel) -> Conversation:
+    if workshop_model.workshop_id != membership.workshop_id:
+        raise ValidationError(_("This model is not offered in this workshop."))
+    if registry.get(workshop_model.endpoint_key) is None:
+        raise ValidationError(_("This model is no longer configured. Ask the facilitator."))
+    conversation = Conversation.objects.create(
+        workshop_id=membership.workshop_id,
+        owner=membership,
+        endpoint_key=workshop_model.endpoint_key,
+        model_label=workshop_model.blind_label,
+        is_sandbox=membership.is_facilitator,
+    )
+    broadcast(membership.workshop_id, "interact", {"conversation": conversation.id})
+    return conversation
+
+
+@transaction.atomic
+def conversation_set_baseline(*, conversation: Conversation, is_baseline: bool) -> Conversation:
+    if is_baseline and not conversation.messages.filter(role=MessageRole.ASSISTANT, status=MessageStatus.COMPLETE).exists():
+        raise ValidationError(_("A baseline conversation needs at least one complete answer."))
+    Conversation.objects.filter(pk=conversation.pk).update(is_baseline=is_baseline, updated_at=timezone.now())
+    conversation.is_baseline = is_baseline
+    broadcast(conversation.workshop_id, "baseline", {"conversation": conversation.id, "is_baseline": is_baseline})
+    return conversation
+
+
+def history_for_model(conversation: Conversation, *, upto_position: int) -> list[dict]:
+    """System prompt plus the conversation's turns before `upto_position` that count:
+    participant messages and complete (or interrupted, with text) answers; superseded and
+    failed answers are left out."""
+    messages = []
+    if conversation.workshop.system_prompt.strip():
+        messages.append({"role": "system", "content": conversation.workshop.system_prompt})
+    rows = (conversation.messages.filter(position__lt=upto_position)
+            .exclude(status__in=[MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE])
+            .order_by("position").values_list("role", "content"))
+    for role, content in rows:
+        if content:
+            messages.append({"role": role, "content": content})
+    return messages
+
+
+def _next_position(conversation: Conversation) -> int:
+    top = conversation.messages.aggregate(top=Max("position"))["top"]
+    return 0 if top is None else top + 1
+
+
+def _check_can_generate(conversation: Conversation, membership) -> None:
+    if membership is not None and membership.is_participant:
+        wait = limits.rate_check(membership.id)
+        if wait is not None:
+            raise ValidationError(
+                _("You are sending messages faster than this workshop allows. Please wait %(s)s seconds and try again.")
+                % {"s": wait}, code="rate_limited")
+    left = limits.budget_left(conversation.workshop)
+    if left is not None and left <= 0:
+        raise ValidationError(
+            _("This workshop has used all the model time it was given. Please tell the facilitator."),
+            code="budget")
+    if registry.get(conversation.endpoint_key) is None:
+        raise ValidationError(_("This conversation's model is no longer configured. Please tell the facilitator."),
+                              code="endpoint")
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, membership, text: str) -> tuple[Message, Message]:
+    """Store the participant's message and a pending answer; generation starts after commit."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(_("Write a message first."), code="empty")
+    limit = settings.CHAT_MESSAGE_MAX_CHARS
+    if len(text) > limit:
+        raise ValidationError(
+            _("Your message is %(n)s characters long; the limit is %(limit)s. Please shorten it.")
+            % {"n": len(text), "limit": limit}, code="too_long")
+    conversation = Conversation.objects.select_for_update().select_related("workshop").get(pk=conversation.pk)
+    if conversation.messages.filter(status__in=ACTIVE).exists():
+        raise ValidationError(_("Wait for the answer to finish before sending another message."), code="busy")
+    _check_can_generate(conversation, membership)
+    position = _next_position(conversation)
+    question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=text,
+                                      position=position, status=MessageStatus.COMPLETE, completed_at=timezone.now())
+    answer = _pending_answer(conversation, question, position + 1)
+    if not conversation.title:
+        conversation.title = text[:80]
+    conversation.save(update_fields=["title", "updated_at"])
+    return question, answer
+
+
+def _pending_answer(conversation: Conversation, question: Message, position: int) -> Message:
+    endpoint = registry.get(conversation.endpoint_key)
+    try:
+        with transaction.atomic():
+            answer = Message.objects.create(
+                conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING,
+                position=position, reply_to=question, endpoint_key=conversation.endpoint_key,
+                model_id=endpoint.model if endpoint else "",
+            )
+    except IntegrityError:
+        raise ValidationError(_("Wait for the answer to finish before sending another message."), code="busy") from None
+    history = history_for_model(conversation, upto_position=position)
+    config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
+    max_tokens = config.max_answer_tokens if config else None
+
+    def start():
+        from llm_gateway import runner
+
+        runner.start(answer.id, messages=history, max_tokens=max_tokens)
+
+    transaction.on_commit(start)
+    broadcast(conversation.workshop_id, "interact", {"conversation": conversation.id})
+    return answer
+
+
+@transaction.atomic
+def answer_regenerate(*, message: Message, membership) -> Message:
+    """Ask again for the last answer (a retry after a failure, or a new take on a complete
+    one). The old answer is kept, marked superseded, and linked to the new one."""
+    conversation = Conversation.objects.select_for_update().select_related("workshop").get(pk=message.conversation_id)
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.role != MessageRole.ASSISTANT or message.status in (*ACTIVE, MessageStatus.SUPERSEDED):
+        raise ValidationError(_("Only a finished answer can be asked again."), code="state")
+    last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+    if last is None or last.pk != message.pk:
+        raise ValidationError(_("Only the latest answer can be asked again."), code="not_last")
+    _check_can_generate(conversation, membership)
+    message.status = MessageStatus.SUPERSEDED
+    message.updated_at = timezone.now()
+    message.save(update_fields=["status", "updated_at"])
+    answer = _pending_answer(conversation, message.reply_to, _next_position(conversation))
+    Message.objects.filter(pk=message.pk).update(superseded_by=answer)
+    conversation.save(update_fields=["updated_at"])
+    return answer
+
+
+# --- The generator's writes (called from llm_gateway.runner through database_sync_to_async) ----
+
+
+def answer_claim(*, message_id: int) -> Message | None:
+    """The pending answer to generate, or None if it is not pending any more."""
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message_id, status=MessageStatus.PENDING).update(updated_at=now)
+    if not updated:
+        return None
+    return Message.objects.select_related("conversation__workshop").get(pk=message_id)
+
+
+def answer_progress(*, message_id: int, content: str | None = None, streaming: bool = False) -> None:
+    """Persist partial text (and/or a heartbeat) while the answer streams."""
+    fields: dict = {"updated_at": timezone.now()}
+    if content is not None:
+        fields["content"] = content
+    if streaming:
+        fields["status"] = MessageStatus.STREAMING
+    Message.objects.filter(pk=message_id, status__in=ACTIVE).update(**fields)
+
+
+def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: str, model_id: str,
+                  prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
+                  total_ms: int | None, attempts: int, stream_chunks: int, error: str = "",
+                  error_kind: str = "") -> bool:
+    """Store the final state; False if the message was no longer active (e.g. swept)."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message_id, status__in=ACTIVE).update(
+            status=status, content=content, endpoint_key=endpoint_key, model_id=model_id,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, ttft_ms=ttft_ms,
+            total_ms=total_ms, attempts=attempts, stream_chunks=stream_chunks, error=error[:500],
+            error_kind=error_kind[:40], completed_at=now, updated_at=now,
+        )
+        if updated:
+            workshop_id = Message.objects.filter(pk=message_id).values_list("conversation__workshop_id", flat=True).first()
+            broadcast(workshop_id, "interact", {"message": message_id, "status": status})
+    return bool(updated)
+
+
+@transaction.atomic
+def stale_sweep(*, conversation: Conversation | None = None, older_than: float | None = None) -> int:
+    """End answers left pending/streaming by a process that died: interrupted if they have
+    text, failed otherwise. Returns how many were ended."""
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds() if older_than is None else older_than)
+    qs = Message.objects.filter(status__in=ACTIVE, updated_at__lt=cutoff)
+    if conversation is not None:
+        qs = qs.filter(conversation=conversation)
+    now = timezone.now()
+    error = _("The answer stopped: the server handling it went away.")
+    n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
+                                         completed_at=now, updated_at=now)
+    n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
+                                      completed_at=now, updated_at=now)
+    return n
+
+
+@transaction.atomic
+def conversation_import(*, membership, endpoint_key: str, model_label: str, title: str,
+                        turns: list[tuple[str, str]], is_baseline: bool = False, model_id: str = "") -> Conversation:
+    """Store a conversation whose answers were written beforehand (e.g. the demo's baseline
+    set, or transcripts from an earlier session). Nothing is generated."""
+    conversation = Conversation.objects.create(
+        workshop_id=membership.workshop_id, owner=membership, endpoint_key=endpoint_key, model_label=model_label,
+        title=title[:200], is_baseline=is_baseline, is_sandbox=membership.is_facilitator,
+    )
+    now = timezone.now()
+    for i, (question, answer) in enumerate(turns):
+        q = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=question,
+                                   position=2 * i, status=MessageStatus.COMPLETE, completed_at=now)
+        Message.objects.create(conversation=conversation, role=MessageRole.ASSISTANT, content=answer,
+                               position=2 * i + 1, status=MessageStatus.COMPLETE, reply_to=q,
+                               endpoint_key=endpoint_key, model_id=model_id, completed_at=now)
+    broadcast(membership.workshop_id, "baseline" if is_baseline else "interact", {"conversation": conversation.id})
+    return conversation

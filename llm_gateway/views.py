@@ -1,0 +1,256 @@
+"""Thin views of the Interact stage: authorize, validate, call one service or selector, render."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from llm_gateway import forms, registry, selectors, services
+from llm_gateway.models import Message, MessageStatus, WorkshopModel
+from workshops.models import Stage
+from workshops.permissions import FACILITATOR, STAFF, workshop_view
+
+CHAT_STAGES = (Stage.INTERACT,)
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _conversation_or_404(membership, conversation_id):
+    conversation = selectors.readable_conversation(membership, conversation_id)
+    if conversation is None:
+        raise Http404(_("No conversation of yours is found at this address."))
+    return conversation
+
+
+def _can_write(membership, conversation) -> bool:
+    return conversation.owner_id == membership.id and not membership.is_researcher
+
+
+@workshop_view(stages=CHAT_STAGES)
+def chat_index(request, workshop, membership):
+    offered = selectors.offered_models(workshop)
+    if request.method == "POST":
+        model = WorkshopModel.objects.filter(workshop=workshop, pk=request.POST.get("model")).first()
+        if model is None or membership.is_researcher:
+            messages.error(request, _("Choose one of the models offered in this workshop."))
+        else:
+            try:
+                conversation = services.conversation_create(membership=membership, workshop_model=model)
+            except ValidationError as error:
+                messages.error(request, _error_text(error))
+            else:
+                return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+    conversations = selectors.conversations_of(membership)
+    return render(request, "llm_gateway/chat_index.html", {
+        "workshop": workshop, "membership": membership, "offered": [m for m in offered if m.configured],
+        "conversations": [(c, selectors.label_for(workshop, c, staff=not membership.is_participant)) for c in conversations],
+        "config_errors": selectors.configuration_errors(workshop) if membership.is_facilitator else [],
+    })
+
+
+def _thread_context(request, workshop, membership, conversation, form=None, error=None, sent=False):
+    staff = not membership.is_participant
+    chat_messages = selectors.messages_for(conversation)
+    current = [m for m in chat_messages if m.status != MessageStatus.SUPERSEDED]
+    return {
+        "workshop": workshop, "membership": membership, "conversation": conversation,
+        "chat_messages": chat_messages, "last_id": current[-1].id if current else None, "sent": sent,
+        "label": selectors.label_for(workshop, conversation, staff=staff),
+        "form": form or forms.MessageForm(),
+        "can_write": _can_write(membership, conversation),
+        "is_staff": staff,
+        "error": error,
+    }
+
+
+@workshop_view(stages=CHAT_STAGES)
+def conversation(request, workshop, membership, conversation_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    services.stale_sweep(conversation=conversation)
+    context = _thread_context(request, workshop, membership, conversation)
+    if request.htmx:
+        return render(request, "llm_gateway/conversation.html#thread", context)
+    return render(request, "llm_gateway/conversation.html", context)
+
+
+@require_POST
+@workshop_view(stages=CHAT_STAGES)
+def message_send(request, workshop, membership, conversation_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    if not _can_write(membership, conversation):
+        raise Http404
+    form = forms.MessageForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            services.message_send(conversation=conversation, membership=membership, text=form.cleaned_data["text"])
+        except ValidationError as exc:
+            error = _error_text(exc)
+        else:
+            form = forms.MessageForm()
+    else:
+        error = " ".join(e for errs in form.errors.values() for e in errs)
+    if request.htmx:
+        context = _thread_context(request, workshop, membership, conversation, form=form if error else None,
+                                  error=error, sent=error is None)
+        return render(request, "llm_gateway/conversation.html#thread", context)
+    if error:
+        messages.error(request, error)
+    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+@workshop_view(stages=CHAT_STAGES)
+def message_fragment(request, workshop, membership, conversation_id, message_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    services.stale_sweep(conversation=conversation)
+    message = get_object_or_404(Message, pk=message_id, conversation=conversation)
+    last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+    return render(request, "llm_gateway/conversation.html#message", {
+        "m": message, "workshop": workshop, "membership": membership, "conversation": conversation,
+        "is_staff": not membership.is_participant, "can_write": _can_write(membership, conversation),
+        "last_id": last.id if last else None,
+        "label": selectors.label_for(workshop, conversation, staff=not membership.is_participant),
+    })
+
+
+@require_POST
+@workshop_view(stages=CHAT_STAGES)
+def answer_regenerate(request, workshop, membership, conversation_id, message_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    if not _can_write(membership, conversation):
+        raise Http404
+    message = get_object_or_404(Message, pk=message_id, conversation=conversation)
+    error = None
+    try:
+        services.answer_regenerate(message=message, membership=membership)
+    except ValidationError as exc:
+        error = _error_text(exc)
+    if request.htmx:
+        return render(request, "llm_gateway/conversation.html#thread",
+                      _thread_context(request, workshop, membership, conversation, error=error))
+    if error:
+        messages.error(request, error)
+    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+@require_POST
+@workshop_view(roles=FACILITATOR)
+def conversation_baseline(request, workshop, membership, conversation_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    wanted = request.POST.get("is_baseline") == "1"
+    try:
+        services.conversation_set_baseline(conversation=conversation, is_baseline=wanted)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("Marked as a baseline conversation: every participant will code it in Reflect.")
+                         if wanted else _("No longer a baseline conversation."))
+    target = request.POST.get("next")
+    if target == "list":
+        return redirect("llm_gateway:conversations", slug=workshop.slug)
+    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+@workshop_view(roles=FACILITATOR)
+def models_setup(request, workshop, membership):
+    config = selectors.gateway_settings(workshop)
+    offered = selectors.offered_models(workshop)
+    initial = {"endpoints": [m.endpoint_key for m in offered if m.configured],
+               "token_budget": config.token_budget, "max_answer_tokens": config.max_answer_tokens}
+    form = forms.ModelsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.workshop_models_set(workshop=workshop, endpoint_keys=form.cleaned_data["endpoints"])
+            services.gateway_settings_update(workshop=workshop, token_budget=form.cleaned_data["token_budget"],
+                                             max_answer_tokens=form.cleaned_data["max_answer_tokens"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Models saved."))
+            return redirect("llm_gateway:models", slug=workshop.slug)
+    from llm_gateway import limits
+
+    return render(request, "llm_gateway/models.html", {
+        "workshop": workshop, "membership": membership, "form": form, "offered": offered,
+        "endpoints": registry.endpoints(), "config_errors": selectors.configuration_errors(workshop),
+        "tokens_used": limits.tokens_used(workshop), "config": config,
+    })
+
+
+@workshop_view(roles=STAFF)
+def conversations_all(request, workshop, membership):
+    rows = [(c, selectors.label_for(workshop, c, staff=True)) for c in selectors.workshop_conversations(workshop)]
+    return render(request, "llm_gateway/conversations.html", {
+        "workshop": workshop, "membership": membership, "rows": rows,
+    })
+
+
+@workshop_view(roles=STAFF)
+def usage(request, workshop, membership):
+    from llm_gateway import limits
+
+    return render(request, "llm_gateway/usage.html", {
+        "workshop": workshop, "membership": membership,
+        "by_participant": selectors.usage_by_participant(workshop),
+        "by_model": selectors.usage_by_model(workshop),
+        "config_errors": selectors.configuration_errors(workshop),
+        "tokens_used": limits.tokens_used(workshop), "config": selectors.gateway_settings(workshop),
+    })
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+EXPORT_COLUMNS = [
+    "participant", "role", "conversation_id", "conversation_title", "model_label", "endpoint_key", "model_id",
+    "is_baseline", "is_sandbox", "message_id", "position", "speaker", "status", "text", "reply_to_id",
+    "superseded_by_id", "prompt_tokens", "completion_tokens", "stream_chunks", "ttft_ms", "total_ms",
+    "attempts", "error_kind", "created_at", "completed_at",
+]
+
+
+@workshop_view(roles=STAFF)
+def export_messages(request, workshop, membership):
+    """Every message, one row each, pseudonymous, streamed; cells neutralised against formulas."""
+    qs = (Message.objects.filter(conversation__workshop=workshop, conversation__owner__withdrawn_at__isnull=True)
+          .select_related("conversation__owner").order_by("conversation_id", "position").iterator(chunk_size=500))
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+
+    def rows():
+        yield writer.writerow(EXPORT_COLUMNS)
+        for m in qs:
+            c = m.conversation
+            yield writer.writerow([_cell(v) for v in [
+                c.owner.pseudonym, c.owner.role, c.id, c.title, c.model_label, m.endpoint_key or c.endpoint_key,
+                m.model_id, int(c.is_baseline), int(c.is_sandbox), m.id, m.position, m.role, m.status, m.content,
+                m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
+                m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
+                m.completed_at.isoformat() if m.completed_at else None,
+            ]])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-messages.csv"'
+    return response
+
+
+def conversation_url(workshop, conversation) -> str:
+    return reverse("llm_gateway:conversation", args=[workshop.slug, conversation.id])

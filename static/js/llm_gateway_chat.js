@@ -1,0 +1,217 @@
+// Interact stage chat: streams answers into the page over the conversation's websocket.
+// The page is rendered from stored state; the socket only carries deltas ({t:"d", id, o, x},
+// offsets in UTF-16 units) and status changes ({t:"s", id, status}). Whenever the page may
+// have missed something (socket (re)opened, a gap in offsets, a quiet stream) it re-fetches
+// the stored message and replays buffered deltas on top. Model text is only ever inserted as
+// text nodes while streaming; the finished answer comes back from the server as sanitized HTML.
+(function () {
+  "use strict";
+  var chat = document.getElementById("chat");
+  if (!chat) { return; }
+  var buffers = {};      // message id -> [{o, x}] deltas not yet applied
+  var activity = {};     // message id -> last time we heard of it
+  var refreshing = {};   // message id -> true while a fetch is in flight
+  var ACTIVE = { pending: true, streaming: true };
+
+  function msgEl(id) { return document.getElementById("m-" + id); }
+  function isActive(el) { return el && ACTIVE[el.dataset.status]; }
+  function live(text) { var s = document.getElementById("chat-live"); if (s) { s.textContent = text; } }
+  function label(name, fallback) { return chat.dataset[name] || fallback; }
+
+  function nearBottom() { return window.innerHeight + window.scrollY >= document.body.scrollHeight - 160; }
+  function toBottom() { window.scrollTo(0, document.body.scrollHeight); }
+
+  function updateBusy() {
+    var busy = !!document.querySelector("#thread-log .msg[data-status=pending], #thread-log .msg[data-status=streaming]");
+    var button = document.getElementById("send-button");
+    if (button) { button.disabled = busy; }
+    chat.dataset.busy = busy ? "1" : "0";
+  }
+
+  function buffer(id, o, x) {
+    (buffers[id] = buffers[id] || []).push({ o: o, x: x });
+  }
+
+  // Append what is new in (o, x) to the message; returns false when there is a gap.
+  function append(el, o, x) {
+    var body = el.querySelector("[data-stream]");
+    if (!body) { return true; }
+    var len = parseInt(el.dataset.len || "0", 10);
+    var end = o + x.length;
+    if (end <= len) { return true; }
+    if (o > len) { return false; }
+    var stick = nearBottom();
+    body.appendChild(document.createTextNode(x.slice(len - o)));
+    el.dataset.len = String(end);
+    if (el.dataset.status === "pending") {
+      el.dataset.status = "streaming";
+      var st = el.querySelector(".msg-status");
+      if (st) { st.lastChild.textContent = label("answeringLabel", "Answering…"); }
+    }
+    if (stick) { toBottom(); }
+    return true;
+  }
+
+  function replay(id) {
+    var el = msgEl(id);
+    var list = buffers[id];
+    if (!el || !list) { return; }
+    if (!isActive(el)) { delete buffers[id]; return; }
+    list.sort(function (a, b) { return a.o - b.o; });
+    var rest = [];
+    list.forEach(function (d) { if (!append(el, d.o, d.x)) { rest.push(d); } });
+    var len = parseInt(el.dataset.len || "0", 10);
+    rest = rest.filter(function (d) { return d.o + d.x.length > len; });
+    if (rest.length) {
+      buffers[id] = rest;
+      setTimeout(function () { refreshMessage(id); }, 700);  // stored text lags a little: ask again
+    } else {
+      delete buffers[id];
+    }
+  }
+
+  function replaceWithHtml(target, html) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = html.trim();
+    var node = tpl.content.firstElementChild;
+    if (node) {
+      target.replaceWith(node);
+      if (window.htmx) { window.htmx.process(node); }
+    }
+    return node;
+  }
+
+  function refreshMessage(id) {
+    var el = msgEl(id);
+    if (!el || refreshing[id]) { return; }
+    refreshing[id] = true;
+    fetch(el.dataset.url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+      .then(function (html) {
+        var current = msgEl(id);
+        if (!current) { return; }
+        var wasActive = isActive(current);
+        var node = replaceWithHtml(current, html);
+        activity[id] = Date.now();
+        if (node && isActive(node)) { replay(id); }
+        else {
+          delete buffers[id];
+          if (wasActive && node) { announce(node.dataset.status); }
+        }
+        updateBusy();
+      })
+      .catch(function () {})
+      .then(function () { delete refreshing[id]; });
+  }
+
+  function refreshLog() {
+    fetch(chat.dataset.logUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var tpl = document.createElement("template");
+        tpl.innerHTML = html;
+        var log = tpl.content.getElementById("thread-log");
+        var current = document.getElementById("thread-log");
+        if (log && current) { current.replaceWith(log); if (window.htmx) { window.htmx.process(log); } }
+        afterLogChange();
+      })
+      .catch(function () {});
+  }
+
+  function announce(status) {
+    if (status === "complete") { live(label("doneLabel", "Answer complete.")); }
+    else if (status === "interrupted") { live(label("interruptedLabel", "The answer was interrupted.")); }
+    else if (status === "failed") { live(label("failedLabel", "No answer.")); }
+  }
+
+  function afterLogChange() {
+    document.querySelectorAll("#thread-log .msg").forEach(function (el) {
+      var id = el.dataset.id;
+      activity[id] = Date.now();
+      if (isActive(el)) { replay(id); }
+    });
+    updateBusy();
+  }
+
+  function onEvent(data) {
+    if (data.t === "d") {
+      activity[data.id] = Date.now();
+      var el = msgEl(data.id);
+      if (!el) { buffer(data.id, data.o, data.x); return; }  // the new message is on its way (htmx swap)
+      if (!isActive(el)) { return; }
+      if (!append(el, data.o, data.x)) { buffer(data.id, data.o, data.x); refreshMessage(data.id); }
+    } else if (data.t === "s") {
+      activity[data.id] = Date.now();
+      var m = msgEl(data.id);
+      if (data.status === "retrying") {
+        var st = m && m.querySelector(".msg-status");
+        if (st) { st.lastChild.textContent = label("retryingLabel", "The model is slow to answer; trying again…"); }
+        return;
+      }
+      if (m) { refreshMessage(data.id); } else { refreshLog(); }
+    }
+  }
+
+  // The conversation's socket, reconnecting with backoff; every (re)open catches up.
+  var backoff = 500;
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + chat.dataset.ws);
+    socket.onopen = function () {
+      backoff = 500;
+      chat.dataset.socket = "open";
+      document.querySelectorAll("#thread-log .msg").forEach(function (el) {
+        if (isActive(el)) { refreshMessage(el.dataset.id); }
+      });
+    };
+    socket.onmessage = function (ev) {
+      var data;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      onEvent(data);
+    };
+    socket.onclose = function () {
+      chat.dataset.socket = "closed";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+
+  // Watchdog: an answer we have not heard about for a while is re-read from the server (which
+  // ends answers whose generator died), so nothing spins forever.
+  setInterval(function () {
+    var now = Date.now();
+    document.querySelectorAll("#thread-log .msg").forEach(function (el) {
+      if (isActive(el) && now - (activity[el.dataset.id] || 0) > 12000) {
+        activity[el.dataset.id] = now;
+        refreshMessage(el.dataset.id);
+      }
+    });
+  }, 4000);
+
+  document.body.addEventListener("htmx:afterSwap", function (ev) {
+    var target = ev.detail && ev.detail.target;
+    if (!target) { return; }
+    var log = document.getElementById("thread-log");
+    if (log && log.dataset.sent === "1") {
+      var box = document.querySelector("#composer textarea");
+      if (box) { box.value = ""; box.focus(); }
+      log.removeAttribute("data-sent");
+      toBottom();
+    }
+    afterLogChange();
+  });
+
+  // Enter sends, Shift+Enter makes a new line (not on touch keyboards, where Enter is a newline).
+  var coarse = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+  document.addEventListener("keydown", function (ev) {
+    var box = ev.target;
+    if (coarse || ev.key !== "Enter" || ev.shiftKey || ev.isComposing || !box.closest || !box.closest("#composer")) { return; }
+    if (box.tagName !== "TEXTAREA") { return; }
+    ev.preventDefault();
+    var button = document.getElementById("send-button");
+    if (button && !button.disabled) { box.form.requestSubmit(button); }
+  });
+
+  afterLogChange();
+  connect();
+})();
