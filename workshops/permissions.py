@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from workshops.models import Membership, Role, Stage, Workshop
@@ -73,6 +74,9 @@ def workshop_view(
                         },
                         status=403,
                     )
+            # Pages of a workshop speak its language (participants' own text is never translated).
+            translation.activate(workshop.language)
+            request.LANGUAGE_CODE = translation.get_language()
             request.workshop = workshop
             request.membership = membership
             return view(request, workshop, membership, *args, **kwargs)

@@ -300,3 +300,25 @@ def test_login_attempts_are_throttled(client, settings):
     assert "Too many" in response.content.decode()
     assert "_auth_user_id" not in client.session
     assert user.pk
+
+
+def test_workshop_pages_use_the_workshop_language_and_direction(client):
+    workshop = make_workshop(language="ar")
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    page = client.get(f"/w/{workshop.slug}/").content.decode()
+    assert '<html lang="ar" dir="rtl">' in page
+
+
+@pytest.mark.parametrize("text", ["इतिहास में पक्षपात", "历史观点偏颇", "تحيز استعماري", "bias 🙂 <b>x</b>"])
+def test_participant_text_in_any_script_round_trips(client, text):
+    workshop = make_workshop()
+    participant = make_participant(workshop, name=text)
+    client.force_login(participant.user)
+    client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": text})
+    assert participant.practice_codes.get().code == text
+    client.force_login(facilitator_of(workshop).user)
+    dashboard = client.get(f"/w/{workshop.slug}/dashboard/").content.decode()
+    from django.utils.html import escape
+
+    assert escape(text) in dashboard
