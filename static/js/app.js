@@ -19,6 +19,10 @@
         var data;
         try { data = JSON.parse(ev.data); } catch (e) { return; }
         document.dispatchEvent(new CustomEvent("calma:event", { detail: data }));
+        if (data.kind === "stage" && document.querySelector("[data-reload-on-stage]")) {
+          window.location.reload();
+          return;
+        }
         refreshAll(data.kind);
       };
       socket.onclose = function () {

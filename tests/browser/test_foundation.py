@@ -73,6 +73,9 @@ def test_facilitator_and_participant_walk_through_familiarize(new_page):
     expect(row).to_contain_text("Wanjiru वा")
     fac.screenshot(path="/tmp/shot-dashboard-progress.png", full_page=True)
 
+    p.goto("/w/civic/")
+    expect(p.locator(".stage-bar [aria-current=step]")).to_have_text("Familiarize")
+    p.wait_for_function("document.documentElement.dataset.live === 'connected'")
     fac.locator("#stage-select").select_option("interact")
     fac.get_by_role("button", name="Move the workshop to this stage").click()
     expect(fac.get_by_text("The workshop is now in the Interact stage")).to_be_visible()
@@ -81,6 +84,6 @@ def test_facilitator_and_participant_walk_through_familiarize(new_page):
     member = Membership.objects.get(workshop=workshop, pseudonym="P01")
     assert member.consented_at and member.orientation_done_at and member.practice_done_at and member.readiness_passed_at
 
-    p.goto("/w/civic/")
-    expect(p.locator(".stage-bar [aria-current=step]")).to_have_text("Interact")
+    # The participant's page follows the stage change by itself.
+    expect(p.locator(".stage-bar [aria-current=step]")).to_have_text("Interact", timeout=10000)
     assert not fac.js_errors and not p.js_errors, (fac.js_errors, p.js_errors)
