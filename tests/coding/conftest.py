@@ -5,8 +5,16 @@ from tests.factories import facilitator_of, make_conversation, make_participant,
 MIXED = "नमस्ते! भारत का इतिहास 🎉 很长：中国历史。 التاريخ مهم جدا. Thanksgiving is an American holiday 👩🏽‍🏫 end."
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Factories hash a password per user; the slow default hasher dominates these tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def celery_eager():
+    """Run tasks inline (tests wrap calls in django_capture_on_commit_callbacks(execute=True),
+    because tasks are queued on commit)."""
     from calma.celery import app
 
     old = app.conf.task_always_eager
