@@ -5,7 +5,8 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+_md_breaks = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
 
 _TAGS = {
     "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "h1", "h2", "h3",
@@ -14,9 +15,12 @@ _TAGS = {
 _ATTRS = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "ol": {"start"}}
 
 
-def render_markdown(text: str) -> str:
-    """Markdown to safe HTML: raw HTML in the source is escaped, then nh3 allow-lists the result."""
-    html = _md.render(text or "")
+def render_markdown(text: str, *, breaks: bool = False) -> str:
+    """Markdown to safe HTML: raw HTML in the source is escaped, then nh3 allow-lists the result.
+
+    breaks=True turns single newlines into line breaks (chat answers); off for documents.
+    """
+    html = (_md_breaks if breaks else _md).render(text or "")
     return nh3.clean(
         html,
         tags=_TAGS,
