@@ -92,7 +92,8 @@ def topics(documents: list[str]) -> tuple[list[dict], list[list[str]]]:
     order = sorted(range(len(terms)), key=lambda j: (-totals[j], terms[j]))[:MAX_TOPICS]
     top = totals[order[0]] if order else 1.0
     overall = [
-        {"term": str(terms[j]), "weight": round(float(totals[j] / top), 3), "conversations": int(doc_freq[j])}
+        {"term": str(terms[j]), "weight": round(float(totals[j] / top), 3), "conversations": int(doc_freq[j]),
+         "size": round(0.9 + 1.1 * float(totals[j] / top), 2)}
         for j in order
     ]
     return overall, per_doc
