@@ -149,14 +149,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
         return True
 
     async def receive(self, text_data=None, bytes_data=None):
+        if not self._rate_ok():  # every frame counts, whatever its content
+            await self.refuse("rate limited: slow down")
+            return
         if bytes_data is not None or text_data is None:
             await self.refuse("text frames only")
             return
         if len(text_data) > self.max_frame:
             await self.refuse("frame too large")
-            return
-        if not self._rate_ok():
-            await self.refuse("rate limited: slow down")
             return
         try:
             message = json.loads(text_data)

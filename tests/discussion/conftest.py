@@ -45,7 +45,9 @@ def build(stage="discuss", participants=3):
     d = Discuss()
     d.workshop = workshop
     d.facilitator = facilitator_of(workshop)
+    d.facilitator.user  # load it here: async tests cannot query lazily
     d.researcher = make_member(workshop, role="researcher")
+    d.researcher.user
     d.people = [make_participant(workshop) for _ in range(participants)]
     d.codes, d.attributes, d.answers = {}, {}, {}
     for i, member in enumerate(d.people):
@@ -72,3 +74,18 @@ def goto(d, segment):
 @pytest.fixture
 def discuss(db):
     return build()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """channels_redis binds its locks and pools to an event loop; each test has its own loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
