@@ -15,7 +15,7 @@ then stores the final state with usage. Every ORM call goes through database_syn
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextvars
 import logging
 import os
 import time
@@ -70,17 +70,16 @@ def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: in
     if loop is None:
         async_to_sync(_run_inline)(coro)
         return None
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        task = loop.create_task(coro)
-    else:
-        task = asyncio.run_coroutine_threadsafe(coro, loop)
+    loop.call_soon_threadsafe(_spawn, loop, coro)
+    return None
+
+
+def _spawn(loop: asyncio.AbstractEventLoop, coro) -> None:
+    # A fresh context: the task must not inherit the request's thread-sensitive executor
+    # (asgiref), which is gone once the response is sent.
+    task = loop.create_task(coro, context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
-    return task
 
 
 async def _run_inline(coro):
@@ -96,11 +95,9 @@ def running_count() -> int:
 
 async def wait_all(timeout: float = 30.0) -> None:
     """Wait for background generations (tests and shutdown)."""
-    pending = [t for t in list(_running)]
-    if not pending:
-        return
-    wrapped = [asyncio.wrap_future(t) if isinstance(t, concurrent.futures.Future) else t for t in pending]
-    await asyncio.wait(wrapped, timeout=timeout)
+    pending = list(_running)
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
 
 
 _claim = database_sync_to_async(services.answer_claim)

@@ -1,0 +1,105 @@
+"""A participant chats with two blinded models, reloads mid-stream and finds the whole answer;
+the facilitator marks a conversation as baseline. Real server (uvicorn), real Chromium."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llm_gateway import services
+from llm_gateway.models import Conversation, MessageStatus
+from tests.browser.conftest import login
+from tests.factories import PASSWORD, facilitator_of, make_participant, make_workshop
+from tests.fixtures_llm import WORDS
+
+pytestmark = pytest.mark.browser
+
+SLOW_TOKENS = 40
+EXPECTED = " ".join(WORDS[i % len(WORDS)] for i in range(SLOW_TOKENS))
+
+
+@pytest.fixture
+def interact_workshop(transactional_db, settings, fault_upstream):
+    endpoints = json.dumps([
+        {"key": "alpha", "name": "Alpha Llama 70B", "base_url": fault_upstream.base_url,
+         "model": f"fault:slow:{SLOW_TOKENS}:60:alpha", "provider": "together"},
+        {"key": "beta", "name": "Beta Mixtral", "base_url": fault_upstream.base_url,
+         "model": "fault:slow:6:20:beta", "provider": "vllm"},
+    ])
+    settings.LLM_ENDPOINTS = endpoints
+    settings.TEST_SERVER_ENV = {"LLM_ENDPOINTS": endpoints}
+    workshop = make_workshop(stage="interact")
+    services.workshop_models_set(workshop=workshop, endpoint_keys=["alpha", "beta"])
+    return workshop
+
+
+def test_participant_chats_with_two_blinded_models_and_reloads_mid_stream(interact_workshop, new_page):
+    workshop = interact_workshop
+    participant = make_participant(workshop)
+    page = new_page(viewport={"width": 390, "height": 844})  # a phone
+    login(page, participant.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/")
+    page.get_by_role("link", name="Open the chat").click()
+    assert page.get_by_role("button", name="New conversation with Model A").is_visible()
+    assert page.get_by_role("button", name="New conversation with Model B").is_visible()
+    assert "Alpha Llama" not in page.content() and "Mixtral" not in page.content()
+
+    page.get_by_role("button", name="New conversation with Model A").click()
+    page.get_by_label("Your message").fill("Tell me about the Mughal Empire")
+    page.get_by_role("button", name="Send").click()
+    stream = page.locator(".msg-assistant [data-stream]")
+    page.wait_for_function("() => { const s = document.querySelector('.msg-assistant [data-stream]');"
+                           " return s && s.textContent.split(' ').length >= 4; }")
+    partial = stream.inner_text()
+    assert partial and EXPECTED.startswith(partial.strip())
+    assert page.get_by_label("Your message").input_value() == ""  # the composer was cleared
+    page.screenshot(path="/tmp/interact_streaming.png")
+
+    page.reload()  # mid-answer: generation goes on in the server
+    page.locator(".msg-assistant[data-status=complete]").wait_for(timeout=20000)
+    assert page.locator(".msg-assistant .msg-body").inner_text().strip() == EXPECTED
+    assert page.locator(".msg-user .msg-body").inner_text() == "Tell me about the Mughal Empire"
+    conversation_a = Conversation.objects.get(owner=participant, endpoint_key="alpha")
+    answer = conversation_a.messages.get(role="assistant")
+    assert answer.status == MessageStatus.COMPLETE and answer.content == EXPECTED
+    page.screenshot(path="/tmp/interact_after_reload.png", full_page=True)
+
+    # A second conversation with the other blinded model; Enter sends.
+    page.get_by_role("link", name="All my conversations").click()
+    page.get_by_role("button", name="New conversation with Model B").click()
+    box = page.get_by_label("Your message")
+    box.fill("And the Maratha Empire?")
+    box.press("Enter")
+    page.locator(".msg-assistant[data-status=complete]").wait_for(timeout=20000)
+    assert "Model B" in page.locator(".msg-assistant .msg-who").inner_text()
+    conversation_b = Conversation.objects.get(owner=participant, endpoint_key="beta")
+    assert conversation_b.model_label == "Model B"
+    assert conversation_b.messages.get(role="assistant").status == MessageStatus.COMPLETE
+    assert page.js_errors == []
+
+
+def test_facilitator_marks_a_participant_conversation_as_baseline(interact_workshop, new_page):
+    from tests.factories import make_conversation
+
+    workshop = interact_workshop
+    participant = make_participant(workshop)
+    conversation = make_conversation(participant, [("Who was Akbar?", "Akbar was a Mughal emperor.")],
+                                     endpoint_key="alpha", model_label="Model A")
+    page = new_page()
+    login(page, facilitator_of(workshop).user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/")
+    page.get_by_role("link", name="Interact: conversations and the baseline set").click()
+    row = page.locator(f"tr[data-conversation='{conversation.id}']")
+    row.get_by_role("button", name="Mark “Who was Akbar?” as baseline").click()
+    page.get_by_text("Marked as a baseline conversation").wait_for()
+    assert row.locator(".badge", has_text="baseline").is_visible()
+    assert list(Conversation.objects.filter(workshop=workshop, is_baseline=True)) == [conversation]
+    page.screenshot(path="/tmp/interact_baseline.png", full_page=True)
+    # The facilitator reads it, sees the real model name, and can take it out again.
+    page.get_by_role("link", name="Who was Akbar?").click()
+    assert "Alpha Llama 70B" in page.content()
+    page.get_by_role("button", name="Remove from the baseline set").click()
+    page.get_by_text("No longer a baseline conversation").wait_for()
+    assert not Conversation.objects.filter(workshop=workshop, is_baseline=True).exists()
+    assert page.js_errors == []
