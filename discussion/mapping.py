@@ -125,7 +125,8 @@ def _umap(n: int):
     import umap
 
     return umap.UMAP(n_components=2, metric="cosine", n_neighbors=max(2, min(N_NEIGHBORS, n - 1)),
-                     min_dist=MIN_DIST, random_state=conf.UMAP_SEED, transform_seed=conf.UMAP_SEED, low_memory=True)
+                     min_dist=MIN_DIST, random_state=conf.UMAP_SEED, transform_seed=conf.UMAP_SEED, low_memory=True,
+                     n_jobs=1)
 
 
 def _pca(matrix: np.ndarray):
@@ -175,7 +176,7 @@ def cluster_hints(coords: np.ndarray) -> list[int | None]:
     try:
         from sklearn.cluster import HDBSCAN
 
-        labels = HDBSCAN(min_cluster_size=max(3, n // 40), min_samples=2).fit_predict(coords)
+        labels = HDBSCAN(min_cluster_size=max(3, n // 40), min_samples=2, copy=True).fit_predict(coords)
         return [int(v) if v >= 0 else None for v in labels]
     except Exception:  # noqa: BLE001  hints are optional
         log.warning("cluster hints failed", exc_info=True)
