@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Max, Prefetch, Q
 
 from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
-from coding.spans import Span, overlap_clusters, render_highlights
+from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
 from workshops.models import Membership, Role, Stage, Workshop
 
 CODABLE_STATUSES = ("complete", "interrupted")
@@ -72,9 +72,10 @@ class Turn:
     annotations: list = field(default_factory=list)
     replaced: int = 0
     number: int = 0
+    items_html: str = ""
 
 
-def transcript(conversation, coder: Membership | None) -> list[Turn]:
+def transcript(conversation, coder: Membership | None, *, editable: bool = False) -> list[Turn]:
     """The conversation's messages in order, model answers with `coder`'s highlights rendered."""
     from llm_gateway.models import Message
 
@@ -83,15 +84,9 @@ def transcript(conversation, coder: Membership | None) -> list[Turn]:
         .only("id", "role", "content", "status", "position", "reply_to_id", "conversation_id")
         .order_by("position", "id")
     )
-    annotations_by_message: dict[int, list[Annotation]] = defaultdict(list)
+    annotations_by_message: dict[int, list[AnnotationView]] = defaultdict(list)
     if coder is not None:
-        annotations = (
-            Annotation.objects.filter(membership=coder, message__conversation=conversation)
-            .only("id", "message_id", "start", "end", "excerpt", "memo", "membership_id")
-            .prefetch_related(Prefetch("codes", queryset=Code.objects.only("id", "text").order_by("text")))
-            .order_by("start", "end", "id")
-        )
-        for a in annotations:
+        for a in annotation_views(membership=coder, message__conversation=conversation):
             annotations_by_message[a.message_id].append(a)
     replaced: dict[int, int] = defaultdict(int)
     for m in messages:
@@ -107,24 +102,52 @@ def transcript(conversation, coder: Membership | None) -> list[Turn]:
             anns = annotations_by_message.get(m.id, [])
             codable = m.status in CODABLE_STATUSES
             html = render_highlights(m.content, [Span(a.id, a.start, a.end) for a in anns])
-            turns.append(Turn(m, codable, html, anns, replaced.get(m.reply_to_id, 0), number))
+            items = render_annotation_items(anns, editable=editable)
+            turns.append(Turn(m, codable, html, anns, replaced.get(m.reply_to_id, 0), number, items))
         else:
             turns.append(Turn(m, False))
     return turns
 
 
-def annotations_for_message(message, coder: Membership) -> list[Annotation]:
-    return list(
-        Annotation.objects.filter(membership=coder, message=message)
-        .prefetch_related(Prefetch("codes", queryset=Code.objects.order_by("text")))
-        .order_by("start", "end", "id")
-    )
+@dataclass
+class AnnotationView:
+    """A highlight as the transcript shows it (plain values: hundreds are rendered per page)."""
+
+    id: int
+    message_id: int
+    start: int
+    end: int
+    excerpt: str
+    memo: str
+    codes: list = field(default_factory=list)  # [(code id, text)] sorted by text
 
 
-def render_turn(message, coder: Membership) -> Turn:
+def annotation_views(**filters) -> list[AnnotationView]:
+    """Highlights matching `filters` with their codes, in two queries and without model overhead."""
+    views = [
+        AnnotationView(*row)
+        for row in Annotation.objects.filter(**filters).order_by("start", "end", "id")
+        .values_list("id", "message_id", "start", "end", "excerpt", "memo")
+    ]
+    by_id = {v.id: v for v in views}
+    if by_id:
+        for annotation_id, code_id, text in (
+            AnnotationCode.objects.filter(annotation_id__in=by_id).order_by("code__normalized", "code_id")
+            .values_list("annotation_id", "code_id", "code__text")
+        ):
+            by_id[annotation_id].codes.append((code_id, text))
+    return views
+
+
+def annotations_for_message(message, coder: Membership) -> list[AnnotationView]:
+    return annotation_views(membership=coder, message=message)
+
+
+def render_turn(message, coder: Membership, *, editable: bool = True) -> Turn:
     anns = annotations_for_message(message, coder)
     html = render_highlights(message.content, [Span(a.id, a.start, a.end) for a in anns])
-    return Turn(message, message.status in CODABLE_STATUSES, html, anns)
+    return Turn(message, message.status in CODABLE_STATUSES, html, anns,
+                items_html=render_annotation_items(anns, editable=editable))
 
 
 # --- Codes and suggestions -------------------------------------------------------------------

@@ -11,8 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.utils.html import escape
+from html import escape as _escape
+
 from django.utils.safestring import SafeString, mark_safe
+
+
+def escape(text: str) -> str:
+    # The standard library's escape (same output as Django's for & < > " ') without the lazy-
+    # string wrapper, which dominates when hundreds of highlights are rendered.
+    return _escape(text, quote=True)
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def segments(length: int, spans: Iterable[Span]) -> list[tuple[int, int, tuple[i
 def render_highlights(content: str, spans: Sequence[Span], *, interactive: bool = True) -> SafeString:
     """The message text with <mark> elements for highlighted segments, escaped."""
     if not spans:
-        return escape(content)
+        return mark_safe(escape(content))  # noqa: S308 - escaped
     parts = []
     for a, b, ids in segments(len(content), spans):
         text = escape(content[a:b])
@@ -74,3 +81,36 @@ def overlap_clusters(spans: Sequence[Span]) -> list[tuple[int, int, list[Span]]]
         else:
             clusters.append((s.start, s.end, [s]))
     return clusters
+
+
+def render_annotation_items(annotations, *, editable: bool) -> SafeString:
+    """The <li> entries of a turn's highlight list (hot path of the transcript page: rendered
+    here rather than in the template, which costs ~10x more for hundreds of highlights).
+    Every participant-written string is escaped."""
+    from django.utils.translation import gettext
+
+    codes_label = escape(gettext("Codes"))
+    memo_label = escape(gettext("Memo"))
+    edit_label = escape(gettext("Edit"))
+    this_label = escape(gettext("this highlight"))
+    parts = []
+    for a in annotations:
+        chips = "".join(
+            f'<li class="chip" data-code-id="{code_id}"><span class="user-text">{escape(text)}</span></li>'
+            for code_id, text in a.codes
+        )
+        memo = (
+            f'<p class="memo"><span class="sr-only">{memo_label}: </span><span class="user-text">{escape(a.memo)}</span></p>'
+            if a.memo else ""
+        )
+        edit = (
+            f'<button type="button" class="link" data-edit-ann="{a.id}">{edit_label}'
+            f'<span class="sr-only"> {this_label}</span></button>'
+            if editable else ""
+        )
+        parts.append(
+            f'<li class="ann" id="ann-{a.id}" data-ann-id="{a.id}" data-start="{a.start}" data-end="{a.end}" '
+            f'data-memo="{escape(a.memo)}"><q class="user-text excerpt">{escape(a.excerpt)}</q>'
+            f'<ul class="chips" aria-label="{codes_label}">{chips}</ul>{memo}{edit}</li>'
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - every participant string is escaped above

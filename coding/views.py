@@ -124,7 +124,7 @@ def transcript(request, workshop, membership, conversation_id):
         workshop, membership,
         conversation=conversation,
         coder=coder,
-        turns=selectors.transcript(conversation, coder),
+        turns=selectors.transcript(conversation, coder, editable=selectors.can_edit(workshop, membership)),
         suggestions=selectors.code_suggestions(membership) if membership.is_participant else {"own": [], "group": []},
         participants=selectors.active_participants(workshop) if not membership.is_participant else None,
         conversations=conversations,
