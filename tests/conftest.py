@@ -76,7 +76,7 @@ def asgi_server(transactional_db, settings):
     test_db_url = url._replace(path="/" + db["NAME"]).geturl()
     port = _free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DATABASE_URL": test_db_url,
         "CALMA_TESTING": "1",
         "DEBUG": "0",

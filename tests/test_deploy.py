@@ -46,7 +46,7 @@ def test_compose_declares_the_production_stack():
 def prod_env(transactional_db, settings, tmp_path):
     db = settings.DATABASES["default"]
     url = urlparse(os.environ["DATABASE_URL"])
-    env = {k: v for k, v in os.environ.items() if k not in {"CALMA_TESTING", "DEBUG"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"CALMA_TESTING", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update({
         "DATABASE_URL": url._replace(path="/" + db["NAME"]).geturl(),
         "SECRET_KEY": "a-production-secret-key-for-the-deploy-test-0123456789",
