@@ -322,3 +322,15 @@ def test_participant_text_in_any_script_round_trips(client, text):
     from django.utils.html import escape
 
     assert escape(text) in dashboard
+
+
+def test_a_hindi_workshop_speaks_hindi(client):
+    workshop = make_workshop(language="hi")
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    page = client.get(f"/w/{workshop.slug}/").content.decode()
+    assert '<html lang="hi" dir="ltr">' in page
+    assert "परिचय पढ़ें" in page  # "Read the orientation"
+    assert "इस कार्यशाला से हटें" in page  # "Withdraw from this workshop"
+    # The built-in readiness check was written in the workshop's language at creation.
+    assert workshop.readiness_questions.first().prompt == "किसी उत्तर के लिए इनमें से सबसे उपयोगी कोड कौन सा है?"
