@@ -61,6 +61,20 @@ def invites_for(workshop: Workshop):
     return Invite.objects.filter(workshop=workshop).select_related("created_by").order_by("-created_at")
 
 
+# Codes that only describe the form of an answer. The pilot saw these from untrained
+# participants ("summary", "introduction", "conclusion"); the practice round points them out.
+FORM_ONLY_CODES = {
+    "summary", "introduction", "intro", "conclusion", "long", "short", "answer", "response",
+    "list", "paragraph", "explanation", "details", "detail", "information", "info", "text",
+    "example", "examples", "description", "overview", "lengthy", "brief",
+}
+
+
+def form_only_codes(codes) -> list[str]:
+    """The practice codes that name only the form of the answer, not what it does."""
+    return [c.code for c in codes if c.code.casefold().strip(" .!") in FORM_ONLY_CODES]
+
+
 def practice_codes_of(membership: Membership):
     return PracticeCode.objects.filter(membership=membership).order_by("created_at", "id")
 

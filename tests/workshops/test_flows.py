@@ -334,3 +334,16 @@ def test_a_hindi_workshop_speaks_hindi(client):
     assert "इस कार्यशाला से हटें" in page  # "Withdraw from this workshop"
     # The built-in readiness check was written in the workshop's language at creation.
     assert workshop.readiness_questions.first().prompt == "किसी उत्तर के लिए इनमें से सबसे उपयोगी कोड कौन सा है?"
+
+
+def test_practice_points_out_codes_that_only_describe_form(client):
+    workshop = make_workshop()
+    participant = make_participant(workshop)
+    client.force_login(participant.user)
+    client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": "Summary"})
+    page = client.get(f"/w/{workshop.slug}/familiarize/practice/").content.decode()
+    assert "only describes the form of the answer" in page
+    client.post(f"/w/{workshop.slug}/familiarize/practice/{participant.practice_codes.get().id}/delete/")
+    client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": "ignores the Friday diet"})
+    page = client.get(f"/w/{workshop.slug}/familiarize/practice/").content.decode()
+    assert "only describes the form" not in page
