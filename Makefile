@@ -49,7 +49,7 @@ test: install browser services
 
 bench: install services
 	CALMA_TESTING=1 DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
-	  HF_HUB_OFFLINE=1 $(PY) -m benchmarks.run_all
+	  HF_HUB_OFFLINE=1 $(PY) -m benchmarks.run_all $(BENCH)
 
 # Regenerate constraints.txt from the current environment (after changing pyproject.toml).
 lock:
