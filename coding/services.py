@@ -106,6 +106,27 @@ def _code_get_or_create(*, membership: Membership, text: str) -> Code:
         return Code.objects.get(membership=membership, normalized=normalized)
 
 
+def _codes_for(*, membership: Membership, texts: list[str]) -> list[int]:
+    """Ids of the member's codes for these (already validated) texts, creating missing ones.
+    Two queries in the common case, whatever the number of codes."""
+    wanted = {}
+    for text in texts:
+        display, normalized = normalize_code_text(text)
+        wanted.setdefault(normalized, display)
+    found = dict(Code.objects.filter(membership=membership, normalized__in=list(wanted))
+                 .values_list("normalized", "id"))
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        Code.objects.bulk_create(
+            [Code(workshop_id=membership.workshop_id, membership=membership, text=wanted[k], normalized=k)
+             for k in missing],
+            ignore_conflicts=True,  # a concurrent request of the same person may have created it
+        )
+        found.update(Code.objects.filter(membership=membership, normalized__in=missing)
+                     .values_list("normalized", "id"))
+    return [found[k] for k in wanted]
+
+
 @transaction.atomic
 def code_create(*, membership: Membership, text: str, memo: str = "") -> Code:
     check_can_code(membership)
@@ -218,16 +239,21 @@ def annotation_create(
     start, end = _check_span(message.content, start, end)
     texts = _clean_code_list(codes)
     memo = _check_memo(memo)
-    annotation, created = Annotation.objects.get_or_create(
-        membership=membership, message=message, start=start, end=end,
-        defaults={"excerpt": message.content[start:end], "memo": memo},
+    try:
+        with transaction.atomic():
+            annotation = Annotation.objects.create(
+                membership=membership, message=message, start=start, end=end,
+                excerpt=message.content[start:end], memo=memo,
+            )
+    except IntegrityError:  # the same span again: add the codes to the existing highlight
+        annotation = Annotation.objects.get(membership=membership, message=message, start=start, end=end)
+        if memo and not annotation.memo:
+            annotation.memo = memo
+            annotation.save(update_fields=["memo", "updated_at"])
+    code_ids = _codes_for(membership=membership, texts=texts)
+    AnnotationCode.objects.bulk_create(
+        [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
     )
-    if not created and memo and not annotation.memo:
-        annotation.memo = memo
-        annotation.save(update_fields=["memo", "updated_at"])
-    for text in texts:
-        code = _code_get_or_create(membership=membership, text=text)
-        AnnotationCode.objects.get_or_create(annotation=annotation, code=code)
     _changed(membership, "annotation")
     return annotation
 

@@ -40,6 +40,7 @@ def writes(view):
 
     @wraps(view)
     def wrapper(request, workshop, membership, *args, **kwargs):
+        membership.workshop = workshop  # already loaded by workshop_view: no second query
         try:
             return view(request, workshop, membership, *args, **kwargs)
         except (ValidationError, PermissionDenied) as error:

@@ -1,0 +1,205 @@
+"""Benchmark: 100 participants creating annotations at once, through the real ASGI server.
+
+Seeds a workshop in the Reflect stage with --participants participants (each with a logged-in
+session and a conversation), starts the app under uvicorn on loopback against Postgres and
+Redis (the channel layer carries the dashboard events each annotation sends), and drives it
+with httpx.AsyncClient, one client per participant:
+
+- paced: every participant creates an annotation, waits a think time drawn from
+  [--think-min, --think-max] seconds (people read, select and type between codes), and
+  repeats, for --duration seconds. This is "100 participants coding at once".
+- burst: all participants send one annotation at the same instant, --bursts times: the
+  worst case, where requests queue behind each other.
+
+Each request is the real POST the page sends (span + code + memo, CSRF and session) and
+returns the re-rendered turn. Reports median / p95 / p99 round-trip in ms per scenario.
+Target: median under 50 ms (paced). Bounded by --duration and a hard overall timeout.
+
+  .venv/bin/python -m benchmarks.coding_load [--participants 100] [--duration 30] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import coding_common as common
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("server did not start")
+
+
+def seed(n: int):
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from llm_gateway.models import Message
+
+    workshop = common.make_workshop("bench-load")
+    people = []
+    for i in range(n):
+        participant = common.make_participant(workshop, i + 1)
+        conv = common.make_conversation(participant, 3)
+        session = SessionStore()
+        session[SESSION_KEY] = str(participant.user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = participant.user.get_session_auth_hash()
+        session.create()
+        answers = list(Message.objects.filter(conversation=conv, role="assistant").values_list("id", "content"))
+        people.append({"session": session.session_key, "answers": answers, "csrf": secrets.token_hex(16)})
+    return workshop, people, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
+
+
+async def one_request(client, url, person, rng, counter) -> float:
+    message_id, content = rng.choice(person["answers"])
+    start, end = common.random_span(rng, len(content))
+    counter[0] += 1
+    data = {"message": message_id, "start": start, "end": end,
+            "code": [rng.choice(CODES), f"note {counter[0] % 50}"], "memo": ""}
+    t0 = time.perf_counter()
+    response = await client.post(url, data=data, headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+    elapsed = (time.perf_counter() - t0) * 1000
+    if response.status_code != 201:
+        if response.status_code in (400, 403):  # a broken benchmark, not a slow server
+            raise RuntimeError(f"unexpected {response.status_code}: {response.text[:200]}")
+        ERRORS.append(response.status_code)
+        return None
+    return elapsed
+
+
+ERRORS: list[int] = []
+
+
+CODES = ["neutral but nuanced", "factual", "dry", "incomplete", "American viewpoint", "respectful",
+         "encouraging", "too long", "assumes Western norms", "clear"]
+
+
+async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list[float]]:
+    import httpx
+
+    session_cookie, csrf_cookie = cookie_names
+    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+    clients = [
+        httpx.AsyncClient(base_url=base, cookies={session_cookie: p["session"], csrf_cookie: p["csrf"]},
+                          limits=limits, timeout=30)
+        for p in people
+    ]
+    results: dict[str, list[float]] = {"paced": [], "burst": []}
+    counter = [0]
+    try:
+        # Warm up: one request per client (connections, templates), not measured.
+        await asyncio.gather(*(one_request(c, url, p, random.Random(i), counter)
+                               for i, (c, p) in enumerate(zip(clients, people))))
+
+        stop = time.monotonic() + args.duration
+
+        async def participant(i, client, person):
+            rng = random.Random(1000 + i)
+            await asyncio.sleep(rng.uniform(0, args.think_max))  # people do not start in lockstep
+            while time.monotonic() < stop:
+                elapsed = await one_request(client, url, person, rng, counter)
+                if elapsed is not None:
+                    results["paced"].append(elapsed)
+                await asyncio.sleep(rng.uniform(args.think_min, args.think_max))
+
+        await asyncio.gather(*(participant(i, c, p) for i, (c, p) in enumerate(zip(clients, people))))
+
+        for b in range(args.bursts):
+            rngs = [random.Random(5000 + b * 1000 + i) for i in range(len(people))]
+            errors_before = len(ERRORS)
+            times = await asyncio.gather(
+                *(one_request(c, url, p, rngs[i], counter) for i, (c, p) in enumerate(zip(clients, people)))
+            )
+            results["burst"].extend(t for t in times if t is not None)
+            results["burst_errors"] = results.get("burst_errors", []) + ERRORS[errors_before:]
+            await asyncio.sleep(0.5)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--participants", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=45.0, help="seconds of paced coding")
+    parser.add_argument("--think-min", type=float, default=2.0,
+                        help="seconds between a participant's saves, at least (reading, selecting, typing)")
+    parser.add_argument("--think-max", type=float, default=10.0)
+    parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    url_db = common.setup_django()
+
+    from django.urls import reverse
+
+    from coding.models import Annotation
+
+    workshop, people, session_cookie, csrf_cookie = seed(args.participants)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
+           "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
+        cwd=ROOT, env=env,
+    )
+    try:
+        wait_for_port(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        url = reverse("coding:annotation_create", args=[workshop.slug])
+        budget = args.duration + args.bursts * 30 + 120
+        results = asyncio.run(asyncio.wait_for(
+            run(base, url, people, (session_cookie, csrf_cookie), args), timeout=budget))
+        total = Annotation.objects.filter(membership__workshop=workshop).count()
+        print(f"{args.participants} participants, uvicorn workers: {args.workers}, "
+              f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        burst_errors = results.pop("burst_errors", [])
+        paced_errors = len(ERRORS) - len(burst_errors)
+        print(f"failed requests: paced {paced_errors}, burst {len(burst_errors)} "
+              f"(5xx: typically Postgres refusing connections beyond max_connections)")
+        for name, values in results.items():
+            if not values:
+                continue
+            s = common.percentiles(values)
+            extra = (f", think time {args.think_min}-{args.think_max} s, {s['n'] / args.duration:.0f} req/s"
+                     if name == "paced" else f", {args.participants} simultaneous requests x {args.bursts}")
+            print(f"{name}: {s['n']} annotations{extra}: round-trip ms median {s['median']:.1f}  "
+                  f"p95 {s['p95']:.1f}  p99 {s['p99']:.1f}  max {s['max']:.1f}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        workshop.delete()
+
+
+if __name__ == "__main__":
+    main()
