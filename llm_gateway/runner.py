@@ -63,9 +63,11 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return None
 
 
-def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None):
+def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None,
+          endpoint_key: str | None = None, conversation_id: int | None = None):
     """Generate the answer `message_id` in the background if a server loop runs, else now."""
-    coro = generate(message_id, messages=messages, max_tokens=max_tokens)
+    coro = generate(message_id, messages=messages, max_tokens=max_tokens, endpoint_key=endpoint_key,
+                    conversation_id=conversation_id)
     loop = _server_loop()
     if loop is None:
         async_to_sync(_run_inline)(coro)
@@ -124,20 +126,32 @@ def user_error_text(error: client.UpstreamError | None) -> str:
     return _("The answer was cut off. You can try again.")
 
 
-async def generate(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None) -> str | None:
-    """Generate one answer; returns its final status (None if it was not pending)."""
-    message = await _claim(message_id=message_id)
-    if message is None:
-        return None
-    conversation_id = message.conversation_id
-    group = chat_group(conversation_id)
-    layer = get_channel_layer()
-    if messages is None:
-        messages = await _history(message)
-    endpoint = registry.get(message.endpoint_key or message.conversation.endpoint_key)
+async def generate(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None,
+                   endpoint_key: str | None = None, conversation_id: int | None = None) -> str | None:
+    """Generate one answer; returns its final status (None if it was not pending).
+
+    From the send view, `messages` and `endpoint_key` come along, so the upstream call
+    starts at once and the claim (pending -> ours) runs alongside it; it is settled before
+    anything is stored or shown.
+    """
+    began = time.monotonic()
+    claim = None
+    owned: bool | None = True  # None: the claim runs alongside the upstream call
+    if messages is None or endpoint_key is None:
+        message = await _claim(message_id=message_id)
+        if message is None:
+            return None
+        if messages is None:
+            messages = await _history(message)
+        endpoint_key = message.endpoint_key or message.conversation.endpoint_key
+        conversation_id = message.conversation_id
+    else:
+        claim = asyncio.ensure_future(_claim_pending(message_id))
+        owned = None
+    endpoint = registry.get(endpoint_key)
 
     parts: list[str] = []
-    length = 0  # UTF-16 units already sent
+    length = 0  # UTF-16 units streamed so far
     chunks = 0
     usage: client.Usage | None = None
     finish: client.Finish | None = None
@@ -145,19 +159,42 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     internal_error = False
     attempts = 0
     used = endpoint
-    began = time.monotonic()
     ttft_ms: int | None = None
     last_persist = began
     persist_every = _persist_interval()
     status = MessageStatus.FAILED
+    layer = get_channel_layer()
+    group = None
 
     async def send(event: dict) -> None:
-        if layer is None:
+        if layer is None or group is None:
             return
         try:
             await layer.group_send(group, event)
         except Exception:  # live updates are best effort; the stored state is the truth
             log.warning("could not push to %s", group, exc_info=True)
+
+    # Deltas go out through a pump: the first is sent at once; while a send is in flight,
+    # later deltas are merged, so a slow channel layer never slows reading the upstream.
+    outbox: list[str] = []
+    outbox_offset = 0
+    wake = asyncio.Event()
+    closing = False
+
+    async def pump() -> None:
+        nonlocal outbox_offset
+        while True:
+            await wake.wait()
+            wake.clear()
+            if outbox:
+                text, offset = "".join(outbox), outbox_offset
+                outbox.clear()
+                outbox_offset = offset + utf16_len(text)
+                await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
+                if outbox:
+                    wake.set()
+            elif closing:
+                return
 
     async def heartbeat() -> None:
         while True:
@@ -165,19 +202,29 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
             await _progress(message_id=message_id)
 
     beat = asyncio.ensure_future(heartbeat())
+    pumping = asyncio.ensure_future(pump())
     try:
+        if conversation_id is None:
+            conversation_id = await _conversation_of(message_id)
+        group = chat_group(conversation_id)
         if endpoint is None:
-            raise client.UpstreamError("bad_request", f"endpoint {message.endpoint_key!r} is not in the registry")
+            raise client.UpstreamError("bad_request", f"endpoint {endpoint_key!r} is not in the registry")
         async for event in client.stream_reply(endpoint, messages, max_tokens=max_tokens):
             if isinstance(event, client.Delta):
-                offset = length
+                if ttft_ms is None:
+                    ttft_ms = int((time.monotonic() - began) * 1000)
+                    if owned is None:
+                        owned = await claim
+                    if not owned:
+                        log.info("answer %s was not pending any more; dropped", message_id)
+                        return None
                 parts.append(event.text)
+                outbox.append(event.text)
                 length += utf16_len(event.text)
                 chunks += 1
-                await send({"type": "chat.delta", "id": message_id, "o": offset, "x": event.text})
+                wake.set()
                 now = time.monotonic()
-                if ttft_ms is None:
-                    ttft_ms = int((now - began) * 1000)
+                if chunks == 1:
                     await _progress(message_id=message_id, content=event.text, streaming=True)
                     last_persist = now
                 elif now - last_persist >= persist_every:
@@ -207,28 +254,56 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
         status = MessageStatus.INTERRUPTED if parts else MessageStatus.FAILED
     finally:
         beat.cancel()
-        total_ms = int((time.monotonic() - began) * 1000)
-        if error is not None:
-            detail, kind = error.message, error.kind
-        elif internal_error:
-            detail, kind = "the gateway stopped while answering", "internal"
-        elif finish is not None and finish.malformed_events:
-            detail, kind = f"{finish.malformed_events} malformed event(s) from the endpoint were skipped", "malformed"
+        closing = True
+        wake.set()
+        if owned is None:
+            try:
+                owned = await claim
+            except BaseException:
+                owned = False
+        if owned:
+            try:
+                await asyncio.wait_for(asyncio.shield(pumping), timeout=10)
+            except Exception:
+                pumping.cancel()
+            total_ms = int((time.monotonic() - began) * 1000)
+            if error is not None:
+                detail, kind = error.message, error.kind
+            elif internal_error:
+                detail, kind = "the gateway stopped while answering", "internal"
+            elif finish is not None and finish.malformed_events:
+                detail, kind = f"{finish.malformed_events} malformed event(s) from the endpoint were skipped", "malformed"
+            else:
+                detail, kind = "", ""
+            if finish is not None and finish.reason == "length" and not detail:
+                kind = "length"
+            try:
+                await asyncio.shield(_finish(
+                    message_id=message_id, status=status, content="".join(parts),
+                    endpoint_key=used.key if used else endpoint_key, model_id=used.model if used else "",
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                    ttft_ms=ttft_ms, total_ms=total_ms, attempts=attempts, stream_chunks=chunks,
+                    error=detail, error_kind=kind,
+                ))
+            except Exception:
+                log.exception("could not store the final state of answer %s", message_id)
+            await send({"type": "chat.status", "id": message_id, "status": str(status)})
         else:
-            detail, kind = "", ""
-        if finish is not None and finish.reason == "length" and not detail:
-            kind = "length"
-        try:
-            await asyncio.shield(_finish(
-                message_id=message_id, status=status, content="".join(parts),
-                endpoint_key=used.key if used else message.endpoint_key,
-                model_id=used.model if used else message.model_id,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                ttft_ms=ttft_ms, total_ms=total_ms, attempts=attempts, stream_chunks=chunks,
-                error=detail, error_kind=kind,
-            ))
-        except Exception:
-            log.exception("could not store the final state of answer %s", message_id)
-        await send({"type": "chat.status", "id": message_id, "status": str(status)})
+            pumping.cancel()
     return str(status)
+
+
+@database_sync_to_async
+def _claim_pending(message_id: int) -> bool:
+    from llm_gateway.models import Message
+    from django.utils import timezone
+
+    return bool(Message.objects.filter(pk=message_id, status=MessageStatus.PENDING).update(updated_at=timezone.now()))
+
+
+@database_sync_to_async
+def _conversation_of(message_id: int) -> int:
+    from llm_gateway.models import Message
+
+    return Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).get()

@@ -187,7 +187,8 @@ def _pending_answer(conversation: Conversation, question: Message, position: int
     def start():
         from llm_gateway import runner
 
-        runner.start(answer.id, messages=history, max_tokens=max_tokens)
+        runner.start(answer.id, messages=history, max_tokens=max_tokens, endpoint_key=conversation.endpoint_key,
+                     conversation_id=conversation.id)
 
     transaction.on_commit(start)
     broadcast(conversation.workshop_id, "interact", {"conversation": conversation.id})

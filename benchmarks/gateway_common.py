@@ -1,0 +1,233 @@
+"""Shared set-up for the gateway benchmarks: their own database, the app under uvicorn, the
+fault upstream in fast fixed-rate mode, the local llama.cpp server, and a participant
+client that speaks HTTP + the chat websocket exactly as the browser does.
+
+The benchmarks read DATABASE_URL / REDIS_URL like the app but work in their own database
+(the configured name + "_gwbench"), created and migrated on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+SUFFIX = "_gwbench"
+
+
+def bench_database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (the test command's environment).")
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/") or "calma"
+    if not name.endswith(SUFFIX):
+        name += SUFFIX
+    return parsed._replace(path="/" + name).geturl()
+
+
+def setup_django(endpoints: list[dict]) -> str:
+    import psycopg
+
+    url = bench_database_url()
+    parsed = urlparse(url)
+    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [parsed.path.lstrip("/")]).fetchone():
+            conn.execute(f'CREATE DATABASE "{parsed.path.lstrip("/")}"')
+    os.environ["DATABASE_URL"] = url
+    os.environ["LLM_ENDPOINTS"] = json.dumps(endpoints)
+    os.environ.setdefault("CALMA_TESTING", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calma.settings")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # set-up code below is plain sync ORM
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return url
+
+
+def free_port() -> int:
+    from tests.fixtures_llm import free_port as fp
+
+    return fp()
+
+
+class App:
+    """The real app under uvicorn (one worker), like `make run` / production."""
+
+    def __init__(self, db_url: str, endpoints: list[dict], extra_env: dict | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DATABASE_URL": db_url, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
+               "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LLM_ENDPOINTS": json.dumps(endpoints),
+               "CHAT_RATE_LIMIT": "100000/m", "LOG_LEVEL": "WARNING", **(extra_env or {})}
+        self.log = open(ROOT / f".bench-server-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port",
+             str(self.port), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        from tests.conftest import wait_for_port
+
+        wait_for_port(self.port, timeout=60, proc=self.proc)
+
+    def stop(self):
+        from tests.fixtures_llm import stop_process
+
+        stop_process(self.proc)
+        self.log.close()
+        path = Path(self.log.name)
+        text = path.read_text()
+        path.unlink()
+        if "Traceback" in text:
+            print("--- server log (tail) ---\n" + text[-3000:])
+
+
+def make_people(n: int, endpoint_keys: list[str], conversations_each: int = 1):
+    """A workshop in Interact, n participants each with conversations; returns (workshop, people).
+
+    people: [(session cookie, membership, [conversation ids per endpoint key order])]."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from llm_gateway import services as gw
+    from llm_gateway.models import WorkshopModel
+    from workshops import services
+
+    User = get_user_model()
+    tag = uuid.uuid4().hex[:8]
+    facilitator = User.objects.create(username=f"gwb-fac-{tag}")
+    facilitator.user_permissions.add(Permission.objects.get(codename="add_workshop"))
+    workshop = services.workshop_create(
+        title="Gateway benchmark", slug=f"gwb-{tag}", created_by=facilitator,
+        deployment_context="History educational assistant for high-school students in India.",
+        system_prompt="You are an education assistant for high school students studying history in India.",
+    )
+    services.workshop_set_stage(workshop=workshop, stage="interact", by=facilitator)
+    workshop.refresh_from_db()
+    gw.workshop_models_set(workshop=workshop, endpoint_keys=endpoint_keys)
+    models = {m.endpoint_key: m for m in WorkshopModel.objects.filter(workshop=workshop)}
+    people = []
+    for i in range(n):
+        user = User.objects.create(username=f"gwb-{tag}-{i}")
+        membership = services.membership_add(workshop=workshop, user=user, role="participant", display_name=f"P{i}")
+        services.membership_consent(membership=membership)
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies["sessionid"].value
+        convs = {key: [gw.conversation_create(membership=membership, workshop_model=models[key]).id
+                       for _ in range(conversations_each)] for key in endpoint_keys}
+        people.append((cookie, membership, convs))
+    return workshop, people
+
+
+class Participant:
+    """One participant's browser: HTTP (send) + the conversation's websocket (deltas)."""
+
+    def __init__(self, app: App, slug: str, session: str):
+        import httpx
+
+        self.app, self.slug = app, slug
+        self.http = httpx.AsyncClient(base_url=app.base, cookies={"sessionid": session}, timeout=60)
+        self.session = session
+        self.csrf = None
+
+    async def open(self, conversation_id: int):
+        from websockets.asyncio.client import connect
+
+        if self.csrf is None:
+            r = await self.http.get(f"/w/{self.slug}/interact/c/{conversation_id}/")
+            r.raise_for_status()
+            self.csrf = self.http.cookies.get("csrftoken")
+        ws = await connect(f"ws://127.0.0.1:{self.app.port}/ws/w/{self.slug}/chat/{conversation_id}/",
+                           additional_headers={"Cookie": f"sessionid={self.session}", "Origin": self.app.base},
+                           max_size=None)
+        hello = json.loads(await ws.recv())
+        assert hello == {"t": "hello"}, hello
+        return ws
+
+    async def ask(self, ws, conversation_id: int, text: str, timeout: float = 120) -> dict:
+        """Send; return timings (s) and the streamed text, measured from just before the POST."""
+        t0 = time.perf_counter()
+        r = await self.http.post(f"/w/{self.slug}/interact/c/{conversation_id}/send/", data={"text": text},
+                                 headers={"X-CSRFToken": self.csrf, "HX-Request": "true"})
+        t_post = time.perf_counter()
+        if r.status_code != 200 or 'data-sent="1"' not in r.text:
+            return {"error": f"send refused: HTTP {r.status_code}", "post": t_post - t0}
+        first = None
+        parts: list[str] = []
+        status = None
+        message_id = None
+        deadline = t0 + timeout
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.perf_counter()))
+            event = json.loads(raw)
+            if event["t"] == "d":
+                if first is None:
+                    first = time.perf_counter()
+                message_id = event["id"]
+                parts.append(event["x"])
+            elif event["t"] == "s" and event["status"] != "retrying":
+                status = event["status"]
+                message_id = event["id"]
+                break
+        end = time.perf_counter()
+        return {"ttft": (first or end) - t0, "total": end - t0, "post": t_post - t0, "text": "".join(parts),
+                "chunks": len(parts), "status": status, "message_id": message_id}
+
+    async def close(self):
+        await self.http.aclose()
+
+
+async def direct_call(base_url: str, model: str, messages: list[dict], max_tokens: int | None = None) -> dict:
+    """The same streamed request, straight to the endpoint (no app)."""
+    import httpx
+
+    payload = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+    if max_tokens:
+        payload["max_tokens"] = max_tokens
+    async with httpx.AsyncClient(timeout=120) as client:
+        t0 = time.perf_counter()
+        first = None
+        parts = []
+        async with client.stream("POST", base_url + "/chat/completions", json=payload) as r:
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        if first is None:
+                            first = time.perf_counter()
+                        parts.append(text)
+        end = time.perf_counter()
+    return {"ttft": (first or end) - t0, "total": end - t0, "text": "".join(parts), "chunks": len(parts)}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict:
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2) if ms else None,
+            "p99_ms": round(pct(ms, 0.99), 2) if ms else None}
