@@ -85,7 +85,11 @@ def _check_memo(memo: str, label: str | None = None) -> str:
 
 
 def _changed(membership: Membership, what: str) -> None:
-    """Tell the facilitator's dashboard and open summaries that this member's coding changed."""
+    """Tell the facilitator's dashboard that this member's progress counts changed.
+
+    Sent only when a count can change (a turn newly coded, a code or attribute created or
+    deleted), not on every edit: with a hundred people coding, each event makes every open
+    dashboard re-fetch itself."""
     broadcast(membership.workshop_id, "reflect", {"membership": membership.id, "what": what})
 
 
@@ -106,9 +110,9 @@ def _code_get_or_create(*, membership: Membership, text: str) -> Code:
         return Code.objects.get(membership=membership, normalized=normalized)
 
 
-def _codes_for(*, membership: Membership, texts: list[str]) -> list[int]:
-    """Ids of the member's codes for these (already validated) texts, creating missing ones.
-    Two queries in the common case, whatever the number of codes."""
+def _codes_for(*, membership: Membership, texts: list[str]) -> tuple[list[int], bool]:
+    """(ids of the member's codes for these validated texts, whether any was created).
+    One query in the common case (all codes exist), three when some are new."""
     wanted = {}
     for text in texts:
         display, normalized = normalize_code_text(text)
@@ -124,7 +128,7 @@ def _codes_for(*, membership: Membership, texts: list[str]) -> list[int]:
         )
         found.update(Code.objects.filter(membership=membership, normalized__in=missing)
                      .values_list("normalized", "id"))
-    return [found[k] for k in wanted]
+    return [found[k] for k in wanted], bool(missing)
 
 
 @transaction.atomic
@@ -156,7 +160,6 @@ def code_update(*, membership: Membership, code: Code, text: str | None = None, 
         code.memo = _check_memo(memo, _("A definition"))
         fields.append("memo")
     code.save(update_fields=fields)
-    _changed(membership, "code")
     return code
 
 
@@ -250,11 +253,14 @@ def annotation_create(
         if memo and not annotation.memo:
             annotation.memo = memo
             annotation.save(update_fields=["memo", "updated_at"])
-    code_ids = _codes_for(membership=membership, texts=texts)
+    code_ids, created_codes = _codes_for(membership=membership, texts=texts)
     AnnotationCode.objects.bulk_create(
         [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
     )
-    _changed(membership, "annotation")
+    first_on_turn = not Annotation.objects.filter(membership=membership, message=message).exclude(
+        pk=annotation.pk).exists()
+    if created_codes or first_on_turn:  # only then do the progress counts change
+        _changed(membership, "annotation")
     return annotation
 
 
@@ -262,11 +268,12 @@ def annotation_create(
 def annotation_add_code(*, membership: Membership, annotation: Annotation, text: str) -> Code:
     check_can_code(membership)
     _own(membership, annotation)
-    code = _code_get_or_create(membership=membership, text=text)
-    AnnotationCode.objects.get_or_create(annotation=annotation, code=code)
+    (code_id,), created = _codes_for(membership=membership, texts=[normalize_code_text(text)[0]])
+    AnnotationCode.objects.bulk_create([AnnotationCode(annotation=annotation, code_id=code_id)], ignore_conflicts=True)
     annotation.save(update_fields=["updated_at"])
-    _changed(membership, "annotation")
-    return code
+    if created:
+        _changed(membership, "code")
+    return Code.objects.get(pk=code_id)
 
 
 @transaction.atomic
@@ -284,7 +291,6 @@ def annotation_remove_code(*, membership: Membership, annotation: Annotation, co
         )
     links.filter(code_id=code_id).delete()
     annotation.save(update_fields=["updated_at"])
-    _changed(membership, "annotation")
 
 
 @transaction.atomic
@@ -348,7 +354,6 @@ def attribute_update(
     if definition is not None:
         attribute.definition = _check_memo(definition, _("A definition"))
     attribute.save()
-    _changed(membership, "attribute")
     return attribute
 
 
@@ -371,7 +376,6 @@ def attribute_add_code(*, membership: Membership, attribute: Attribute, code_id:
         raise ValidationError(_("That code is not in your codebook."), code="not_found")
     attribute.codes.add(code)
     attribute.save(update_fields=["updated_at"])
-    _changed(membership, "attribute")
 
 
 @transaction.atomic
@@ -380,7 +384,6 @@ def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_
     _own(membership, attribute)
     attribute.codes.remove(code_id)
     attribute.save(update_fields=["updated_at"])
-    _changed(membership, "attribute")
 
 
 # --- Group summary job -------------------------------------------------------------------------

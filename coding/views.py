@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,7 +52,11 @@ def writes(view):
             if _is_fetch(request):
                 return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
             messages.error(request, text)
-            return redirect(request.POST.get("next") or reverse("coding:index", args=[workshop.slug]))
+            back = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+                back = reverse("coding:index", args=[workshop.slug])
+            return redirect(back)
 
     return wrapper
 

@@ -178,3 +178,52 @@ def test_only_facilitator_generates_summary(reflect, client_for):
     r = client_for(reflect.p1).post(url("summary_generate", reflect.workshop))
     assert r.status_code == 403
     assert not Job.objects.exists()
+
+
+def test_superseded_answers_are_hidden_and_not_codable(reflect, client_for):
+    from llm_gateway.models import Message
+
+    question = reflect.own.messages.get(position=0)
+    Message.objects.create(conversation=reflect.own, role="assistant", content="OLD ANSWER replaced",
+                           status="superseded", position=50, reply_to=question)
+    page = client_for(reflect.p1).get(url("transcript", reflect.workshop, reflect.own.id)).content.decode()
+    assert "OLD ANSWER" not in page and "An earlier answer to this question was replaced" in page
+    old = Message.objects.get(content="OLD ANSWER replaced")
+    r = client_for(reflect.p1).post(url("annotation_create", reflect.workshop),
+                                    {"message": old.id, "start": 0, "end": 3, "code": ["x"]}, **FETCH)
+    assert r.status_code == 400
+
+
+def test_comparison_shows_each_coder_side_by_side_without_withdrawn(reflect, client_for):
+    third = make_member(reflect.workshop)
+    services.annotation_create(membership=reflect.p1, message_id=reflect.baseline_answer.id, start=0, end=30,
+                               codes=["neutral but nuanced"])
+    services.annotation_create(membership=reflect.p2, message_id=reflect.baseline_answer.id, start=15, end=60,
+                               codes=["American viewpoint", "dry"])
+    services.annotation_create(membership=third, message_id=reflect.baseline_answer.id, start=0, end=10,
+                               codes=["WITHDRAWN CODE"])
+    workshop_services.membership_withdraw(membership=third)
+    body = client_for(reflect.facilitator).get(url("compare", reflect.workshop)).content.decode()
+    assert body.count("data-cluster") == 1  # overlapping spans form one group
+    assert f'data-coder="{reflect.p1.pseudonym}"' in body and f'data-coder="{reflect.p2.pseudonym}"' in body
+    assert "neutral but nuanced" in body and "American viewpoint" in body and "dry" in body
+    assert "WITHDRAWN CODE" not in body and "Highlighted by 2 participants" in body
+
+
+def test_dashboard_events_only_when_progress_changes(reflect, monkeypatch):
+    sent = []
+    monkeypatch.setattr("coding.services.broadcast", lambda wid, kind, payload=None: sent.append(kind))
+    a = services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                                   codes=["x"])
+    assert sent == ["reflect"]
+    services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=6, end=9, codes=["x"])
+    services.annotation_set_memo(membership=reflect.p1, annotation=a, memo="m")
+    assert sent == ["reflect"]  # same turn, existing code, a memo: no count changed
+    services.annotation_add_code(membership=reflect.p1, annotation=a, text="new code")
+    assert sent == ["reflect", "reflect"]
+
+
+def test_failed_form_post_does_not_redirect_off_site(reflect, client_for):
+    r = client_for(reflect.p1).post(url("attribute_create", reflect.workshop),
+                                    {"name": "", "next": "https://evil.example/"})
+    assert r.status_code == 302 and "evil" not in r["Location"]
