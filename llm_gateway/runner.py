@@ -184,17 +184,16 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     async def pump() -> None:
         nonlocal outbox_offset
         while True:
-            await wake.wait()
-            wake.clear()
-            if outbox:
-                text, offset = "".join(outbox), outbox_offset
-                outbox.clear()
-                outbox_offset = offset + utf16_len(text)
-                await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
-                if outbox:
-                    wake.set()
-            elif closing:
-                return
+            if not outbox:
+                if closing:
+                    return
+                await wake.wait()
+                wake.clear()
+                continue
+            text, offset = "".join(outbox), outbox_offset
+            outbox.clear()
+            outbox_offset = offset + utf16_len(text)
+            await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
 
     async def heartbeat() -> None:
         while True:

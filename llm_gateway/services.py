@@ -127,15 +127,14 @@ def _next_position(conversation: Conversation) -> int:
     return 0 if top is None else top + 1
 
 
-def _check_can_generate(conversation: Conversation, membership) -> None:
+def _check_can_generate(conversation: Conversation, membership, config: GatewaySettings | None) -> None:
     if membership is not None and membership.is_participant:
         wait = limits.rate_check(membership.id)
         if wait is not None:
             raise ValidationError(
                 _("You are sending messages faster than this workshop allows. Please wait %(s)s seconds and try again.")
                 % {"s": wait}, code="rate_limited")
-    left = limits.budget_left(conversation.workshop)
-    if left is not None and left <= 0:
+    if config is not None and config.token_budget is not None and limits.tokens_used(conversation.workshop) >= config.token_budget:
         raise ValidationError(
             _("This workshop has used all the model time it was given. Please tell the facilitator."),
             code="budget")
@@ -144,9 +143,17 @@ def _check_can_generate(conversation: Conversation, membership) -> None:
                               code="endpoint")
 
 
+def _busy() -> ValidationError:
+    return ValidationError(_("Wait for the answer to finish before sending another message."), code="busy")
+
+
 @transaction.atomic
 def message_send(*, conversation: Conversation, membership, text: str) -> tuple[Message, Message]:
-    """Store the participant's message and a pending answer; generation starts after commit."""
+    """Store the participant's message and a pending answer; generation starts after commit.
+
+    No row lock: the database allows one answer in progress per conversation and one
+    message per position, so of two racing sends one fails and rolls back whole.
+    """
     text = (text or "").strip()
     if not text:
         raise ValidationError(_("Write a message first."), code="empty")
@@ -155,33 +162,35 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
         raise ValidationError(
             _("Your message is %(n)s characters long; the limit is %(limit)s. Please shorten it.")
             % {"n": len(text), "limit": limit}, code="too_long")
-    conversation = Conversation.objects.select_for_update().select_related("workshop").get(pk=conversation.pk)
-    if conversation.messages.filter(status__in=ACTIVE).exists():
-        raise ValidationError(_("Wait for the answer to finish before sending another message."), code="busy")
-    _check_can_generate(conversation, membership)
+    config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
+    _check_can_generate(conversation, membership, config)
     position = _next_position(conversation)
-    question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=text,
-                                      position=position, status=MessageStatus.COMPLETE, completed_at=timezone.now())
-    answer = _pending_answer(conversation, question, position + 1)
+    try:
+        question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=text,
+                                          position=position, status=MessageStatus.COMPLETE,
+                                          completed_at=timezone.now())
+    except IntegrityError:
+        raise _busy() from None
+    answer = _pending_answer(conversation, question, position + 1, config)
     if not conversation.title:
         conversation.title = text[:80]
     conversation.save(update_fields=["title", "updated_at"])
     return question, answer
 
 
-def _pending_answer(conversation: Conversation, question: Message, position: int) -> Message:
+def _pending_answer(conversation: Conversation, question: Message, position: int,
+                    config: GatewaySettings | None) -> Message:
     endpoint = registry.get(conversation.endpoint_key)
     try:
-        with transaction.atomic():
-            answer = Message.objects.create(
-                conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING,
-                position=position, reply_to=question, endpoint_key=conversation.endpoint_key,
-                model_id=endpoint.model if endpoint else "",
-            )
+        answer = Message.objects.create(
+            conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING,
+            position=position, reply_to=question, endpoint_key=conversation.endpoint_key,
+            model_id=endpoint.model if endpoint else "",
+        )
     except IntegrityError:
-        raise ValidationError(_("Wait for the answer to finish before sending another message."), code="busy") from None
+        # Another answer is in progress (the constraint): the caller's transaction rolls back.
+        raise _busy() from None
     history = history_for_model(conversation, upto_position=position)
-    config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
     max_tokens = config.max_answer_tokens if config else None
 
     def start():
@@ -206,11 +215,12 @@ def answer_regenerate(*, message: Message, membership) -> Message:
     last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
     if last is None or last.pk != message.pk:
         raise ValidationError(_("Only the latest answer can be asked again."), code="not_last")
-    _check_can_generate(conversation, membership)
+    config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
+    _check_can_generate(conversation, membership, config)
     message.status = MessageStatus.SUPERSEDED
     message.updated_at = timezone.now()
     message.save(update_fields=["status", "updated_at"])
-    answer = _pending_answer(conversation, message.reply_to, _next_position(conversation))
+    answer = _pending_answer(conversation, message.reply_to, _next_position(conversation), config)
     Message.objects.filter(pk=message.pk).update(superseded_by=answer)
     conversation.save(update_fields=["updated_at"])
     return answer
