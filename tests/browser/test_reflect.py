@@ -3,6 +3,8 @@ with the keyboard only, one with a selection in mixed scripts) and one of the ba
 reloads and finds them, groups codes into two attributes; the facilitator opens the baseline
 comparison and generates the group summary."""
 
+import os
+
 import pytest
 from playwright.sync_api import expect
 
@@ -36,9 +38,26 @@ def select_text(page, message_id, needle):
     )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _sync_orm_until_database_teardown():
+    """Allow this test's synchronous ORM calls beside Playwright's event loop until after the
+    transactional database is flushed (the function-scoped switch in tests/browser/conftest.py is
+    undone before pytest-django's teardown flush runs). Restored afterwards; the servers the tests
+    start never inherit it (tests/conftest.py removes it from their environment)."""
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if old is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+
+
 @pytest.fixture
-def inline_tasks(settings):
-    """The server runs the summary task inline (requested before new_page starts the server)."""
+def inline_tasks(django_db_setup, settings):
+    """The server runs the summary task inline (requested before new_page starts the server).
+    Depending on django_db_setup first also creates the test database before Playwright's
+    event loop starts (the database set-up refuses to run inside an event loop)."""
     settings.TEST_SERVER_ENV = {"CELERY_TASK_ALWAYS_EAGER": "1"}
 
 
@@ -56,7 +75,7 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     services.annotation_create(membership=p2, message_id=baseline_answer.id, start=0, end=40,
                                codes=["American viewpoint"])
 
-    page = new_page(viewport={"width": 1000, "height": 900})
+    page = new_page(viewport={"width": 390, "height": 844})  # a phone
     login(page, p1.user.username, PASSWORD)
     page.goto(f"/w/{workshop.slug}/")
     page.get_by_role("link", name="Initial coding: highlight excerpts and write codes").click()
@@ -79,6 +98,11 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     expect(page.locator(f"#turn-{own_answer.id} [data-ann-list] .chip")).to_have_count(2)
     page.keyboard.press("Escape")
     expect(msg).to_be_focused()
+    own_answer2 = own.messages.filter(role="assistant").order_by("position").last()
+    page.keyboard.press("j")  # next model answer
+    expect(page.locator(f"#turn-{own_answer2.id} [data-msg-text]")).to_be_focused()
+    page.keyboard.press("k")
+    expect(msg).to_be_focused()
 
     # 2. A mouse selection after an emoji, in Chinese: offsets are code points on the server.
     select_text(page, own_answer.id, "中国历史")
@@ -91,6 +115,8 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     page.screenshot(path="/tmp/shot-reflect-transcript.png", full_page=True)
 
     # 3. The baseline conversation.
+    page.keyboard.press("Escape")  # done with this excerpt (also closes the suggestion list)
+    expect(page.locator("#coder")).to_be_hidden()
     page.get_by_role("link", name="All conversations").click()
     page.get_by_role("link", name="What is Thanksgiving?").click()
     select_text(page, baseline_answer.id, "national holiday in the United States")
@@ -118,7 +144,9 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     expect(page.get_by_role("heading", name="Edit this highlight")).to_be_visible()
     page.keyboard.press("Escape")
 
-    # 4. Focused coding: two attributes, one code in both.
+    # 4. Focused coding (on a larger screen, where dragging makes sense): two attributes, one code in both.
+    page.screenshot(path="/tmp/shot-reflect-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1100, "height": 900})
     page.goto(f"/w/{workshop.slug}/reflect/attributes/")
     page.get_by_label("Name of the new attribute").fill("Cultural framing")
     page.get_by_label("Its definition").fill("Whose point of view the answer takes")
