@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,7 +27,9 @@ MAX_ATTEMPTS = 3
 
 @worker_process_init.connect
 def _warm_child(**kwargs):
-    _warm()
+    # A pool child must report "up" within seconds, so it warms in the background; a task
+    # that arrives meanwhile waits on the model lock instead of loading a second copy.
+    threading.Thread(target=_warm, name="map-warm-up", daemon=True).start()
 
 
 @worker_ready.connect
@@ -63,8 +67,12 @@ def compute_map(job_id: int) -> None:
     job = Job.objects.select_related("workshop").get(pk=job_id)
     log.info("map job %s for workshop %s (attempt %s)", job_id, job.workshop_id, job.attempts)
 
+    fault_sleep = float(os.environ.get("CALMA_FAULT_MAP_SLEEP", "0") or 0)  # tests: a window to kill the worker
+
     def progress(pct, message):
         services.job_progress(job_id=job_id, progress=pct, message=message)
+        if fault_sleep and pct >= 60 and job.attempts == 1:
+            time.sleep(fault_sleep)
 
     try:
         result = mapping.compute(job.workshop, full_layout=job.full_layout, progress=progress)

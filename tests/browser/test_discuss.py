@@ -1,0 +1,157 @@
+"""The Discuss stage end to end: a facilitator and three participants in separate browsers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from discussion import mapping
+from tests.browser.conftest import login
+from tests.discussion.conftest import build
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOTS = "/tmp/discuss"
+
+
+def shot(page, name):
+    import os
+
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def go_segment(fac, n):
+    fac.get_by_role("button", name=f"Go to segment {n}", exact=True).click()
+    fac.wait_for_load_state()
+    expect(fac.locator(".segment-bar li.current")).to_contain_text(f"{n} ·")
+
+
+def test_facilitator_and_three_participants_run_the_five_segments(new_page, transactional_db):
+    d = build()
+    mapping.compute(d.workshop)  # the map of everyone's labels (the refresh button queues the same task)
+    slug = d.workshop.slug
+    url = f"/w/{slug}/discuss/"
+
+    fac = new_page()
+    login(fac, d.facilitator.user.username, PASSWORD)
+    fac.goto(url)
+    people = []
+    for member in d.people:
+        page = new_page(viewport={"width": 390, "height": 844})  # phones
+        login(page, member.user.username, PASSWORD)
+        page.goto(url)
+        expect(page.locator(".session-status")).to_contain_text("has not started")
+        people.append(page)
+    p1, p2, p3 = people
+
+    # Segment 1: individual top three, hidden until revealed.
+    go_segment(fac, 1)
+    for page in people:
+        expect(page.get_by_role("button", name="Save my top three")).to_be_visible()
+    p1.get_by_label("From my attributes").first.select_option(label="Bias")
+    expect(p1.locator("#id_name_1")).to_have_value("Bias")
+    p1.get_by_role("button", name="Save my top three").click()
+    expect(p1.locator(".messages")).to_contain_text("Your top three is saved")
+    p2.locator("#id_name_1").fill("<b>Religious</b> bias")
+    p2.locator("#id_definition_1").fill("Favouring or disparaging a religion")
+    p2.get_by_role("button", name="Save my top three").click()
+    p3.locator("#id_name_1").fill("Accuracy")
+    p3.locator("#id_definition_1").fill("Facts and dates are right")
+    p3.get_by_role("button", name="Save my top three").click()
+    expect(p3.locator(".messages")).to_contain_text("Your top three is saved")
+    expect(p2.locator("#picks-overview")).not_to_contain_text("Facts and dates are right")
+    fac.get_by_role("button", name="Reveal everyone's picks").click()
+    # Revealed live on the participants' screens, hostile markup shown as text.
+    expect(p1.locator("#picks-overview")).to_contain_text("<b>Religious</b> bias")
+    expect(p1.locator("#picks-overview")).to_contain_text("Facts and dates are right")
+
+    # Segment 2: the affinity map shows everyone's labels.
+    go_segment(fac, 2)
+    for page in people:
+        expect(page.locator(".segment-bar li.current")).to_contain_text("2 ·")
+    map_text = p2.locator("#affinity-map")
+    for label in ("colonial bias", "religious bias", "bias to british government"):
+        expect(map_text).to_contain_text(label)  # P01's, P02's and P03's labels
+    p2.locator("#map-mine").check()
+    expect(p2.locator("#map-list")).to_contain_text("religious bias")
+    expect(p2.locator("#map-list")).not_to_contain_text("colonial bias")
+    p2.locator("#map-mine").uncheck()
+    p2.locator("#map-search").fill("colonial")
+    shot(p2, "segment2-map-phone")
+    shot(fac, "segment2-map-facilitator")
+
+    # Segment 3: spotlight.
+    go_segment(fac, 3)
+    fac.get_by_label("Spotlight on").select_option(label=d.people[1].pseudonym)
+    fac.get_by_role("button", name="Show").click()
+    for page in people:
+        expect(page.locator("#spotlight")).to_contain_text(f"{d.people[1].pseudonym} presents their top three")
+    expect(p3.locator("#spotlight")).to_contain_text("<b>Religious</b> bias")
+
+    # Segment 4: the board. A card made by one participant appears on the others' screens.
+    go_segment(fac, 4)
+    for page in people + [fac]:
+        expect(page.locator("#board-presence")).to_contain_text(d.people[2].pseudonym)
+    p1.get_by_label("Name", exact=True).first.fill("Fairness to all sides")
+    p1.get_by_label("Definition", exact=True).first.fill("Presents colonial and Indian accounts <script>alert(1)</script>")
+    p1.get_by_role("button", name="Add card").click()
+    for page in (p2, p3, fac):
+        card = page.locator(".axis-card", has_text="Fairness to all sides")
+        expect(card).to_be_visible()
+        expect(card).to_contain_text("<script>alert(1)</script>")
+    p3.get_by_text("Put one of my top three on the board").click()
+    p3.get_by_role("button", name="Accuracy").click()  # put my pick on the board
+    expect(p2.locator(".axis-card", has_text="Accuracy")).to_be_visible()
+    p2.get_by_label("Name", exact=True).first.fill("Respect for religions")
+    p2.get_by_role("button", name="Add card").click()
+    expect(p1.locator(".axis-card", has_text="Respect for religions")).to_be_visible()
+    # Live vote.
+    for page in people:
+        page.locator("#vote-place-1").select_option(label="Fairness to all sides")
+        page.locator("#vote-place-2").select_option(label="Accuracy")
+        page.get_by_role("button", name="Submit my vote").click()
+    expect(fac.locator("#vote-tally li").first).to_contain_text("Fairness to all sides · 15 points")
+    # The facilitator records the group's ranking; everyone sees it.
+    fac.locator("#rank-place-1").select_option(label="Fairness to all sides")
+    fac.locator("#rank-place-2").select_option(label="Accuracy")
+    fac.locator("#rank-place-3").select_option(label="Respect for religions")
+    fac.get_by_role("button", name="Record the group ranking").click()
+    expect(p2.locator("#final-ranking li")).to_have_count(3)
+    shot(p2, "segment4-board-phone")
+    shot(fac, "segment4-board-facilitator")
+
+    # Segment 5: individual Likert ratings and rankings.
+    go_segment(fac, 5)
+    for i, page in enumerate(people):
+        expect(page.get_by_role("button", name="Submit my ratings and ranking")).to_be_visible()
+        ratings = page.locator("fieldset.rating")
+        expect(ratings).to_have_count(3)
+        for j in range(3):
+            ratings.nth(j).get_by_label(re.compile(f"^{[4, 5, 3][(i + j) % 3]} ·")).check()
+            ratings.nth(j).locator("select").select_option(str((i + j) % 3 + 1))
+        page.get_by_role("button", name="Submit my ratings and ranking").click()
+        expect(page.locator(".messages")).to_contain_text("your ratings and ranking are saved")
+    shot(p1, "segment5-ratings-phone")
+
+    # Results and the derived-axes CSV.
+    fac.goto(f"/w/{slug}/discuss/results/")
+    expect(fac.locator(".axes-table")).to_contain_text("Fairness to all sides")
+    fac.wait_for_selector("#likert-chart .main-svg")
+    shot(fac, "results")
+    with fac.expect_download() as info:
+        fac.get_by_role("link", name="Derived axes (CSV)").click()
+    path = info.value.path()
+    rows = list(csv.DictReader(io.StringIO(open(path, encoding="utf-8-sig").read())))
+    assert {r["name"] for r in rows} == {"Fairness to all sides", "Accuracy", "Respect for religions"}
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["Fairness to all sides"]["group_rank"] == "1"
+    assert by_name["Accuracy"]["participants"] == d.people[2].pseudonym
+    assert all(r["likert_n"] == "3" for r in rows)
+    for page in people + [fac]:
+        assert not page.js_errors, page.js_errors
