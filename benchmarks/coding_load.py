@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=10.0)
     parser.add_argument("--bursts", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--db-pool", action="store_true",
+                        help="run the server with Django's psycopg connection pool (DATABASE_URL ?pool=true; "
+                             "needs the psycopg-pool package)")
     args = parser.parse_args()
     url_db = common.setup_django()
 
@@ -163,7 +166,8 @@ def main() -> None:
 
     workshop, people, session_cookie, csrf_cookie = seed(args.participants)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
+    server_db = url_db + ("?pool=true" if args.db_pool else "")
+    env = {**os.environ, "DATABASE_URL": server_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
            "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port", str(port),
@@ -179,6 +183,7 @@ def main() -> None:
             run(base, url, people, (session_cookie, csrf_cookie), args), timeout=budget))
         total = Annotation.objects.filter(membership__workshop=workshop).count()
         print(f"{args.participants} participants, uvicorn workers: {args.workers}, "
+              f"database connections: {'psycopg pool' if args.db_pool else 'one per request (CONN_MAX_AGE=0)'}, "
               f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         burst_errors = results.pop("burst_errors", [])
         paced_errors = len(ERRORS) - len(burst_errors)

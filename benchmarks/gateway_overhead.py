@@ -31,11 +31,11 @@ from benchmarks import gateway_common as gc
 
 
 async def run(args) -> dict:
-    from tests.fixtures_llm import start_fault_upstream, start_llama_server, stop_process
+    from tests.fixtures_llm import start_fault_upstream_process, start_llama_server, stop_process
 
-    fault_server, _fault_app = start_fault_upstream()
+    fault_proc, fault_base = start_fault_upstream_process()
     llama_proc = None
-    endpoints = [{"key": "fault-fast", "name": "Fault upstream, fixed rate", "base_url": fault_server.base_url,
+    endpoints = [{"key": "fault-fast", "name": "Fault upstream, fixed rate", "base_url": fault_base,
                   "model": "fault:ok:32:5:bench", "provider": "vllm"}]
     if not args.no_llama:
         llama_proc, llama_base = start_llama_server()
@@ -50,7 +50,7 @@ async def run(args) -> dict:
     n_convs = max(iterations[k] for k in keys) + 3
     workshop, people = await sync_to_async(gc.make_people)(1, keys, conversations_each=n_convs)
     session, _membership, convs = people[0]
-    extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_pooled"} if args.persistent else {}
+    extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_tuned"} if args.tuned else {}
     app = gc.App(db_url, endpoints, extra)
     results = {}
     try:
@@ -97,7 +97,7 @@ async def run(args) -> dict:
         await participant.close()
     finally:
         app.stop()
-        fault_server.stop()
+        stop_process(fault_proc)
         if llama_proc is not None:
             stop_process(llama_proc)
     return results
@@ -144,8 +144,8 @@ def main():
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--llama-iterations", type=int, default=12)
     parser.add_argument("--no-llama", action="store_true")
-    parser.add_argument("--persistent", action="store_true",
-                        help="run the app with persistent DB connections (benchmarks/gateway_settings_pooled.py)")
+    parser.add_argument("--tuned", action="store_true",
+                        help="run the app with benchmarks/gateway_settings_tuned.py (proposed settings)")
     parser.add_argument("--budget", type=float, default=240)
     args = parser.parse_args()
     args.deadline = time.monotonic() + args.budget

@@ -9,19 +9,24 @@ in place.
 `generate` streams from the endpoint, pushes each delta to the Channels group
 `chat.<conversation id>`, persists the partial text every LLM_PERSIST_INTERVAL seconds and
 a heartbeat every LLM_HEARTBEAT_SECONDS (the sweeper ends answers whose heartbeat stopped),
-then stores the final state with usage. Every ORM call goes through database_sync_to_async.
+then stores the final state with usage. Every ORM call runs in a small dedicated thread pool
+(`db_call`), never on the event loop: its threads keep their database connections (retried
+once if a connection went bad), and partial-text saves are coalesced in the background, so
+neither the database nor the channel layer slows down reading the endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
+import functools
 import logging
 import os
+import threading
 import time
 
 from asgiref.sync import SyncToAsync, async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -85,6 +90,7 @@ def _spawn(loop: asyncio.AbstractEventLoop, coro) -> None:
 
 
 async def _run_inline(coro):
+    _inline.set(True)
     try:
         await coro
     finally:
@@ -102,15 +108,64 @@ async def wait_all(timeout: float = 30.0) -> None:
         await asyncio.wait(pending, timeout=timeout)
 
 
-_claim = database_sync_to_async(services.answer_claim)
-_progress = database_sync_to_async(services.answer_progress)
-_finish = database_sync_to_async(services.answer_finish)
+_db_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_db_pool_lock = threading.Lock()
 
 
-@database_sync_to_async
-def _history(message):
-    conversation = message.conversation
-    return services.history_for_model(conversation, upto_position=message.position)
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _db_pool
+    with _db_pool_lock:
+        if _db_pool is None:
+            _db_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=int(getattr(settings, "LLM_DB_THREADS", 8)), thread_name_prefix="llm-db")
+        return _db_pool
+
+
+def _run_db(func, kwargs, close_after):
+    from django.db import InterfaceError, OperationalError, connection
+
+    try:
+        try:
+            return func(**kwargs)
+        except (InterfaceError, OperationalError):
+            if connection.in_atomic_block:
+                raise
+            connection.close()  # a dropped connection: reconnect once
+            return func(**kwargs)
+    finally:
+        if close_after:
+            connection.close()
+
+
+# Generations run in place (no server loop: management commands, tests) close their
+# connections after each call, so no pool thread holds one open afterwards.
+_inline = contextvars.ContextVar("llm_gateway_inline", default=False)
+
+
+async def db_call(func, **kwargs):
+    """Run an ORM function off the event loop, in the generator's own thread pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), functools.partial(_run_db, func, kwargs, _inline.get()))
+
+
+async def _claim(*, message_id):
+    return await db_call(services.answer_claim, message_id=message_id)
+
+
+async def _progress(**kwargs):
+    return await db_call(services.answer_progress, **kwargs)
+
+
+async def _finish(**kwargs):
+    return await db_call(services.answer_finish, **kwargs)
+
+
+def _history_sync(*, message):
+    return services.history_for_model(message.conversation, upto_position=message.position)
+
+
+async def _history(message):
+    return await db_call(_history_sync, message=message)
 
 
 def user_error_text(error: client.UpstreamError | None) -> str:
@@ -160,7 +215,6 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     attempts = 0
     used = endpoint
     ttft_ms: int | None = None
-    last_persist = began
     persist_every = _persist_interval()
     status = MessageStatus.FAILED
     layer = get_channel_layer()
@@ -195,6 +249,21 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
             outbox_offset = offset + utf16_len(text)
             await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
 
+    # Partial text is saved by a saver task too: the newest text, whenever the previous
+    # save has finished (at most every LLM_PERSIST_INTERVAL seconds).
+    save_wake = asyncio.Event()
+
+    async def saver() -> None:
+        saved = 0
+        while True:
+            await save_wake.wait()
+            save_wake.clear()
+            if len(parts) != saved:
+                first = saved == 0
+                saved = len(parts)
+                await _progress(message_id=message_id, content="".join(parts), streaming=first)
+            await asyncio.sleep(persist_every)
+
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(_heartbeat_interval())
@@ -202,6 +271,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
 
     beat = asyncio.ensure_future(heartbeat())
     pumping = asyncio.ensure_future(pump())
+    saving = asyncio.ensure_future(saver())
     try:
         if conversation_id is None:
             conversation_id = await _conversation_of(message_id)
@@ -222,13 +292,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
                 length += utf16_len(event.text)
                 chunks += 1
                 wake.set()
-                now = time.monotonic()
-                if chunks == 1:
-                    await _progress(message_id=message_id, content=event.text, streaming=True)
-                    last_persist = now
-                elif now - last_persist >= persist_every:
-                    await _progress(message_id=message_id, content="".join(parts))
-                    last_persist = now
+                save_wake.set()
             elif isinstance(event, client.Attempt):
                 attempts = event.number
                 used = event.endpoint
@@ -253,6 +317,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
         status = MessageStatus.INTERRUPTED if parts else MessageStatus.FAILED
     finally:
         beat.cancel()
+        saving.cancel()
         closing = True
         wake.set()
         if owned is None:
@@ -293,16 +358,23 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     return str(status)
 
 
-@database_sync_to_async
-def _claim_pending(message_id: int) -> bool:
-    from llm_gateway.models import Message
+def _claim_pending_sync(*, message_id: int) -> bool:
     from django.utils import timezone
+
+    from llm_gateway.models import Message
 
     return bool(Message.objects.filter(pk=message_id, status=MessageStatus.PENDING).update(updated_at=timezone.now()))
 
 
-@database_sync_to_async
-def _conversation_of(message_id: int) -> int:
+async def _claim_pending(message_id: int) -> bool:
+    return await db_call(_claim_pending_sync, message_id=message_id)
+
+
+def _conversation_of_sync(*, message_id: int) -> int:
     from llm_gateway.models import Message
 
     return Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).get()
+
+
+async def _conversation_of(message_id: int) -> int:
+    return await db_call(_conversation_of_sync, message_id=message_id)

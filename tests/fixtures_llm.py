@@ -294,3 +294,23 @@ def llama_server():
 
 def endpoints_json(*entries: dict) -> str:
     return json.dumps(list(entries))
+
+
+def start_fault_upstream_process() -> tuple[subprocess.Popen, str]:
+    """The fault upstream in its own process (benchmarks: keeps it off the client's GIL)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", (
+        "import uvicorn; from tests.fixtures_llm import FaultUpstream; "
+        f"uvicorn.run(FaultUpstream(), host='127.0.0.1', port={port}, log_level='error', lifespan='off', "
+        "access_log=False)")], cwd=str(Path(__file__).resolve().parent.parent))
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/models", timeout=1):
+                return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the fault upstream process did not start") from None
+            time.sleep(0.1)
