@@ -242,23 +242,24 @@ def annotation_create(
     start, end = _check_span(message.content, start, end)
     texts = _clean_code_list(codes)
     memo = _check_memo(memo)
-    try:
-        with transaction.atomic():
-            annotation = Annotation.objects.create(
-                membership=membership, message=message, start=start, end=end,
-                excerpt=message.content[start:end], memo=memo,
-            )
-    except IntegrityError:  # the same span again: add the codes to the existing highlight
-        annotation = Annotation.objects.get(membership=membership, message=message, start=start, end=end)
+    on_turn = {(a_start, a_end): pk for pk, a_start, a_end in
+               Annotation.objects.filter(membership=membership, message=message).values_list("id", "start", "end")}
+    if (start, end) in on_turn:  # the same span again: add the codes to the existing highlight
+        annotation = Annotation.objects.get(pk=on_turn[(start, end)])
         if memo and not annotation.memo:
             annotation.memo = memo
             annotation.save(update_fields=["memo", "updated_at"])
+    else:
+        # A concurrent identical request (two tabs) hits the unique constraint; the view retries.
+        annotation = Annotation.objects.create(
+            membership=membership, message=message, start=start, end=end,
+            excerpt=message.content[start:end], memo=memo,
+        )
     code_ids, created_codes = _codes_for(membership=membership, texts=texts)
     AnnotationCode.objects.bulk_create(
         [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
     )
-    first_on_turn = not Annotation.objects.filter(membership=membership, message=message).exclude(
-        pk=annotation.pk).exists()
+    first_on_turn = not on_turn
     if created_codes or first_on_turn:  # only then do the progress counts change
         _changed(membership, "annotation")
     return annotation

@@ -13,6 +13,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -172,14 +173,14 @@ def annotation_create(request, workshop, membership):
     form = forms.AnnotationCreateForm(request.POST)
     if not form.is_valid():
         raise ValidationError([e for errs in form.errors.values() for e in errs])
-    annotation = services.annotation_create(
-        membership=membership,
-        message_id=form.cleaned_data["message"],
-        start=form.cleaned_data["start"],
-        end=form.cleaned_data["end"],
-        codes=request.POST.getlist("code"),
-        memo=form.cleaned_data["memo"],
-    )
+    arguments = {
+        "membership": membership, "message_id": form.cleaned_data["message"], "start": form.cleaned_data["start"],
+        "end": form.cleaned_data["end"], "codes": request.POST.getlist("code"), "memo": form.cleaned_data["memo"],
+    }
+    try:
+        annotation = services.annotation_create(**arguments)
+    except IntegrityError:  # the same span saved at the same moment from another tab: now it exists
+        annotation = services.annotation_create(**arguments)
     return _turn_response(request, workshop, membership, annotation.message, status=201, annotation_id=annotation.id)
 
 
