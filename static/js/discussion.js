@@ -550,7 +550,7 @@
     if (holder) {
       holder.addEventListener("toggle", function () { if (holder.open) { CalmaMap.render(); if (window.Plotly && mapEl.data) { window.Plotly.Plots.resize(mapEl); } } });
     }
-    window.addEventListener("load", function () { CalmaMap.load(); });
+    CalmaMap.load();  // deferred scripts run in order: plotly.js is already loaded here
     if (!Board) {
       // Segment 2 without the board: map job progress arrives on the board socket too.
       Live.on(function (m) { if (m.kind === "job") { CalmaMap.job(m.payload); } if (m.kind === "resync") { CalmaMap.load(); } });
