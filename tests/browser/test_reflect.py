@@ -104,6 +104,13 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     page.keyboard.press("k")
     expect(msg).to_be_focused()
 
+    # The page's UTF-16 → code point conversion agrees with Python for every script here.
+    for needle in ["नमस्ते", "🎉", "Akbar", "中国历史", "التاريخ مهم", "students"]:
+        js = page.evaluate("([t, n]) => window.calmaSpans.codePoints(t, t.indexOf(n))", [OWN_ANSWER, needle])
+        assert js == OWN_ANSWER.index(needle), needle
+        back = page.evaluate("([t, n]) => window.calmaSpans.utf16Units(t, n)", [OWN_ANSWER, js])
+        assert back == len(OWN_ANSWER[:js].encode("utf-16-le")) // 2, needle
+
     # 2. A mouse selection after an emoji, in Chinese: offsets are code points on the server.
     select_text(page, own_answer.id, "中国历史")
     expect(page.locator("[data-coder-excerpt]")).to_have_text("中国历史")
@@ -120,6 +127,7 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     page.get_by_role("link", name="All conversations").click()
     page.get_by_role("link", name="What is Thanksgiving?").click()
     select_text(page, baseline_answer.id, "national holiday in the United States")
+    expect(page.locator("[data-coder-excerpt]")).to_have_text("national holiday in the United States")
     code.fill("American viewpoint")
     page.get_by_role("button", name="Save code").click()
     expect(page.locator(f"#turn-{baseline_answer.id} [data-ann-list]")).to_contain_text("American viewpoint")
