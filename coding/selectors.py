@@ -372,7 +372,23 @@ def summary_inputs(workshop: Workshop) -> dict:
     for a in Attribute.objects.filter(membership_id__in=ids).prefetch_related("codes").order_by("position", "id"):
         attributes[a.membership_id].append({"name": a.name, "definition": a.definition,
                                             "codes": sorted(c.text for c in a.codes.all())})
+    highlights = defaultdict(list)
+    for view, membership_id, conversation_id in _highlights_with_owner(ids):
+        highlights[membership_id].append({"excerpt": view.excerpt[:300], "codes": [t for _i, t in view.codes],
+                                          "memo": view.memo[:300], "conversation": conversation_id})
     return {
         "participants": participants, "conversations": conversations, "texts": texts, "turns": turns,
         "labels": labels, "codes": codes, "annotation_counts": ann_counts, "attributes": attributes,
+        "highlights": highlights,
     }
+
+
+def _highlights_with_owner(membership_ids: list[int]):
+    owners = dict(Annotation.objects.filter(membership_id__in=membership_ids)
+                  .values_list("id", "membership_id"))
+    conversations = dict(Annotation.objects.filter(membership_id__in=membership_ids)
+                         .values_list("id", "message__conversation_id"))
+    views = annotation_views(membership_id__in=membership_ids)
+    views.sort(key=lambda v: (conversations[v.id], v.message_id, v.start, v.end, v.id))
+    for v in views:
+        yield v, owners[v.id], conversations[v.id]

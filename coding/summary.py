@@ -17,6 +17,7 @@ from django.utils import timezone
 
 MAX_TOPICS = 20
 KEYWORDS_PER_CONVERSATION = 6
+MAX_HIGHLIGHTS_SHOWN = 300
 
 
 def _is_cjk(ch: str) -> bool:
@@ -148,6 +149,7 @@ def build(inputs: dict, progress: Callable[[int], None] = lambda p: None) -> dic
             "keywords": sorted({k for c in conv_rows if c["owner"] == m.pseudonym and not c["is_baseline"]
                                 for k in c["keywords"]})[:12],
             "annotations": inputs["annotation_counts"].get(m.id, 0),
+            "highlights": inputs.get("highlights", {}).get(m.id, [])[:MAX_HIGHLIGHTS_SHOWN],
             "labels": sorted(codes_by_member.get(m.id, []), key=lambda c: (-c["uses"], c["text"].casefold())),
             "attributes": inputs["attributes"].get(m.id, []),
         })

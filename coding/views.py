@@ -352,7 +352,8 @@ def code_delete(request, workshop, membership, pk):
 @require_GET
 @workshop_view(roles=STAFF)
 def compare(request, workshop, membership):
-    return render(request, "coding/compare.html", _base_context(
+    template = "coding/compare.html#live" if request.htmx else "coding/compare.html"
+    return render(request, template, _base_context(
         workshop, membership, baseline=selectors.baseline_comparison(workshop),
         participant_count=selectors.active_participants(workshop).count(),
     ))

@@ -34,6 +34,8 @@ def test_task_builds_summary_and_is_idempotent(reflect, celery_eager, django_cap
     p1 = next(p for p in result["participants"] if p["pseudonym"] == reflect.p1.pseudonym)
     assert p1["conversations"] == 1 and p1["turns"] == 2 and p1["annotations"] == 1
     assert p1["labels"] == [{"text": "greeting", "uses": 1}]
+    assert p1["highlights"] == [{"excerpt": reflect.own_answer.content[0:5], "codes": ["greeting"], "memo": "",
+                                 "conversation": reflect.own.id}]
     baseline_row = next(c for c in result["conversations"] if c["is_baseline"])
     assert "thanksgiving" in baseline_row["keywords"]
     tasks.build_summary(job.id)  # running it again leaves the finished job alone

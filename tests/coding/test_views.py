@@ -227,3 +227,11 @@ def test_failed_form_post_does_not_redirect_off_site(reflect, client_for):
     r = client_for(reflect.p1).post(url("attribute_create", reflect.workshop),
                                     {"name": "", "next": "https://evil.example/"})
     assert r.status_code == 302 and "evil" not in r["Location"]
+
+
+def test_comparison_refreshes_as_a_fragment(reflect, client_for):
+    services.annotation_create(membership=reflect.p1, message_id=reflect.baseline_answer.id, start=0, end=12,
+                               codes=["factual"])
+    r = client_for(reflect.facilitator).get(url("compare", reflect.workshop), HTTP_HX_REQUEST="true")
+    body = r.content.decode()
+    assert body.lstrip().startswith('<div id="compare-live"') and "factual" in body and "<html" not in body
