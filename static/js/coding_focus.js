@@ -70,10 +70,9 @@
     document.addEventListener("submit", function (ev) {
       var form = ev.target.closest("#board form[data-coding-form]");
       if (!form) { return; }
+      var cancelled = ev.defaultPrevented; // app.js asks data-confirm questions first
       ev.preventDefault();
-      var btn = ev.submitter;
-      if (btn && btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) { return; }
-      submitForm(form);
+      if (!cancelled) { submitForm(form); }
     });
     // The new-attribute form lives in the board too but must not autosave; autosave forms save on change.
     document.addEventListener("change", function (ev) {
