@@ -42,8 +42,10 @@ def get_model():
     global _model
     with _model_lock:
         if _model is None:
+            import torch
             from sentence_transformers import SentenceTransformer
 
+            torch.set_num_threads(conf.torch_threads())
             path = conf.embedding_model_path()
             started = time.monotonic()
             _model = SentenceTransformer(path, device="cpu")
@@ -126,7 +128,7 @@ def _umap(n: int):
 
     return umap.UMAP(n_components=2, metric="cosine", n_neighbors=max(2, min(N_NEIGHBORS, n - 1)),
                      min_dist=MIN_DIST, random_state=conf.UMAP_SEED, transform_seed=conf.UMAP_SEED, low_memory=True,
-                     n_jobs=1)
+                     n_jobs=1, n_epochs=conf.umap_epochs())
 
 
 def _pca(matrix: np.ndarray):
@@ -246,7 +248,7 @@ def compute(workshop, *, full_layout: bool = False, progress=None) -> MapResult:
             workshop=workshop, number=number, method=method, base=previous if method == MapVersion.Method.INCREMENTAL else None,
             projector=projector_blob, label_count=len(keys),
             params={"metric": "cosine", "n_neighbors": max(2, min(N_NEIGHBORS, len(keys) - 1)) if keys else 0,
-                    "min_dist": MIN_DIST, "random_state": conf.UMAP_SEED, "embed_text": mode,
+                    "min_dist": MIN_DIST, "random_state": conf.UMAP_SEED, "n_epochs": conf.umap_epochs(), "embed_text": mode,
                     "model": conf.embedding_model_name(), "placed_new": placed_new},
         )
         version.fitted_from = fitted_from or (version if projector_blob else None)

@@ -119,9 +119,9 @@ def _active_axis(workshop_id: int, axis_id, *, lock: bool = False) -> Axis:
         axis_id = int(axis_id)
     except (TypeError, ValueError):
         raise ValidationError({"axis": _("No such card.")}) from None
-    qs = Axis.objects.filter(workshop_id=workshop_id, pk=axis_id)
+    qs = Axis.objects.filter(workshop_id=workshop_id, pk=axis_id).select_related("created_by")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     axis = qs.first()
     if axis is None:
         raise ValidationError({"axis": _("No such card.")})
@@ -162,8 +162,8 @@ def _card_changed(axis: Axis, kind: str = "card") -> None:
 # --- the session -----------------------------------------------------------------------------
 
 
-@transaction.atomic
 def session_get(*, workshop: Workshop) -> Session:
+    """The workshop's session (created on first use); called inside other services' transactions."""
     session, _created = Session.objects.get_or_create(workshop=workshop)
     session.workshop = workshop
     return session

@@ -1,0 +1,160 @@
+"""Benchmark: board fan-out through the real ASGI server and the Redis channel layer.
+
+Starts the app under uvicorn on loopback (its own database, Redis from REDIS_URL), connects
+N logged-in websocket clients to one board (/ws/w/<slug>/board/), lets the join storm settle,
+then one client edits a card --rounds times. For each change: time from the sender's send to
+the moment the last of the N clients has received the change (the sender included), with all
+clients in this one process on the same 2-core machine. Reports median and p99 per N.
+Target: p99 under 100 ms at 100 clients.
+
+  .venv/bin/python -m benchmarks.discussion_fanout [--clients 30,100,300] [--rounds 40] [--timeout 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.discussion_common import make_workshop, percentiles, session_cookie, setup_django
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({"DEBUG": "0", "CALMA_TESTING": "1", "SECURE_COOKIES": "0", "ALLOWED_HOSTS": "127.0.0.1",
+                "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000"})
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_id: int) -> dict:
+    import websockets
+
+    url = f"ws://127.0.0.1:{port}/ws/w/{slug}/board/"
+    origin = f"http://127.0.0.1:{port}"
+    n = len(cookies)
+    received: dict[int, list[float]] = {}
+    seen_all: dict[int, asyncio.Event] = {}
+    clients = []
+
+    async def reader(ws):
+        async for raw in ws:
+            now = time.perf_counter()
+            msg = json.loads(raw)
+            if msg.get("kind") == "card":
+                name = msg["payload"]["card"]["name"]
+                if name.startswith("round "):
+                    r = int(name.split()[1])
+                    stamps = received.setdefault(r, [])
+                    stamps.append(now)
+                    if len(stamps) == n and r in seen_all:
+                        seen_all[r].set()
+            elif msg.get("kind") == "saved":
+                saved.put_nowait(msg["payload"]["version"])
+
+    saved: asyncio.Queue = asyncio.Queue()
+    t0 = time.perf_counter()
+    sem = asyncio.Semaphore(50)
+
+    async def connect(cookie):
+        async with sem:
+            ws = await websockets.connect(url, additional_headers={"Cookie": cookie}, origin=origin,
+                                          max_size=2 ** 20, open_timeout=60, ping_interval=None)
+            hello = json.loads(await ws.recv())
+            assert hello["kind"] == "hello", hello
+            return ws
+
+    clients = await asyncio.gather(*(connect(c) for c in cookies))
+    connect_s = time.perf_counter() - t0
+    tasks = [asyncio.create_task(reader(ws)) for ws in clients]
+    await asyncio.sleep(min(20, 2 + n / 20))  # let the presence storm of the joins settle
+    sender = clients[0]
+    version = 1
+    latencies = []
+    missed = 0
+    for r in range(rounds):
+        seen_all[r] = asyncio.Event()
+        start = time.perf_counter()
+        await sender.send(json.dumps({"action": "card.update", "ref": r,
+                                      "data": {"id": axis_id, "name": f"round {r}", "definition": "d", "version": version}}))
+        try:
+            await asyncio.wait_for(seen_all[r].wait(), timeout=10)
+            latencies.append((max(received[r]) - start) * 1000)
+        except asyncio.TimeoutError:
+            missed += 1
+        version = await asyncio.wait_for(saved.get(), timeout=10)
+        await asyncio.sleep(0.25)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+    return {"clients": n, "connect_s": round(connect_s, 1), "missed": missed, **percentiles(latencies)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", default="30,100,300")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--timeout", type=int, default=600)
+    args = parser.parse_args()
+    signal.signal(signal.SIGALRM, lambda *a: sys.exit("benchmark exceeded its time bound"))
+    signal.alarm(args.timeout)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+
+    setup_django()
+    from discussion import services
+    from discussion.models import BoardPresence
+
+    port = free_port()
+    server = start_server(port)
+    results = []
+    try:
+        for n in [int(x) for x in args.clients.split(",")]:
+            workshop, fac, members = make_workshop("dfan", participants=n - 1)
+            services.session_set_segment(workshop=workshop, by=fac, segment=4)
+            axis = services.axis_create(membership=fac, name="start", definition="d")
+            cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
+            result = asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            BoardPresence.objects.filter(workshop=workshop).delete()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    print(f"\n{'clients':>7} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>6} {'connect s':>9}")
+    for r in results:
+        print(f"{r['clients']:>7} {r.get('median', '-'):>10} {r.get('p95', '-'):>8} {r.get('p99', '-'):>8} "
+              f"{r.get('max', '-'):>8} {r['missed']:>6} {r['connect_s']:>9}")
+
+
+if __name__ == "__main__":
+    main()
