@@ -55,6 +55,26 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
     sys.exit("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far (Linux /proc)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def seed(n: int):
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -77,14 +97,20 @@ def seed(n: int):
     return workshop, people, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
 
 
-async def one_request(client, url, person, rng, counter) -> float:
+async def one_request(client, url, person, rng, counter) -> float | None:
+    import httpx
+
     message_id, content = rng.choice(person["answers"])
     start, end = common.random_span(rng, len(content))
     counter[0] += 1
     data = {"message": message_id, "start": start, "end": end,
             "code": [rng.choice(CODES), f"note {counter[0] % 50}"], "memo": ""}
     t0 = time.perf_counter()
-    response = await client.post(url, data=data, headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+    try:
+        response = await client.post(url, data=data, headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+    except httpx.TransportError as exc:  # the server dropped the connection: a failure, not a crash
+        ERRORS.append(exc.__class__.__name__)
+        return None
     elapsed = (time.perf_counter() - t0) * 1000
     if response.status_code != 201:
         if response.status_code in (400, 403):  # a broken benchmark, not a slow server
@@ -114,9 +140,11 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
     results: dict[str, list[float]] = {"floor_404": [], "sequential": [], "paced": [], "burst": []}
     counter = [0]
     try:
-        # Warm up: one request per client (connections, templates), not measured.
-        await asyncio.gather(*(one_request(c, url, p, random.Random(i), counter)
-                               for i, (c, p) in enumerate(zip(clients, people))))
+        # Warm up: one request per client (connections, templates), ten at a time, not measured.
+        for start in range(0, len(people), 10):
+            await asyncio.gather(*(one_request(clients[i], url, people[i], random.Random(i), counter)
+                                   for i in range(start, min(start + 10, len(people)))))
+        del ERRORS[:]
 
         # Floor: one client, sequential. The same annotation POST, and an authenticated POST that
         # stops at a 404 after the session, user, workshop and membership look-ups: the part of
@@ -132,6 +160,7 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
             if value is not None:
                 results["sequential"].append(value)
 
+        cpu_before = cpu_seconds(args.server_pid)
         stop = time.monotonic() + args.duration
 
         async def participant(i, client, person):
@@ -144,6 +173,9 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
                 await asyncio.sleep(rng.uniform(args.think_min, args.think_max))
 
         await asyncio.gather(*(participant(i, c, p) for i, (c, p) in enumerate(zip(clients, people))))
+        results["server_cpu_ms_per_request"] = [
+            (cpu_seconds(args.server_pid) - cpu_before) * 1000 / max(1, len(results["paced"]))
+        ]
 
         for b in range(args.bursts):
             rngs = [random.Random(5000 + b * 1000 + i) for i in range(len(people))]
@@ -190,6 +222,7 @@ def main() -> None:
     )
     try:
         wait_for_port(port, proc)
+        args.server_pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         url = reverse("coding:annotation_create", args=[workshop.slug])
         budget = args.duration + args.bursts * 30 + 120
@@ -200,6 +233,9 @@ def main() -> None:
               f"database connections: {'psycopg pool' if args.db_pool else 'one per request (CONN_MAX_AGE=0)'}, "
               f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         burst_errors = results.pop("burst_errors", [])
+        server_cpu = results.pop("server_cpu_ms_per_request", [0])[0]
+        print(f"server CPU per paced request (uvicorn process, all threads): {server_cpu:.1f} ms "
+              f"-> one core sustains about {1000 / max(server_cpu, 0.1):.0f} annotations/s")
         paced_errors = len(ERRORS) - len(burst_errors)
         print(f"failed requests: paced {paced_errors}, burst {len(burst_errors)} "
               f"(5xx: typically Postgres refusing connections beyond max_connections)")
