@@ -48,7 +48,11 @@ async def participant_run(app, slug, session, conversation_id, turns, results, e
             results.append(r)
         await ws.close()
     except Exception as exc:  # counted, reported
-        errors.append(f"{type(exc).__name__}: {exc}")
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        errors.append(f"{type(exc).__name__} in {where.name} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
+                      f" after {len(results)} answers: {exc}")
     finally:
         await p.close()
 
@@ -128,7 +132,13 @@ def check_lost(workshop_id: int, results: list[dict], expected: int) -> dict:
     answers = {m.id: m for m in msgs.filter(role="assistant")}
     mismatched = sum(1 for r in results if r.get("message_id") in answers
                      and answers[r["message_id"]].content != r.get("text"))
+    done = [a for a in answers.values() if a.completed_at]
+    server = {
+        "server_ttft": gc.summary([a.ttft_ms / 1000 for a in done if a.ttft_ms is not None]),
+        "server_total": gc.summary([a.total_ms / 1000 for a in done if a.total_ms is not None]),
+    }
     return {
+        **server,
         "expected": expected,
         "questions_stored": questions,
         "answers_stored": len(answers),

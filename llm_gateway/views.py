@@ -228,24 +228,42 @@ EXPORT_COLUMNS = [
 ]
 
 
+def _export_rows(workshop_id: int, after_id: int, limit: int = 500) -> list:
+    rows = []
+    qs = (Message.objects.filter(conversation__workshop_id=workshop_id, conversation__owner__withdrawn_at__isnull=True,
+                                 id__gt=after_id)
+          .select_related("conversation__owner").order_by("id")[:limit])
+    for m in qs:
+        c = m.conversation
+        rows.append((m.id, [_cell(v) for v in [
+            c.owner.pseudonym, c.owner.role, c.id, c.title, c.model_label, m.endpoint_key or c.endpoint_key,
+            m.model_id, int(c.is_baseline), int(c.is_sandbox), m.id, m.position, m.role, m.status, m.content,
+            m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
+            m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
+            m.completed_at.isoformat() if m.completed_at else None,
+        ]]))
+    return rows
+
+
 @workshop_view(roles=STAFF)
 def export_messages(request, workshop, membership):
-    """Every message, one row each, pseudonymous, streamed; cells neutralised against formulas."""
-    qs = (Message.objects.filter(conversation__workshop=workshop, conversation__owner__withdrawn_at__isnull=True)
-          .select_related("conversation__owner").order_by("conversation_id", "position").iterator(chunk_size=500))
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    """Every message, one row each (ordered by message id), pseudonymous, streamed in pages
+    of 500 rows; every cell quoted and neutralised against spreadsheet formulas."""
+    from asgiref.sync import sync_to_async
 
-    def rows():
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    workshop_id = workshop.id
+
+    async def rows():
         yield writer.writerow(EXPORT_COLUMNS)
-        for m in qs:
-            c = m.conversation
-            yield writer.writerow([_cell(v) for v in [
-                c.owner.pseudonym, c.owner.role, c.id, c.title, c.model_label, m.endpoint_key or c.endpoint_key,
-                m.model_id, int(c.is_baseline), int(c.is_sandbox), m.id, m.position, m.role, m.status, m.content,
-                m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
-                m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
-                m.completed_at.isoformat() if m.completed_at else None,
-            ]])
+        after = 0
+        while True:
+            page = await sync_to_async(_export_rows)(workshop_id, after)
+            if not page:
+                return
+            for message_id, row in page:
+                yield writer.writerow(row)
+            after = page[-1][0]
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-messages.csv"'
