@@ -189,6 +189,7 @@ def _results_context(workshop, membership) -> dict:
         "chart_data": {"likert": likert, "shift": shift["rows"], "group": shift["group"],
                        "labels": {"before": _("Before (segment 1 picks)"), "after": _("After (segment 5 ranking)"),
                                   "rho": _("Spearman ρ with the group ranking"),
+                                  "code": _("initial code"), "attribute": _("attribute"),
                                   "likert": [_("Strongly disagree"), _("Disagree"), _("Neutral"), _("Agree"), _("Strongly agree")]}},
         "map": selectors.map_data(workshop, membership),
     }

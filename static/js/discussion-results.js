@@ -15,7 +15,7 @@
                  x: d.likert.map(function (a) { return a.counts[i]; }), marker: { color: colors[i] } };
       });
       Plotly.newPlot("likert-chart", traces, { barmode: "stack", margin: { l: 160, r: 10, t: 10, b: 40 },
-        height: 120 + 40 * names.length, legend: { orientation: "h" }, yaxis: { automargin: true } }, cfg);
+        height: 120 + 40 * names.length, legend: { orientation: "h", traceorder: "normal" }, yaxis: { automargin: true } }, cfg);
     }
     if (d && document.getElementById("shift-chart") && d.shift.length) {
       var rows = d.shift.filter(function (r) { return r.before_rho !== null || r.after_rho !== null; });
@@ -30,7 +30,7 @@
     if (pts && pts.length && document.getElementById("report-map")) {
       Plotly.newPlot("report-map", ["code", "attribute"].map(function (kind) {
         var sub = pts.filter(function (p) { return p.kind === kind; });
-        return { type: "scatter", mode: sub.length > 200 ? "markers" : "markers+text", name: kind, textposition: "top center",
+        return { type: "scatter", mode: sub.length > 200 ? "markers" : "markers+text", name: (d && d.labels[kind]) || kind, textposition: "top center",
                  x: sub.map(function (p) { return p.x; }), y: sub.map(function (p) { return p.y; }),
                  text: sub.map(function (p) { return esc(p.label); }),
                  hovertext: sub.map(function (p) { return esc(p.label) + " — " + p.users.join(", "); }), hoverinfo: "text",

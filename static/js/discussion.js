@@ -358,7 +358,7 @@
           case "card_removed": this.remove(p.id); break;
           case "presence": this.present = p.present || []; this.renderPresence(); break;
           case "votes": this.tally = p.tally || []; this.renderTally(); break;
-          case "voted": this.status("✓"); break;
+          case "voted": this.status(msg.msgVoted); break;
           case "ranking": this.ranking = p.ranking || []; this.renderRanking(); this.renderPlaces(); break;
           case "saved": this.stopEdit(p.id); break;
           case "conflict":
