@@ -194,4 +194,4 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.send_json(reply)
 
     async def board_event(self, event):
-        await self.send_json({"kind": event["kind"], "payload": event.get("payload", {})})
+        await self.send(text_data=event["text"])

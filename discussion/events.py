@@ -7,10 +7,12 @@ itself (names, definitions, comments are visible to all members anyway); anythin
 
 from __future__ import annotations
 
+import json
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from workshops import events as workshop_events
@@ -27,9 +29,9 @@ def send_now(workshop_id: int, kind: str, payload: dict | None = None) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            board_group(workshop_id), {"type": "board.event", "kind": kind, "payload": payload or {}}
-        )
+        # Serialised once here, not once per receiving socket.
+        text = json.dumps({"kind": kind, "payload": payload or {}}, separators=(",", ":"), cls=DjangoJSONEncoder)
+        async_to_sync(layer.group_send)(board_group(workshop_id), {"type": "board.event", "text": text})
     except Exception:  # best effort: clients re-sync over HTTP on reconnect
         log.warning("could not send board event %s for workshop %s", kind, workshop_id, exc_info=True)
 
