@@ -144,7 +144,7 @@ def test_summary_generate_and_cache(reflect, client_for, celery_eager, django_ca
     services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
                                codes=["=HYPERLINK(\"x\")", "warm"])
     services.annotation_create(membership=reflect.p2, message_id=reflect.baseline_answer.id, start=0, end=12,
-                               codes=["Warm"])
+                               codes=["Warm", "<img src=x onerror=alert(1)>"])
     fac = client_for(reflect.facilitator)
     with django_capture_on_commit_callbacks(execute=True):
         r = fac.post(url("summary_generate", reflect.workshop))
@@ -160,6 +160,7 @@ def test_summary_generate_and_cache(reflect, client_for, celery_eager, django_ca
     assert Job.objects.count() == 1
     page = fac.get(url("summary", reflect.workshop)).content.decode()
     assert "Up to date" in page and "=HYPERLINK(&quot;x&quot;)" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page  # word cloud and table
     # A participant sees the aggregate and only their own section.
     client = client_for(reflect.p1)
     page = client.get(url("summary", reflect.workshop)).content.decode()
