@@ -509,7 +509,19 @@
         pt.definitions.forEach(function (d) { defs.appendChild(el("li", { className: "user-text", text: d })); });
         var ex = document.getElementById("map-detail-excerpts");
         ex.textContent = "";
-        pt.excerpts.forEach(function (e) { ex.appendChild(el("li", { className: "user-text", text: "“" + e.excerpt + "”" })); });
+        var canAttach = Board && this.cards.length;
+        pt.excerpts.forEach(function (e) {
+          var li = el("li", {}, [el("span", { className: "user-text", text: "“" + e.excerpt + "” " })]);
+          if (canAttach && e.annotation) {
+            var b = el("button", { type: "button", className: "link", text: mapEl.dataset.attachExcerpt });
+            b.addEventListener("click", function () {
+              var sel = document.getElementById("map-attach-card");
+              if (sel.value) { Live.send("card.example", { id: parseInt(sel.value, 10), annotation: e.annotation }); b.disabled = true; }
+            });
+            li.appendChild(b);
+          }
+          ex.appendChild(li);
+        });
         this.renderAttach();
       },
       renderAttach: function () {
