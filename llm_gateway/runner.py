@@ -228,10 +228,12 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
         except Exception:  # live updates are best effort; the stored state is the truth
             log.warning("could not push to %s", group, exc_info=True)
 
-    # Deltas go out through a pump: the first is sent at once; while a send is in flight,
-    # later deltas are merged, so a slow channel layer never slows reading the upstream.
+    # Deltas go out through a pump: the first is sent at once; later ones are merged while a
+    # send is in flight and for LLM_STREAM_BATCH_SECONDS after it, so neither a slow channel
+    # layer nor many simultaneous streams slow reading the upstream.
     outbox: list[str] = []
     outbox_offset = 0
+    batch_every = float(getattr(settings, "LLM_STREAM_BATCH_SECONDS", 0.05))
     wake = asyncio.Event()
     closing = False
 
@@ -248,6 +250,10 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
             outbox.clear()
             outbox_offset = offset + utf16_len(text)
             await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
+            if not closing and batch_every > 0:
+                # After the first delta, at most one push per interval: the same text at the
+                # endpoint's rate, in fewer messages for the channel layer to carry.
+                await asyncio.sleep(batch_every)
 
     # Partial text is saved by a saver task too: the newest text, whenever the previous
     # save has finished (at most every LLM_PERSIST_INTERVAL seconds).
