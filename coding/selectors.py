@@ -123,20 +123,21 @@ class AnnotationView:
 
 
 def annotation_views(**filters) -> list[AnnotationView]:
-    """Highlights matching `filters` with their codes, in two queries and without model overhead."""
-    views = [
-        AnnotationView(*row)
-        for row in Annotation.objects.filter(**filters).order_by("start", "end", "id")
-        .values_list("id", "message_id", "start", "end", "excerpt", "memo")
-    ]
-    by_id = {v.id: v for v in views}
-    if by_id:
-        for annotation_id, code_id, text in (
-            AnnotationCode.objects.filter(annotation_id__in=by_id).order_by("code__normalized", "code_id")
-            .values_list("annotation_id", "code_id", "code__text")
-        ):
-            by_id[annotation_id].codes.append((code_id, text))
-    return views
+    """Highlights matching `filters` with their codes: one query (a join), no model instances."""
+    views: dict[int, AnnotationView] = {}
+    rows = (
+        Annotation.objects.filter(**filters)
+        .order_by("start", "end", "id", "annotationcode__code__normalized", "annotationcode__code_id")
+        .values_list("id", "message_id", "start", "end", "excerpt", "memo",
+                     "annotationcode__code_id", "annotationcode__code__text")
+    )
+    for pk, message_id, start, end, excerpt, memo, code_id, text in rows:
+        view = views.get(pk)
+        if view is None:
+            view = views[pk] = AnnotationView(pk, message_id, start, end, excerpt, memo)
+        if code_id is not None:
+            view.codes.append((code_id, text))
+    return list(views.values())
 
 
 def annotations_for_message(message, coder: Membership) -> list[AnnotationView]:
