@@ -70,3 +70,15 @@ def test_ratings_form_submits_likert_and_ranking(discuss, client_for):
     assert ok.status_code == 302
     assert dict(d.people[1].likert_ratings.values_list("axis_id", "value")) == {a.pk: 4, b.pk: 3}
     assert list(d.people[1].axis_ranks.order_by("rank").values_list("axis_id", flat=True)) == [b.pk, a.pk]
+
+
+def test_dashboard_shows_discuss_progress_and_home_links(discuss, client_for):
+    d = discuss
+    goto(d, 1)
+    services.picks_save(membership=d.people[0], picks=[{"name": "Bias", "definition": "One-sided"}])
+    page = client_for(d.facilitator).get(f"/w/{d.workshop.slug}/dashboard/").content.decode()
+    assert "Top-three picks" in page and "Axis ratings" in page
+    home = client_for(d.people[1]).get(f"/w/{d.workshop.slug}/").content.decode()
+    assert "Join the group discussion" in home and url(d) in home
+    staff = client_for(d.researcher).get(f"/w/{d.workshop.slug}/").content.decode()
+    assert url(d, "results/") in staff
