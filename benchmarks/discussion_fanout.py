@@ -35,13 +35,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, layer: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    if layer == "pubsub":
+        env["DJANGO_SETTINGS_MODULE"] = "benchmarks.discussion_pubsub_settings"
     env.update({"DEBUG": "0", "CALMA_TESTING": "1", "SECURE_COOKIES": "0", "ALLOWED_HOSTS": "127.0.0.1",
                 "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000"})
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=open("/tmp/discussion_fanout_server.log", "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -121,6 +123,8 @@ def main():
     parser.add_argument("--clients", default="30,100,300")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
+                        help="core: the app's RedisChannelLayer; pubsub: channels_redis.pubsub (comparison)")
     args = parser.parse_args()
     signal.signal(signal.SIGALRM, lambda *a: sys.exit("benchmark exceeded its time bound"))
     signal.alarm(args.timeout)
@@ -132,7 +136,7 @@ def main():
     from discussion.models import BoardPresence
 
     port = free_port()
-    server = start_server(port)
+    server = start_server(port, args.layer)
     results = []
     try:
         for n in [int(x) for x in args.clients.split(",")]:
@@ -141,6 +145,7 @@ def main():
             axis = services.axis_create(membership=fac, name="start", definition="d")
             cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
             result = asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk))
+            result["layer"] = args.layer
             results.append(result)
             print(json.dumps(result), flush=True)
             BoardPresence.objects.filter(workshop=workshop).delete()

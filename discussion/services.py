@@ -594,21 +594,40 @@ def segment5_submit(*, membership: Membership, ratings: dict, ranking: list) -> 
 PRESENCE_TTL = timedelta(seconds=90)
 
 
+def _presence_of(membership_id: int) -> dict | None:
+    """One member's presence (a member may have several sockets: tabs, devices)."""
+    rows = list(BoardPresence.objects.filter(membership_id=membership_id, last_seen__gte=timezone.now() - PRESENCE_TTL)
+                .order_by("-last_seen").values_list("editing_id", flat=True))
+    if not rows:
+        return None
+    return {"editing": next((e for e in rows if e), None)}
+
+
+def _presence_changed(membership: Membership) -> None:
+    """Broadcast only what changed for this member (the full list is in the HTTP state): with
+    N people joining, full lists would cost N² frames."""
+    state = _presence_of(membership.pk)
+    events.board(membership.workshop_id, "presence", {
+        "who": membership.pseudonym, "here": state is not None, "editing": state["editing"] if state else None,
+    })
+
+
 @transaction.atomic
 def presence_join(*, membership: Membership, channel_name: str) -> None:
     BoardPresence.objects.update_or_create(
         channel_name=channel_name,
         defaults={"workshop_id": membership.workshop_id, "membership": membership, "last_seen": timezone.now(), "editing": None},
     )
-    BoardPresence.objects.filter(workshop_id=membership.workshop_id, last_seen__lt=timezone.now() - PRESENCE_TTL).delete()
-    events.board(membership.workshop_id, "presence", {"present": selectors.presence(membership.workshop_id)})
+    _presence_changed(membership)
 
 
 @transaction.atomic
 def presence_leave(*, workshop_id: int, channel_name: str) -> None:
-    deleted, _rows = BoardPresence.objects.filter(channel_name=channel_name).delete()
-    if deleted:
-        events.board(workshop_id, "presence", {"present": selectors.presence(workshop_id)})
+    row = BoardPresence.objects.filter(channel_name=channel_name).select_related("membership").first()
+    if row is None:
+        return
+    row.delete()
+    _presence_changed(row.membership)
 
 
 @transaction.atomic
@@ -620,12 +639,20 @@ def presence_editing(*, membership: Membership, channel_name: str, axis_id) -> N
         editing=axis
     ).update(editing=axis, last_seen=timezone.now())
     if changed:
-        events.board(membership.workshop_id, "presence", {"present": selectors.presence(membership.workshop_id)})
+        _presence_changed(membership)
 
 
 @transaction.atomic
 def presence_touch(*, channel_name: str) -> None:
-    BoardPresence.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
+    row = BoardPresence.objects.filter(channel_name=channel_name).first()
+    if row is None:
+        return
+    BoardPresence.objects.filter(pk=row.pk).update(last_seen=timezone.now())
+    # Rows of sockets that vanished without a disconnect (a crashed server) expire here.
+    stale = BoardPresence.objects.filter(workshop_id=row.workshop_id, last_seen__lt=timezone.now() - PRESENCE_TTL)
+    for gone in stale.select_related("membership"):
+        gone.delete()
+        _presence_changed(gone.membership)
 
 
 # --- the map job -------------------------------------------------------------------------------------

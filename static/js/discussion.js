@@ -356,7 +356,12 @@
           case "offline": this.status(msg.msgOffline, true); break;
           case "card": this.upsert(p.card); break;
           case "card_removed": this.remove(p.id); break;
-          case "presence": this.present = p.present || []; this.renderPresence(); break;
+          case "presence":
+            this.present = this.present.filter(function (x) { return x.who !== p.who; });
+            if (p.here) { this.present.push({ who: p.who, editing: p.editing }); }
+            this.present.sort(function (a, b) { return a.who < b.who ? -1 : 1; });
+            this.renderPresence();
+            break;
           case "votes": this.tally = p.tally || []; this.renderTally(); break;
           case "voted": this.status(msg.msgVoted); break;
           case "ranking": this.ranking = p.ranking || []; this.renderRanking(); this.renderPlaces(); break;

@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from tests.discussion.wsclient import WebsocketCommunicator
 
+from discussion import selectors
 from discussion.models import Axis, BoardPresence
 from discussion.routing import websocket_urlpatterns
 from tests.discussion.conftest import build, goto
@@ -65,8 +66,12 @@ async def test_non_members_and_other_workshops_are_refused(board):
 async def test_card_fans_out_to_every_member_and_presence_is_tracked(board):
     comms = [await connect(board.workshop, p.user) for p in board.people]
     fac = await connect(board.workshop, board.facilitator.user)
-    present = await next_kind(fac, "presence")
-    assert {p["who"] for p in present["payload"]["present"]} == {"P01", "P02", "P03", "F01"}
+    joined = await next_kind(comms[0], "presence")
+    while joined["payload"]["who"] != "F01":  # others' joins arrive as deltas
+        joined = await next_kind(comms[0], "presence")
+    assert joined["payload"] == {"who": "F01", "here": True, "editing": None}
+    present = await database_sync_to_async(selectors.presence)(board.workshop.pk)
+    assert {p["who"] for p in present} == {"P01", "P02", "P03", "F01"}
     await send(comms[0], "card.create", name="<img src=x onerror=alert(1)>", definition="Fair to all sides")
     created = await next_kind(comms[0], "created")
     axis_id = created["payload"]["id"]
@@ -76,10 +81,13 @@ async def test_card_fans_out_to_every_member_and_presence_is_tracked(board):
         assert event["payload"]["card"]["name"] == "<img src=x onerror=alert(1)>"  # data; clients render as text
     await send(comms[1], "editing", id=axis_id)
     editing = await next_kind(comms[2], "presence")
-    while not any(p["editing"] == axis_id for p in editing["payload"]["present"]):
+    while editing["payload"]["editing"] != axis_id:
         editing = await next_kind(comms[2], "presence")
-    assert [p["who"] for p in editing["payload"]["present"] if p["editing"] == axis_id] == ["P02"]
-    for comm in comms + [fac]:
+    assert editing["payload"]["who"] == "P02"
+    await comms[1].disconnect()
+    left = await next_kind(comms[2], "presence")
+    assert left["payload"] == {"who": "P02", "here": False, "editing": None}
+    for comm in [comms[0], comms[2], fac]:
         await comm.disconnect()
     assert not await database_sync_to_async(BoardPresence.objects.filter(workshop=board.workshop).exists)()
 
