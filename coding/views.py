@@ -14,7 +14,7 @@ from functools import wraps
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
 from coding.models import Annotation, Attribute, Code, JobStatus
-from workshops.models import Membership, Role, Stage
+from workshops.models import Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
 VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED)
