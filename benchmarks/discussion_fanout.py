@@ -8,6 +8,7 @@ clients in this one process on the same 2-core machine. Reports median and p99 p
 Target: p99 under 100 ms at 100 clients.
 
   .venv/bin/python -m benchmarks.discussion_fanout [--clients 30,100,300] [--rounds 40] [--timeout 600]
+      [--layer core|pubsub] [--conn-max-age 0]
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, layer: str) -> subprocess.Popen:
+def start_server(port: int, layer: str, conn_max_age: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    if layer == "pubsub":
-        env["DJANGO_SETTINGS_MODULE"] = "benchmarks.discussion_pubsub_settings"
+    if layer == "pubsub" or conn_max_age:
+        env.update({"DJANGO_SETTINGS_MODULE": "benchmarks.discussion_bench_settings", "BENCH_LAYER": layer,
+                    "BENCH_CONN_MAX_AGE": str(conn_max_age)})
     env.update({"DEBUG": "0", "CALMA_TESTING": "1", "SECURE_COOKIES": "0", "ALLOWED_HOSTS": "127.0.0.1",
                 "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000"})
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1",
@@ -125,6 +127,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--layer", choices=["core", "pubsub"], default="core",
                         help="core: the app's RedisChannelLayer; pubsub: channels_redis.pubsub (comparison)")
+    parser.add_argument("--conn-max-age", type=int, default=0,
+                        help="persistent DB connections in the server (the app's settings use 0)")
     args = parser.parse_args()
     signal.signal(signal.SIGALRM, lambda *a: sys.exit("benchmark exceeded its time bound"))
     signal.alarm(args.timeout)
@@ -136,7 +140,7 @@ def main():
     from discussion.models import BoardPresence
 
     port = free_port()
-    server = start_server(port, args.layer)
+    server = start_server(port, args.layer, args.conn_max_age)
     results = []
     try:
         for n in [int(x) for x in args.clients.split(",")]:
@@ -146,6 +150,7 @@ def main():
             cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
             result = asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk))
             result["layer"] = args.layer
+            result["conn_max_age"] = args.conn_max_age
             results.append(result)
             print(json.dumps(result), flush=True)
             BoardPresence.objects.filter(workshop=workshop).delete()

@@ -45,24 +45,6 @@ class PicksForm(forms.Form):
                 for i in (1, 2, 3)]
 
 
-class GroupRankingForm(forms.Form):
-    """Five places; the first three are the group's top three."""
-
-    def __init__(self, *args, axes, current=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        choices = [("", "—")] + [(str(a.pk), a.name) for a in axes]
-        current = {r.rank: str(r.axis_id) for r in (current or [])}
-        for i in range(1, 6):
-            self.fields[f"rank_{i}"] = forms.ChoiceField(label=_("Place %(n)d") % {"n": i}, choices=choices,
-                                                         required=False, initial=current.get(i, ""))
-
-    def ordered_ids(self) -> list[int]:
-        return [int(self.cleaned_data[f"rank_{i}"]) for i in range(1, 6) if self.cleaned_data.get(f"rank_{i}")]
-
-    def rows(self):
-        return [self[f"rank_{i}"] for i in range(1, 6)]
-
-
 class RatingsForm(forms.Form):
     """Segment 5: a Likert rating and a rank for every final axis."""
 

@@ -8,7 +8,6 @@ patterns = [
     path("", views.session, name="session"),
     path("control/", views.control, name="control"),
     path("picks/", views.picks, name="picks"),
-    path("ranking/", views.ranking, name="ranking"),
     path("ratings/", views.ratings, name="ratings"),
     path("state.json", views.board_state, name="state"),
     path("map.json", views.map_json, name="map"),

@@ -53,7 +53,6 @@ def session(request, workshop, membership):
     if sess.segment == Segment.RATINGS and membership.is_participant:
         context["rating_form"] = forms.RatingsForm(axes=axes, state=selectors.rating_state(membership))
     if membership.is_facilitator:
-        context["ranking_form"] = forms.GroupRankingForm(axes=axes, current=selectors.group_ranking(workshop))
         context["participants"] = selectors.participants(workshop)
     context["group_ranking"] = selectors.group_ranking(workshop)
     partial = request.GET.get("partial")
@@ -107,24 +106,6 @@ def picks(request, workshop, membership):
             for e in errs:
                 messages.error(request, e)
     return _back(workshop, "top-three")
-
-
-@require_POST
-@workshop_view(roles=FACILITATOR)
-def ranking(request, workshop, membership):
-    form = forms.GroupRankingForm(request.POST, axes=list(selectors.active_axes(workshop)))
-    if form.is_valid():
-        try:
-            services.group_ranking_record(workshop=workshop, by=membership, axis_ids=form.ordered_ids())
-        except ValidationError as error:
-            _errors(request, error)
-        else:
-            messages.success(request, _("The group ranking is recorded."))
-    else:
-        for errs in form.errors.values():
-            for e in errs:
-                messages.error(request, e)
-    return _back(workshop, "group-ranking")
 
 
 @require_POST
