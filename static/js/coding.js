@@ -74,8 +74,14 @@
   function selectionIn(msgEl) {
     var sel = window.getSelection();
     if (!sel || sel.rangeCount === 0 || sel.isCollapsed) { return null; }
-    var range = sel.getRangeAt(0);
-    if (!msgEl.contains(range.startContainer) || !msgEl.contains(range.endContainer)) { return null; }
+    var range = sel.getRangeAt(0).cloneRange();
+    if (!range.intersectsNode(msgEl)) { return null; }
+    // A selection running past the answer (a triple click, a drag into the next turn) is
+    // clamped to the answer's own text.
+    var whole = document.createRange();
+    whole.selectNodeContents(msgEl);
+    if (range.compareBoundaryPoints(Range.START_TO_START, whole) < 0) { range.setStart(whole.startContainer, whole.startOffset); }
+    if (range.compareBoundaryPoints(Range.END_TO_END, whole) > 0) { range.setEnd(whole.endContainer, whole.endOffset); }
     var text = msgEl.textContent;
     var a = utf16Offset(msgEl, range.startContainer, range.startOffset);
     var b = utf16Offset(msgEl, range.endContainer, range.endOffset);
@@ -84,7 +90,7 @@
     while (a < b && /\s/.test(text.charAt(a))) { a++; }
     while (b > a && /\s/.test(text.charAt(b - 1))) { b--; }
     if (b <= a) { return null; }
-    return { start: codePoints(text, a), end: codePoints(text, b), excerpt: text.slice(a, b), range: range.cloneRange() };
+    return { start: codePoints(text, a), end: codePoints(text, b), excerpt: text.slice(a, b), range: range };
   }
 
   function msgElFor(node) {
@@ -323,6 +329,7 @@
       if (s) { ev.preventDefault(); openNew(msgEl.closest("[data-message-id]"), s); codeInput.focus(); }
       return;
     }
+    if (key === "Escape" && !coder.hidden) { ev.preventDefault(); closeCoder(false); return; }
     if (key === "j" || key === "J") { ev.preventDefault(); moveTurn(msgEl, 1); return; }
     if (key === "k" || key === "K") { ev.preventDefault(); moveTurn(msgEl, -1); return; }
   }
@@ -376,7 +383,7 @@
     function maybeOpenFromSelection() {
       var sel = window.getSelection();
       if (!sel || sel.rangeCount === 0 || sel.isCollapsed) { return; }
-      var msgEl = msgElFor(sel.anchorNode);
+      var msgEl = msgElFor(sel.anchorNode) || msgElFor(sel.focusNode);
       if (!msgEl || !root.contains(msgEl)) { return; }
       var s = selectionIn(msgEl);
       if (s) { openNew(msgEl.closest("[data-message-id]"), s); }

@@ -111,6 +111,18 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
         back = page.evaluate("([t, n]) => window.calmaSpans.utf16Units(t, n)", [OWN_ANSWER, js])
         assert back == len(OWN_ANSWER[:js].encode("utf-16-le")) // 2, needle
 
+    # A selection dragged past the end of an answer is clamped to the answer.
+    page.evaluate("""(id) => {
+        const el = document.querySelector(`#turn-${id} [data-msg-text]`);
+        const after = document.querySelector('nav.pager a');
+        const range = document.createRange();
+        range.setStart(el.firstChild, 0); range.setEnd(after.firstChild, 3);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        el.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""", own_answer2.id)
+    expect(page.locator("[data-coder-excerpt]")).to_have_text("Jahangir, his son, ruled after him.")
+    page.keyboard.press("Escape")
+
     # 2. A mouse selection after an emoji, in Chinese: offsets are code points on the server.
     select_text(page, own_answer.id, "中国历史")
     expect(page.locator("[data-coder-excerpt]")).to_have_text("中国历史")
