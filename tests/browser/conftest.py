@@ -13,24 +13,31 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.fixture(autouse=True)
-def _allow_sync_orm_beside_playwright(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # plain synchronous code, so let Django allow them — in browser tests only, never in
-    # the servers the tests start (see asgi_server in tests/conftest.py).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event
+    loop running in the main thread while it is alive, which makes Django refuse ORM calls
+    (SynchronousOnlyOperation) and pytest-asyncio refuse to start loops in later modules."""
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         raise pytest.UsageError(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium.")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    # While Playwright runs, the test's own ORM calls (and pytest-django's flush after each
+    # transactional test) are plain synchronous code in a thread with an event loop: let
+    # Django allow them, for this module only. Servers the tests start never get this
+    # variable (see asgi_server in tests/conftest.py).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
