@@ -235,6 +235,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     outbox_offset = 0
     batch_every = float(getattr(settings, "LLM_STREAM_BATCH_SECONDS", 0.05))
     wake = asyncio.Event()
+    ended = asyncio.Event()
     closing = False
 
     async def pump() -> None:
@@ -251,9 +252,12 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
             outbox_offset = offset + utf16_len(text)
             await send({"type": "chat.delta", "id": message_id, "o": offset, "x": text})
             if not closing and batch_every > 0:
-                # After the first delta, at most one push per interval: the same text at the
-                # endpoint's rate, in fewer messages for the channel layer to carry.
-                await asyncio.sleep(batch_every)
+                # After the first delta, at most one push per interval (cut short when the
+                # answer ends): the same text at the endpoint's rate, in fewer messages.
+                try:
+                    await asyncio.wait_for(ended.wait(), timeout=batch_every)
+                except asyncio.TimeoutError:
+                    pass
 
     # Partial text is saved by a saver task too: the newest text, whenever the previous
     # save has finished (at most every LLM_PERSIST_INTERVAL seconds).
@@ -326,6 +330,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
         saving.cancel()
         closing = True
         wake.set()
+        ended.set()
         if owned is None:
             try:
                 owned = await claim
