@@ -121,7 +121,8 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
         el.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
     }""", own_answer2.id)
     expect(page.locator("[data-coder-excerpt]")).to_have_text("Jahangir, his son, ruled after him.")
-    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # focus is still on the first answer: Escape closes the panel
+    expect(page.locator("#coder")).to_be_hidden()
 
     # 2. A mouse selection after an emoji, in Chinese: offsets are code points on the server.
     select_text(page, own_answer.id, "中国历史")
