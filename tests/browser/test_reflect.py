@@ -3,8 +3,6 @@ with the keyboard only, one with a selection in mixed scripts) and one of the ba
 reloads and finds them, groups codes into two attributes; the facilitator opens the baseline
 comparison and generates the group summary."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
@@ -38,26 +36,10 @@ def select_text(page, message_id, needle):
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _sync_orm_until_database_teardown():
-    """Allow this test's synchronous ORM calls beside Playwright's event loop until after the
-    transactional database is flushed (the function-scoped switch in tests/browser/conftest.py is
-    undone before pytest-django's teardown flush runs). Restored afterwards; the servers the tests
-    start never inherit it (tests/conftest.py removes it from their environment)."""
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
-
-
 @pytest.fixture
 def inline_tasks(django_db_setup, settings):
-    """The server runs the summary task inline (requested before new_page starts the server).
-    Depending on django_db_setup first also creates the test database before Playwright's
-    event loop starts (the database set-up refuses to run inside an event loop)."""
+    """The server runs the summary task inline (requested before new_page starts the server;
+    the test database is set up first, before Playwright's event loop starts)."""
     settings.TEST_SERVER_ENV = {"CELERY_TASK_ALWAYS_EAGER": "1"}
 
 
