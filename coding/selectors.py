@@ -26,7 +26,10 @@ def active_participants(workshop: Workshop):
 def _conversations(workshop: Workshop):
     from llm_gateway.models import Conversation
 
-    return Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True, is_sandbox=False)
+    # A facilitator's conversations are sandbox conversations; the ones marked baseline are shared.
+    return Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True).filter(
+        Q(is_sandbox=False) | Q(is_baseline=True)
+    )
 
 
 def baseline_conversations(workshop: Workshop):

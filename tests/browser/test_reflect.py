@@ -51,6 +51,8 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     own = make_conversation(p1, turns=[("Tell me about the Mughals", OWN_ANSWER),
                                        ("Who came after Akbar?", "Jahangir, his son, ruled after him.")])
     baseline = make_conversation(facilitator, turns=[("What is Thanksgiving?", BASELINE_ANSWER)], is_baseline=True)
+    baseline.is_sandbox = True  # the facilitator's conversations are sandbox ones; this one is shared
+    baseline.save(update_fields=["is_sandbox"])
     own_answer = own.messages.filter(role="assistant").order_by("position").first()
     baseline_answer = baseline.messages.get(role="assistant")
     # Another participant coded the same baseline excerpt differently.

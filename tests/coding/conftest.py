@@ -40,6 +40,9 @@ def reflect():
                                          "on the fourth Thursday of November.")],
         is_baseline=True,
     )
+    baseline.is_sandbox = True  # as in the app: the facilitator's conversations are sandbox ones
+    baseline.save(update_fields=["is_sandbox"])
+    make_conversation(facilitator, turns=[("Sandbox only", "Not shared with anyone.")])  # not baseline
 
     class R:
         pass

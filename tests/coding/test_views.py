@@ -236,3 +236,15 @@ def test_comparison_refreshes_as_a_fragment(reflect, client_for):
     r = client_for(reflect.facilitator).get(url("compare", reflect.workshop), HTTP_HX_REQUEST="true")
     body = r.content.decode()
     assert body.lstrip().startswith('<div id="compare-live"') and "factual" in body and "<html" not in body
+
+
+def test_baseline_set_includes_facilitator_sandbox_conversations_marked_baseline(reflect, client_for):
+    from llm_gateway.models import Conversation
+
+    Conversation.objects.filter(owner=reflect.facilitator, is_baseline=False).update(is_sandbox=True)
+    body = client_for(reflect.p1).get(url("index", reflect.workshop)).content.decode()
+    assert "What is Thanksgiving?" in body and "Sandbox only" not in body
+    staff = client_for(reflect.facilitator).get(url("index", reflect.workshop)).content.decode()
+    assert "What is Thanksgiving?" in staff and "Sandbox only" not in staff
+    sandbox = Conversation.objects.get(title="Sandbox only")
+    assert client_for(reflect.p1).get(url("transcript", reflect.workshop, sandbox.id)).status_code == 404
