@@ -71,7 +71,7 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
         async for raw in ws:
             now = time.perf_counter()
             msg = json.loads(raw)
-            if msg.get("kind") == "card":
+            if msg.get("kind") in ("card", "card_text"):
                 name = msg["payload"]["card"]["name"]
                 if name.startswith("round "):
                     r = int(name.split()[1])
@@ -80,9 +80,12 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
                     if len(stamps) == n and r in seen_all:
                         seen_all[r].set()
             elif msg.get("kind") == "saved":
+                saved_at.append(now)
                 saved.put_nowait(msg["payload"]["version"])
 
     saved: asyncio.Queue = asyncio.Queue()
+    saved_at: list[float] = []
+    saved_ms: list[float] = []
     t0 = time.perf_counter()
     sem = asyncio.Semaphore(50)
 
@@ -113,11 +116,14 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
         except asyncio.TimeoutError:
             missed += 1
         version = await asyncio.wait_for(saved.get(), timeout=10)
+        saved_ms.append(saved_at[-1] - start)
         await asyncio.sleep(0.25)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
-    return {"clients": n, "connect_s": round(connect_s, 1), "missed": missed, **percentiles(latencies)}
+    service = percentiles([x * 1000 for x in saved_ms])
+    return {"clients": n, "connect_s": round(connect_s, 1), "missed": missed, **percentiles(latencies),
+            "sender_reply_median": service.get("median")}
 
 
 def main():
@@ -160,10 +166,10 @@ def main():
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(f"\n{'clients':>7} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>6} {'connect s':>9}")
+    print(f"\n{'clients':>7} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>6} {'connect s':>9} {'reply ms':>8}")
     for r in results:
         print(f"{r['clients']:>7} {r.get('median', '-'):>10} {r.get('p95', '-'):>8} {r.get('p99', '-'):>8} "
-              f"{r.get('max', '-'):>8} {r['missed']:>6} {r['connect_s']:>9}")
+              f"{r.get('max', '-'):>8} {r['missed']:>6} {r['connect_s']:>9} {r.get('sender_reply_median', '-'):>8}")
 
 
 if __name__ == "__main__":

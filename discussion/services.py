@@ -348,7 +348,10 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
     axis.save()
     _log(membership.workshop_id, membership, "card_edit", axis=axis.pk, before=before,
          after={"name": name, "definition": definition}, version=axis.version)
-    _card_changed(axis)
+    # The most frequent change carries only the text (no provenance queries, a small frame).
+    events.board(axis.workshop_id, "card_text", {"card": {
+        "id": axis.pk, "name": name, "definition": definition, "version": axis.version,
+        "edited_by": membership.pseudonym}})
     return axis
 
 

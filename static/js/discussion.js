@@ -355,6 +355,10 @@
           case "resync": this.status(""); this.load(); break;
           case "offline": this.status(msg.msgOffline, true); break;
           case "card": this.upsert(p.card); break;
+          case "card_text":
+            var known = this.cards[p.card.id];
+            if (known) { this.upsert(Object.assign({}, known, p.card)); } else { this.load(); }
+            break;
           case "card_removed": this.remove(p.id); break;
           case "presence":
             this.present = this.present.filter(function (x) { return x.who !== p.who; });

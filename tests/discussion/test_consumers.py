@@ -101,6 +101,9 @@ async def test_concurrent_edit_second_writer_sees_conflict_with_both_texts(board
     await send(a, "card.update", ref=2, id=axis_id, name="Bias", definition="A's text", version=1)
     saved = await next_kind(a, "saved")
     assert saved["payload"]["version"] == 2
+    edited = await next_kind(b, "card_text")  # B's screen shows A's text live
+    assert edited["payload"]["card"] == {"id": axis_id, "name": "Bias", "definition": "A's text", "version": 2,
+                                         "edited_by": "P01"}
     await send(b, "card.update", ref=3, id=axis_id, name="Bias", definition="B's text", version=1)
     conflict = await next_kind(b, "conflict")
     assert conflict["payload"]["current"]["definition"] == "A's text"
