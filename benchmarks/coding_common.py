@@ -127,3 +127,16 @@ def percentiles(values: list[float]) -> dict[str, float]:
     q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
     return {"n": len(values), "median": statistics.median(values), "p95": q[94], "p99": q[98],
             "max": values[-1]}
+
+
+def cleanup(workshop) -> None:
+    """Delete a benchmark workshop, its users and their sessions."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    user_ids = list(workshop.memberships.values_list("user_id", flat=True)) + [workshop.created_by_id]
+    keys = [s.session_key for s in Session.objects.all().iterator()
+            if str(s.get_decoded().get("_auth_user_id")) in {str(i) for i in user_ids}]
+    workshop.delete()
+    Session.objects.filter(session_key__in=keys).delete()
+    get_user_model().objects.filter(pk__in=user_ids).delete()

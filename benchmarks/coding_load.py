@@ -257,7 +257,7 @@ def main() -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        workshop.delete()
+        common.cleanup(workshop)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def main() -> None:
         print(f"of which Python CPU ms: median {cpu_stats['median']:.1f}  p95 {cpu_stats['p95']:.1f}; "
               f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
-        workshop.delete()
+        common.cleanup(workshop)
 
 
 if __name__ == "__main__":
