@@ -213,10 +213,15 @@ def attribute_excerpts(attribute: Attribute) -> list[dict]:
 # --- Progress (dashboard) -----------------------------------------------------------------------
 
 
-def progress_by_member(workshop: Workshop) -> dict[int, dict]:
+def progress_by_member(workshop: Workshop, only: Membership | None = None) -> dict[int, dict]:
+    """{membership id: {turns_coded: "3/10", baseline_coded: "1/2", codes: n, attributes: n}} for the
+    workshop's active participants (or only one of them)."""
     from llm_gateway.models import Message
 
-    members = list(active_participants(workshop).values_list("id", flat=True))
+    members = active_participants(workshop)
+    if only is not None:
+        members = members.filter(pk=only.pk)
+    members = list(members.values_list("id", flat=True))
     own_turns = dict(
         Message.objects.filter(conversation__workshop=workshop, conversation__owner_id__in=members,
                                conversation__is_sandbox=False, role="assistant", status__in=CODABLE_STATUSES)
@@ -248,7 +253,7 @@ def progress_by_member(workshop: Workshop) -> dict[int, dict]:
 
 
 def member_progress(membership: Membership) -> dict:
-    return progress_by_member(membership.workshop).get(membership.id, {
+    return progress_by_member(membership.workshop, only=membership).get(membership.id, {
         "turns_coded": "0/0", "baseline_coded": "0/0", "codes": 0, "attributes": 0,
     })
 
