@@ -32,6 +32,8 @@ def test_participant_codes_through_http_and_finds_it_after_reload(reflect, clien
     page = client.get(url("transcript", reflect.workshop, reflect.own.id)).content.decode()
     assert 'data-ann="%d"' % ann.id in page and "Chinese history" in page
     assert 'id="coder"' in page  # editable in the Reflect stage
+    index = client.get(url("index", reflect.workshop)).content.decode()
+    assert '<dd data-stat="turns">1/2</dd>' in index and '<dd data-stat="baseline">0/1</dd>' in index
 
 
 def test_bad_input_gets_clear_message(reflect, client_for):
