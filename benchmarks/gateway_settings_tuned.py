@@ -14,3 +14,8 @@ from calma.settings import CHANNEL_LAYERS, REDIS_URL
 
 if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": None}]
+
+import os as _os  # noqa: E402
+
+# Live-delta batching interval to try (the app's default is 0.1 s).
+LLM_STREAM_BATCH_SECONDS = float(_os.environ.get("BENCH_STREAM_BATCH_SECONDS", "0.1"))

@@ -233,7 +233,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
     # layer nor many simultaneous streams slow reading the upstream.
     outbox: list[str] = []
     outbox_offset = 0
-    batch_every = float(getattr(settings, "LLM_STREAM_BATCH_SECONDS", 0.05))
+    batch_every = float(getattr(settings, "LLM_STREAM_BATCH_SECONDS", 0.1))
     wake = asyncio.Event()
     ended = asyncio.Event()
     closing = False
