@@ -389,6 +389,16 @@
       if (s) { openNew(msgEl.closest("[data-message-id]"), s); }
     }
     root.addEventListener("mouseup", function () { setTimeout(maybeOpenFromSelection, 0); });
+    // Phones adjust a selection with handles after the first touch: follow it.
+    var pending = null;
+    document.addEventListener("selectionchange", function () {
+      clearTimeout(pending);
+      pending = setTimeout(function () {
+        var sel = window.getSelection();
+        if (!sel || sel.isCollapsed || !msgElFor(sel.anchorNode)) { return; }
+        maybeOpenFromSelection();
+      }, 300);
+    });
     root.addEventListener("touchend", function () { setTimeout(maybeOpenFromSelection, 350); });
     root.addEventListener("keyup", function (ev) {
       if (ev.shiftKey && ev.target.matches && ev.target.matches("[data-msg-text]")) {
