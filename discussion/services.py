@@ -320,39 +320,42 @@ def axis_create(*, membership: Membership, name, definition="", pick_id=None) ->
         AxisSource.objects.create(axis=axis, pick=pick, added_by=membership)
         if pick.attribute_id:
             AxisSource.objects.create(axis=axis, attribute_id=pick.attribute_id, added_by=membership)
-    _log(membership.workshop_id, membership, "card_create", axis=axis.pk, name=name)
+    _log(membership.workshop_id, membership, "card_create", axis=axis.pk, name=name, definition=definition)
     _card_changed(axis, "card")
     return axis
 
 
 @transaction.atomic
 def axis_update(*, membership: Membership, axis_id, name, definition, version) -> Axis:
-    """Change a card's name and definition; `version` is the one the writer started from."""
+    """Change a card's name and definition; `version` is the one the writer started from.
+
+    One conditional UPDATE (no lock held across round trips): it changes the row only if the
+    card is still on the board at that version; otherwise the writer gets a Conflict with the
+    current text. The log keeps every version's text (the previous one is the prior event).
+    """
     session = session_get(workshop=membership.workshop)
     _require_segment(membership, session, (Segment.BOARD,))
     name = _clean_text(name, max_length=NAME_MAX, field="name")
     definition = _clean_text(definition, max_length=DEFINITION_MAX, field="definition", required=False)
-    axis = _active_axis(membership.workshop_id, axis_id, lock=True)
     try:
-        version = int(version)
+        axis_id, version = int(axis_id), int(version)
     except (TypeError, ValueError):
-        raise ValidationError({"version": _("Missing card version.")}) from None
-    if version != axis.version:
+        raise ValidationError({"version": _("Missing card or version.")}) from None
+    updated = Axis.objects.filter(
+        pk=axis_id, workshop_id=membership.workshop_id, status=AxisStatus.ACTIVE, version=version
+    ).update(name=name, definition=definition, version=F("version") + 1, updated_by=membership,
+             updated_at=timezone.now())
+    if not updated:
+        axis = _active_axis(membership.workshop_id, axis_id)  # refuses a missing, merged or removed card
         raise Conflict(axis, {"name": name, "definition": definition, "version": version})
-    if axis.name == name and axis.definition == definition:
-        return axis
-    before = {"name": axis.name, "definition": axis.definition}
-    axis.name, axis.definition = name, definition
-    axis.version = axis.version + 1
-    axis.updated_by = membership
-    axis.save()
-    _log(membership.workshop_id, membership, "card_edit", axis=axis.pk, before=before,
-         after={"name": name, "definition": definition}, version=axis.version)
+    _log(membership.workshop_id, membership, "card_edit", axis=axis_id,
+         after={"name": name, "definition": definition}, version=version + 1)
     # The most frequent change carries only the text (no provenance queries, a small frame).
-    events.board(axis.workshop_id, "card_text", {"card": {
-        "id": axis.pk, "name": name, "definition": definition, "version": axis.version,
+    events.board(membership.workshop_id, "card_text", {"card": {
+        "id": axis_id, "name": name, "definition": definition, "version": version + 1,
         "edited_by": membership.pseudonym}})
-    return axis
+    return Axis(pk=axis_id, workshop_id=membership.workshop_id, name=name, definition=definition,
+                version=version + 1, updated_by=membership)
 
 
 @transaction.atomic
