@@ -237,8 +237,11 @@ def main() -> None:
         print(f"server CPU per paced request (uvicorn process, all threads): {server_cpu:.1f} ms "
               f"-> one core sustains about {1000 / max(server_cpu, 0.1):.0f} annotations/s")
         paced_errors = len(ERRORS) - len(burst_errors)
-        print(f"failed requests: paced {paced_errors}, burst {len(burst_errors)} "
-              f"(5xx: typically Postgres refusing connections beyond max_connections)")
+        from collections import Counter
+
+        kinds = ", ".join(f"{k}: {n}" for k, n in Counter(str(e) for e in ERRORS).most_common())
+        print(f"failed requests: paced {paced_errors}, burst {len(burst_errors)}"
+              + (f" ({kinds}; a 500 here is Postgres refusing connections beyond max_connections)" if kinds else ""))
         for name, values in results.items():
             if not values:
                 continue
