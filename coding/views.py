@@ -312,7 +312,7 @@ def attribute_remove_code(request, workshop, membership, pk, code_id):
 @require_GET
 @workshop_view(stages=VIEW_STAGES)
 def attribute_excerpts(request, workshop, membership, pk):
-    attribute = _own_attribute(workshop, pk)
+    attribute = get_object_or_404(Attribute.objects.select_related("membership"), pk=pk, workshop=workshop)
     if membership.is_participant and attribute.membership_id != membership.id:
         raise Http404
     if attribute.membership.is_withdrawn:
