@@ -250,3 +250,12 @@ def test_baseline_set_includes_facilitator_sandbox_conversations_marked_baseline
     assert "What is Thanksgiving?" in staff and "Sandbox only" not in staff
     sandbox = Conversation.objects.get(title="Sandbox only")
     assert client_for(reflect.p1).get(url("transcript", reflect.workshop, sandbox.id)).status_code == 404
+
+
+def test_attribute_excerpts_are_private_to_their_participant(reflect, client_for):
+    a = services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                                   codes=["private"])
+    attr = services.attribute_create(membership=reflect.p1, name="Mine", code_ids=[a.codes.get().id])
+    assert client_for(reflect.p2).get(url("attribute_excerpts", reflect.workshop, attr.id)).status_code == 404
+    body = client_for(reflect.facilitator).get(url("attribute_excerpts", reflect.workshop, attr.id)).content.decode()
+    assert MIXED[:5] in body and f"?coder={reflect.p1.pseudonym}" in body
