@@ -232,9 +232,9 @@
   }
 
   function saveCode() {
-    if (!state) { setError(msg("select")); return; }
+    if (!state) { setError(msg("select")); return Promise.resolve(false); }
     var text = codeInput.value;
-    if (!text.trim()) { closeCoder(true); return; }
+    if (!text.trim()) { closeCoder(true); return Promise.resolve(true); }
     var req;
     if (state.annotationId) {
       req = post(annBase() + state.annotationId + "/codes/", { code: text });
@@ -242,7 +242,7 @@
       req = post(root.dataset.createUrl, { message: state.messageId, start: state.start, end: state.end,
                                           code: [text], memo: memoInput.value });
     }
-    req.then(function (res) {
+    return req.then(function (res) {
       applyTurn(res.text);
       rememberSuggestion(text);
       state.annotationId = res.annotationId || state.annotationId;
@@ -255,7 +255,8 @@
       titleEl.textContent = titleEl.dataset.titleEdit;
       showPending(null);
       codeInput.focus();
-    }).catch(function (err) { setError(err.message); codeInput.focus(); });
+      return true;
+    }).catch(function (err) { setError(err.message); codeInput.focus(); return false; });
   }
 
   function saveMemo() {
@@ -418,8 +419,16 @@
       if (ev.key === "Escape") { ev.preventDefault(); saveMemo(); closeCoder(true); }
     });
     memoInput.addEventListener("change", saveMemo);
-    coder.querySelector("[data-coder-save]").addEventListener("click", saveCode);
-    coder.querySelector("[data-coder-close]").addEventListener("click", function () { saveMemo(); closeCoder(true); });
+    coder.querySelector("[data-coder-save]").addEventListener("click", function () { saveCode(); });
+    // Done: a code still in the field is saved first (nothing typed is silently dropped).
+    coder.querySelector("[data-coder-close]").addEventListener("click", function () {
+      if (codeInput.value.trim()) {
+        saveCode().then(function (ok) { if (ok) { closeCoder(true); } });
+      } else {
+        saveMemo();
+        closeCoder(true);
+      }
+    });
     deleteBtn.addEventListener("click", deleteAnnotation);
     chipsBox.addEventListener("click", function (ev) {
       var x = ev.target.closest("[data-remove-code]");

@@ -126,8 +126,9 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     select_text(page, baseline_answer.id, "national holiday in the United States")
     expect(page.locator("[data-coder-excerpt]")).to_have_text("national holiday in the United States")
     code.fill("American viewpoint")
-    page.get_by_role("button", name="Save code").click()
+    page.get_by_role("button", name="Done").click()  # saves the typed code, then closes
     expect(page.locator(f"#turn-{baseline_answer.id} [data-ann-list]")).to_contain_text("American viewpoint")
+    expect(page.locator("#coder")).to_be_hidden()
     # p2's codes are not visible to p1.
     expect(page.locator(f"#turn-{baseline_answer.id} mark.hl")).to_have_count(1)
 
