@@ -77,6 +77,12 @@ class Turn:
     number: int = 0
     items_html: str = ""
 
+    @property
+    def article(self):
+        from coding.rendering import render_turn_article
+
+        return render_turn_article(self)
+
 
 def transcript(conversation, coder: Membership | None, *, editable: bool = False) -> list[Turn]:
     """The conversation's messages in order, model answers with `coder`'s highlights rendered."""
