@@ -154,9 +154,18 @@ def annotations_for_message(message, coder: Membership) -> list[AnnotationView]:
 
 
 def render_turn(message, coder: Membership, *, editable: bool = True) -> Turn:
+    """One model answer as the transcript shows it (the fragment a save returns)."""
+    from llm_gateway.models import Message
+
     anns = annotations_for_message(message, coder)
     html = render_highlights(message.content, [Span(a.id, a.start, a.end) for a in anns])
+    # Its number among the conversation's shown answers, and how many answers it replaced.
+    counts = Message.objects.filter(conversation_id=message.conversation_id, role="assistant").aggregate(
+        number=Count("id", filter=Q(position__lte=message.position) & ~Q(status="superseded")),
+        replaced=Count("id", filter=Q(status="superseded", reply_to_id=message.reply_to_id)),
+    )
     return Turn(message, message.status in CODABLE_STATUSES, html, anns,
+                replaced=counts["replaced"] if message.reply_to_id else 0, number=counts["number"],
                 items_html=render_annotation_items(anns, editable=editable))
 
 

@@ -28,6 +28,7 @@ def test_participant_codes_through_http_and_finds_it_after_reload(reflect, clien
     assert response["X-Annotation-Id"] == str(ann.id)
     assert ann.excerpt == "中国历史"
     body = response.content.decode()
+    assert "Model answer 1" in body  # the fragment keeps the answer's number
     assert f'id="turn-{reflect.own_answer.id}"' in body and "&lt;script&gt;" in body and "<script>alert" not in body
     page = client.get(url("transcript", reflect.workshop, reflect.own.id)).content.decode()
     assert 'data-ann="%d"' % ann.id in page and "Chinese history" in page
