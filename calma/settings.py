@@ -94,8 +94,18 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=0, maximum=200)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # A connection pool per process (psycopg_pool): opening a Postgres connection per
+        # request dominated the cost of a chat send, and 50 simultaneous page loads ran
+        # Postgres out of connections. Persistent connections (CONN_MAX_AGE) do not suit ASGI.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_float("DB_POOL_TIMEOUT", 20.0, minimum=1),
+        }
 else:
     DATABASES = {
         "default": {
@@ -113,7 +123,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No socket timeout: channels-redis waits up to 5 s for messages itself, and a
+                # client-side timeout of the same length kills idle consumers.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env_str("CHANNEL_PREFIX", "calma"),
                 "capacity": 1500,
                 "expiry": 30,
@@ -241,6 +253,11 @@ LLM_RETRY_BUDGET_SECONDS = env_float("LLM_RETRY_BUDGET_SECONDS", 20.0, minimum=0
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
 CHAT_MESSAGE_MAX_CHARS = env_int("CHAT_MESSAGE_MAX_CHARS", 4000, minimum=100)
 CHAT_RATE_LIMIT = env_str("CHAT_RATE_LIMIT", "20/m")
+LLM_PERSIST_INTERVAL = env_float("LLM_PERSIST_INTERVAL", 0.5, minimum=0.05)
+LLM_HEARTBEAT_SECONDS = env_float("LLM_HEARTBEAT_SECONDS", 10.0, minimum=1)
+LLM_STALE_SECONDS = env_float("LLM_STALE_SECONDS", 45.0, minimum=5)
+LLM_DB_THREADS = env_int("LLM_DB_THREADS", 8, minimum=1, maximum=64)
+LLM_STREAM_BATCH_SECONDS = env_float("LLM_STREAM_BATCH_SECONDS", 0.1, minimum=0)
 
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH", "")
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
