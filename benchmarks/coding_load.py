@@ -106,8 +106,18 @@ async def one_request(client, url, person, rng, counter) -> float | None:
     data = {"message": message_id, "start": start, "end": end,
             "code": [rng.choice(CODES), f"note {counter[0] % 50}"], "memo": ""}
     t0 = time.perf_counter()
+    headers = {"X-CSRFToken": person["csrf"], "X-Coding": "1"}
     try:
-        response = await client.post(url, data=data, headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+        response = await client.post(url, data=data, headers=headers)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        # The server closed an idle keep-alive connection just as it was reused (uvicorn closes
+        # them after 5 s; participants pause longer). Browsers resend in this case; so do we,
+        # and the time of both attempts counts.
+        try:
+            response = await client.post(url, data=data, headers=headers)
+        except httpx.TransportError as exc:
+            ERRORS.append(exc.__class__.__name__)
+            return None
     except httpx.TransportError as exc:  # the server dropped the connection: a failure, not a crash
         ERRORS.append(exc.__class__.__name__)
         return None
