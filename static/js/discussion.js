@@ -204,8 +204,9 @@
           Live.send("card.comment", { id: card.id, text: input.value });
           input.value = "";
         });
-        node.appendChild(el("details", { className: "comments-box" }, [el("summary", { text: msg.msgComments + " (" + card.comments.length + ")" }), comments, commentForm]));
-        if (!editingNow) { node.appendChild(this.actions(card)); }
+        var observer = cfg.role === "researcher";
+        node.appendChild(el("details", { className: "comments-box" }, [el("summary", { text: msg.msgComments + " (" + card.comments.length + ")" }), comments, observer ? null : commentForm]));
+        if (!editingNow && !observer) { node.appendChild(this.actions(card)); }
         if (old) { box.replaceChild(node, old); } else { box.appendChild(node); }
         this.renderEmpty();
       },
@@ -384,7 +385,8 @@
     };
     Live.on(function (m) { Board.handle(m); });
 
-    document.getElementById("card-new").addEventListener("submit", function (ev) {
+    var newCard = document.getElementById("card-new");
+    if (newCard) newCard.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var f = ev.target;
       if (!f.elements.name.value.trim()) { return; }

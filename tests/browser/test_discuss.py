@@ -43,6 +43,7 @@ def go_segment(fac, n):
     expect(fac.locator(".segment-bar li.current")).to_contain_text(f"{n} ·", timeout=30000)
 
 
+@pytest.mark.timeout(600)
 def test_facilitator_and_three_participants_run_the_five_segments(django_db_setup, new_page, transactional_db):
     # django_db_setup first: the database set-up refuses to run inside Playwright's event loop.
     d = build()

@@ -36,6 +36,8 @@ def test_each_segment_renders_its_content(discuss, client_for):
     page = p.get(url(d)).content.decode()
     assert 'id="board"' in page and 'id="vote-form"' in page and 'id="ranking-form"' not in page
     assert 'id="ranking-form"' in client_for(d.facilitator).get(url(d)).content.decode()
+    observer = client_for(d.researcher).get(url(d)).content.decode()
+    assert "You are observing" in observer and 'id="card-new"' not in observer
     goto(d, 5)
     assert "The group has no axes on the board." in client_for(d.people[0]).get(url(d)).content.decode()
 

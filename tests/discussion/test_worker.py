@@ -78,6 +78,7 @@ def job_state(job_id):
     return job
 
 
+@pytest.mark.timeout(600)  # a cold worker compiles UMAP first; slow on a busy CI machine
 def test_worker_computes_the_map_and_pushes_progress(worker):
     d = build()
     worker("--pool", "solo")
@@ -89,6 +90,7 @@ def test_worker_computes_the_map_and_pushes_progress(worker):
     assert version.label_count == 17 and version.points.count() == 17
 
 
+@pytest.mark.timeout(600)  # two cold pool children in a row
 def test_worker_killed_mid_map_keeps_previous_map_and_job_is_retried(worker):
     d = build()
     # A map shown before the refresh (its layout does not matter here; it must survive the crash).
