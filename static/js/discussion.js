@@ -112,9 +112,12 @@
     var msg = boardEl.dataset;
     Board = {
       cards: {}, order: [], present: [], editing: {}, drafts: {}, conflicts: {}, tally: [], ranking: [], myVote: [],
+      loadSeq: 0,
       load: function () {
         var self = this;
+        var seq = ++this.loadSeq;
         return getJSON(cfg.stateUrl).then(function (state) {
+          if (seq !== self.loadSeq) { return; }  // a newer snapshot was asked for
           self.cards = {}; self.order = [];
           state.cards.forEach(function (c) { self.cards[c.id] = c; self.order.push(c.id); });
           self.present = state.present; self.tally = state.tally; self.ranking = state.ranking; self.myVote = state.my_vote;
@@ -352,8 +355,6 @@
       handle: function (m) {
         var p = m.payload || {};
         switch (m.kind) {
-          case "open": this.status(""); break;
-          case "resync": this.status(""); this.load(); break;
           case "offline": this.status(msg.msgOffline, true); break;
           case "card": this.upsert(p.card); break;
           case "card_text":
@@ -383,7 +384,24 @@
         }
       }
     };
-    Live.on(function (m) { Board.handle(m); });
+    // Subscribe first, then load the snapshot; changes that arrive while it loads are kept and
+    // replayed on top of it, so nothing between the snapshot and the subscription is lost.
+    Board.pending = null;
+    Board.resync = function () {
+      var self = this;
+      if (this.pending) { return; }
+      this.pending = [];
+      this.load().then(function () {
+        var queued = self.pending || [];
+        self.pending = null;
+        queued.forEach(function (m) { self.handle(m); });
+      }, function () { self.pending = null; });
+    };
+    Live.on(function (m) {
+      if (m.kind === "open" || m.kind === "resync") { Board.status(""); Board.resync(); return; }
+      if (Board.pending && m.kind !== "offline" && m.kind !== "error") { Board.pending.push(m); return; }
+      Board.handle(m);
+    });
 
     var newCard = document.getElementById("card-new");
     if (newCard) newCard.addEventListener("submit", function (ev) {
@@ -415,7 +433,8 @@
       });
     }
     setInterval(function () { Live.send("ping", {}); }, 30000);
-    Board.load().then(function () { Live.connect(); });
+    Board.load();  // show the board at once; the socket's "open" re-syncs it
+    Live.connect();
   }
 
   // --- the affinity map ------------------------------------------------------------------------

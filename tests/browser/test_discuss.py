@@ -124,6 +124,26 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     p2.get_by_label("Name", exact=True).first.fill("Respect for religions")
     p2.get_by_role("button", name="Add card").click()
     expect(p1.locator(".axis-card", has_text="Respect for religions")).to_be_visible()
+    # Two people edit the same card: the second writer sees the conflict with both texts.
+    from discussion.models import Axis
+
+    acc = Axis.objects.get(workshop=d.workshop, name="Accuracy", status="active")
+    c1, c2 = p1.locator(f"#card-{acc.pk}"), p2.locator(f"#card-{acc.pk}")
+    c1.get_by_role("button", name="Edit", exact=True).click()
+    c2.get_by_role("button", name="Edit", exact=True).click()
+    expect(p3.locator(f"#card-{acc.pk} .editing")).to_contain_text(d.people[0].pseudonym)
+    c1.locator("textarea").fill("Facts, dates and names are right")
+    c1.get_by_role("button", name="Save", exact=True).click()
+    expect(p3.locator(f"#card-{acc.pk}")).to_contain_text("Facts, dates and names are right")
+    c2.locator("textarea").fill("Sources are cited")
+    c2.get_by_role("button", name="Save", exact=True).click()
+    conflict = c2.locator(".conflict")
+    expect(conflict).to_contain_text("Facts, dates and names are right")
+    expect(conflict).to_contain_text("Sources are cited")
+    shot(p2, "segment4-conflict-phone")
+    c2.get_by_role("button", name="Keep the current text").click()
+    expect(c2.locator(".conflict")).to_have_count(0)
+    expect(c2).to_contain_text("Facts, dates and names are right")
     # Live vote.
     for page in people:
         page.locator("#vote-place-1").select_option(label="Fairness to all sides")
