@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from coding.models import Annotation, Attribute, Code
+from coding.models import Annotation, AnnotationCode, Attribute, Code, Job
 
 
 @admin.register(Code)
@@ -16,7 +16,20 @@ class AnnotationAdmin(admin.ModelAdmin):
     raw_id_fields = ("message",)
 
 
+@admin.register(AnnotationCode)
+class AnnotationCodeAdmin(admin.ModelAdmin):
+    list_display = ("id", "annotation", "code", "created_at")
+    raw_id_fields = ("annotation", "code")
+
+
 @admin.register(Attribute)
 class AttributeAdmin(admin.ModelAdmin):
     list_display = ("name", "membership", "workshop")
     filter_horizontal = ("codes",)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "workshop", "kind", "status", "progress", "created_at", "finished_at")
+    list_filter = ("kind", "status")
+    readonly_fields = ("fingerprint", "result", "error", "started_at", "finished_at")
