@@ -77,6 +77,7 @@ def workshop_view(
             # Pages of a workshop speak its language (participants' own text is never translated).
             translation.activate(workshop.language)
             request.LANGUAGE_CODE = translation.get_language()
+            membership.workshop = workshop  # saves services a query for membership.workshop
             request.workshop = workshop
             request.membership = membership
             return view(request, workshop, membership, *args, **kwargs)

@@ -34,11 +34,29 @@
     open();
   }
 
+  // A burst of events (30 people progressing at once) refreshes each element at most once
+  // per second: the first event refreshes at once, later ones within the second are merged.
+  // Elements are tracked by id, since an outerHTML swap replaces the element itself.
+  var pending = new Map();
+  function refreshSoon(el) {
+    var key = el.id ? "#" + el.id : el;
+    var state = pending.get(key) || { last: 0, timer: null };
+    if (state.timer) { return; }
+    var wait = Math.max(0, state.last + 1000 - Date.now());
+    state.timer = setTimeout(function () {
+      state.timer = null;
+      state.last = Date.now();
+      var target = el.id ? document.getElementById(el.id) : el;
+      if (window.htmx && target && document.body.contains(target)) { window.htmx.trigger(target, "calma-refresh"); }
+    }, wait);
+    pending.set(key, state);
+  }
+
   function refreshAll(kind) {
     document.querySelectorAll("[data-live-refresh]").forEach(function (el) {
       var kinds = el.getAttribute("data-live-refresh").split(/\s+/);
       if (kind === "reconnect" || kinds.indexOf(kind) >= 0 || kinds.indexOf("*") >= 0) {
-        if (window.htmx) { window.htmx.trigger(el, "calma-refresh"); }
+        refreshSoon(el);
       }
     });
   }
