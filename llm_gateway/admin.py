@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from llm_gateway.models import Conversation, Message
+from llm_gateway.models import Conversation, GatewaySettings, Message, WorkshopModel
 
 
 class MessageInline(admin.TabularInline):
@@ -21,3 +21,14 @@ class ConversationAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "status", "completion_tokens", "ttft_ms", "created_at")
     list_filter = ("status", "role", "endpoint_key")
+
+
+@admin.register(WorkshopModel)
+class WorkshopModelAdmin(admin.ModelAdmin):
+    list_display = ("workshop", "blind_label", "endpoint_key", "position")
+    list_filter = ("workshop",)
+
+
+@admin.register(GatewaySettings)
+class GatewaySettingsAdmin(admin.ModelAdmin):
+    list_display = ("workshop", "token_budget", "max_answer_tokens")
