@@ -20,6 +20,6 @@ if REDIS_URL and os.environ.get("BENCH_LAYER") == "pubsub":
             "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]},
         }
     }
-if os.environ.get("BENCH_CONN_MAX_AGE"):
+if os.environ.get("BENCH_CONN_MAX_AGE", "0") != "0" and "pool" not in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["BENCH_CONN_MAX_AGE"])
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
