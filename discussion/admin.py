@@ -1,6 +1,25 @@
 from django.contrib import admin
 
-from discussion.models import Axis, Job, MapVersion, Session, SessionEvent
+from django.db import models as dj_models
+
+from discussion.models import (
+    Axis,
+    AxisComment,
+    AxisExample,
+    AxisSource,
+    BoardPresence,
+    Embedding,
+    GroupRank,
+    GroupVote,
+    IndividualRank,
+    Job,
+    LikertRating,
+    MapPoint,
+    MapVersion,
+    Pick,
+    Session,
+    SessionEvent,
+)
 
 
 @admin.register(Session)
@@ -31,3 +50,17 @@ class MapVersionAdmin(admin.ModelAdmin):
 class SessionEventAdmin(admin.ModelAdmin):
     list_display = ("workshop", "kind", "actor", "created_at")
     list_filter = ("kind",)
+
+
+def _list_fields(model, limit=6):
+    """The first plain columns of a model, for a read-friendly admin list."""
+    skip = (dj_models.BinaryField, dj_models.JSONField, dj_models.TextField)
+    return ["id", *[f.name for f in model._meta.concrete_fields if f.name != "id" and not isinstance(f, skip)][:limit]]
+
+
+for _model in (Pick, AxisSource, AxisExample, AxisComment, GroupVote, GroupRank, LikertRating,
+               IndividualRank, BoardPresence, Embedding, MapPoint):
+    admin.site.register(_model, type(f"{_model.__name__}Admin", (admin.ModelAdmin,), {
+        "list_display": _list_fields(_model),
+        "list_filter": [f.name for f in _model._meta.concrete_fields if f.name == "workshop"],
+    }))
