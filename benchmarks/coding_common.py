@@ -20,14 +20,15 @@ from urllib.parse import urlparse
 BENCH_SUFFIX = "_bench"
 
 
-def bench_database_url() -> str:
+def bench_database_url(suffix: str = BENCH_SUFFIX) -> str:
+    """The configured Postgres URL with the database name + suffix (shared by all benchmarks)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("Set DATABASE_URL=postgres://... (the benchmarks measure against Postgres).")
     parsed = urlparse(url)
     name = parsed.path.lstrip("/") or "calma"
-    if not name.endswith(BENCH_SUFFIX):
-        name += BENCH_SUFFIX
+    if not name.endswith(suffix):
+        name += suffix
     return parsed._replace(path="/" + name).geturl()
 
 

@@ -17,18 +17,13 @@ import sys
 import uuid
 from urllib.parse import urlparse
 
+from benchmarks.coding_common import bench_database_url as _bench_database_url
+
 SUFFIX = "_dbench"
 
 
 def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL=postgres://... (the benchmarks measure against Postgres).")
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/") or "calma"
-    if not name.endswith(SUFFIX):
-        name += SUFFIX
-    return parsed._replace(path="/" + name).geturl()
+    return _bench_database_url(SUFFIX)
 
 
 def setup_django() -> str:
