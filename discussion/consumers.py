@@ -19,19 +19,12 @@ from django.core.exceptions import ValidationError
 from discussion import conf, services
 from discussion.events import board_group
 from workshops.models import Membership
+from workshops.selectors import socket_membership
 
 log = logging.getLogger(__name__)
 
 
-@database_sync_to_async
-def _membership(user, slug):
-    if not user or not user.is_authenticated:
-        return None
-    m = (Membership.objects.select_related("workshop", "user")
-         .filter(workshop__slug=slug, user=user, withdrawn_at__isnull=True).first())
-    if m is not None and m.is_participant and not m.has_consented:
-        return None
-    return m
+_membership = database_sync_to_async(socket_membership)
 
 
 def _refusal(error: Exception) -> str:

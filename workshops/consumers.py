@@ -6,18 +6,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from workshops.events import group_name
-from workshops.models import Membership
+from workshops.selectors import socket_membership
 
-
-@database_sync_to_async
-def _membership(user, slug):
-    if not user or not user.is_authenticated:
-        return None
-    return (
-        Membership.objects.select_related("workshop")
-        .filter(workshop__slug=slug, user=user, withdrawn_at__isnull=True)
-        .first()
-    )
+_membership = database_sync_to_async(socket_membership)
 
 
 class WorkshopEventsConsumer(AsyncJsonWebsocketConsumer):

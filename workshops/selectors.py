@@ -12,6 +12,21 @@ def memberships_for_user(user):
     return Membership.objects.filter(user=user).select_related("workshop").order_by("-workshop__created_at")
 
 
+def socket_membership(user, slug: str) -> Membership | None:
+    """The membership a websocket may act for: same rule as the pages (not withdrawn, and a
+    participant only after consenting). Sync: call it through database_sync_to_async."""
+    if not user or not user.is_authenticated:
+        return None
+    membership = (
+        Membership.objects.select_related("workshop", "user")
+        .filter(workshop__slug=slug, user=user, withdrawn_at__isnull=True)
+        .first()
+    )
+    if membership is not None and membership.is_participant and not membership.has_consented:
+        return None
+    return membership
+
+
 def active_participants(workshop: Workshop):
     return Membership.objects.filter(workshop=workshop).participants().active()
 
