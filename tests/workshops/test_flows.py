@@ -347,3 +347,15 @@ def test_practice_points_out_codes_that_only_describe_form(client):
     client.post(f"/w/{workshop.slug}/familiarize/practice/", {"code": "ignores the Friday diet"})
     page = client.get(f"/w/{workshop.slug}/familiarize/practice/").content.decode()
     assert "only describes the form" not in page
+
+
+def test_socket_membership_follows_the_page_rules():
+    workshop = make_workshop()
+    consented = make_participant(workshop)
+    pending = make_participant(workshop, consented=False)
+    gone = make_participant(workshop)
+    services.membership_withdraw(membership=gone)
+    assert selectors.socket_membership(consented.user, workshop.slug) == consented
+    assert selectors.socket_membership(pending.user, workshop.slug) is None
+    assert selectors.socket_membership(gone.user, workshop.slug) is None
+    assert selectors.socket_membership(consented.user, make_workshop().slug) is None
