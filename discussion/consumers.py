@@ -69,9 +69,10 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         services.axis_attach_label(membership=membership, axis_id=data.get("id"), key=str(data.get("key", ""))[:200])
         return None
     if action == "card.example":
-        services.axis_add_example(membership=membership, axis_id=data.get("id"), annotation_id=data.get("annotation"),
-                                  message_id=data.get("message"), excerpt=data.get("excerpt", ""))
-        return None
+        example = services.axis_add_example(membership=membership, axis_id=data.get("id"),
+                                            annotation_id=data.get("annotation"), message_id=data.get("message"),
+                                            excerpt=data.get("excerpt", ""), start=data.get("start"), end=data.get("end"))
+        return {"kind": "example_added", "payload": {"id": example.axis_id, "example": example.pk}}
     if action == "vote":
         services.vote_set(membership=membership, axis_ids=data.get("ids"))
         return {"kind": "voted"}

@@ -18,6 +18,15 @@ class ControlForm(forms.Form):
     value = forms.CharField(required=False, max_length=20)
 
 
+class ExcerptSearchForm(forms.Form):
+    """The excerpt picker's query string."""
+
+    q = forms.CharField(required=False, max_length=200)
+    conversation = forms.IntegerField(required=False, min_value=1)
+    message = forms.IntegerField(required=False, min_value=1)
+    partial = forms.ChoiceField(required=False, choices=[("", ""), ("results", "results")])
+
+
 class PicksForm(forms.Form):
     def __init__(self, *args, membership, **kwargs):
         super().__init__(*args, **kwargs)

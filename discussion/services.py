@@ -490,28 +490,63 @@ def axis_attach_label(*, membership: Membership, axis_id, key: str) -> Axis:
     return axis
 
 
+def _id_or_none(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _passage(message, start, end) -> str:
+    """The text between two offsets of a message (as the picker shows it), trimmed."""
+    text = selectors.picker_text(message.content)
+    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int) or not isinstance(end, int):
+        raise ValidationError({"excerpt": _("Choose a passage of the message.")})
+    if not 0 <= start < end <= len(text):
+        raise ValidationError({"excerpt": _("Choose a passage of the message.")})
+    passage = text[start:end].strip()
+    if not passage:
+        raise ValidationError({"excerpt": _("Choose a passage of the message.")})
+    if len(passage) > 5000:
+        raise ValidationError({"excerpt": _("At most %(n)d characters.") % {"n": 5000}})
+    return passage
+
+
 @transaction.atomic
-def axis_add_example(*, membership: Membership, axis_id, annotation_id=None, message_id=None, excerpt="") -> AxisExample:
-    """Attach an example: an annotation the member can see, or an excerpt of a transcript message."""
+def axis_add_example(*, membership: Membership, axis_id, annotation_id=None, message_id=None, excerpt="",
+                     start=None, end=None) -> AxisExample:
+    """Attach an example: an annotation the member can see, or a passage of a message they can
+    read (given as its text, or as `start`/`end` offsets in the text the excerpt picker shows)."""
     session = session_get(workshop=membership.workshop)
     _require_segment(membership, session, (Segment.BOARD,))
     axis = _active_axis(membership.workshop_id, axis_id, lock=True)
     if annotation_id:
-        annotation = selectors.visible_annotations(membership).filter(pk=annotation_id).first()
+        annotation = selectors.visible_annotations(membership).filter(pk=_id_or_none(annotation_id)).first()
         if annotation is None:
             raise ValidationError({"annotation": _("No such excerpt.")})
-        example, _created = AxisExample.objects.get_or_create(
+        example, created = AxisExample.objects.get_or_create(
             axis=axis, annotation=annotation,
             defaults={"message_id": annotation.message_id, "excerpt": annotation.excerpt[:5000], "added_by": membership},
         )
     else:
-        message = selectors.visible_messages(membership).filter(pk=message_id).first() if message_id else None
+        message = selectors.visible_messages(membership).filter(pk=_id_or_none(message_id)).first()
         if message is None:
             raise ValidationError({"message": _("No such message.")})
-        excerpt = _clean_text(excerpt, max_length=5000, field="excerpt", required=False) or message.content[:5000]
-        if excerpt not in message.content:
-            raise ValidationError({"excerpt": _("The excerpt must be text from that message.")})
-        example = AxisExample.objects.create(axis=axis, message=message, excerpt=excerpt, added_by=membership)
+        if start is not None or end is not None:
+            excerpt = _passage(message, start, end)
+        else:
+            excerpt = _clean_text(excerpt, max_length=5000, field="excerpt", required=False) or message.content[:5000]
+            if excerpt not in message.content:
+                raise ValidationError({"excerpt": _("The excerpt must be text from that message.")})
+        # The same passage twice is one example (a double click, or two people at once).
+        example, created = AxisExample.objects.get_or_create(
+            axis=axis, message=message, excerpt=excerpt, defaults={"added_by": membership})
+    if not created:
+        return example
+    _log(membership.workshop_id, membership, "card_example", axis=axis.pk, example=example.pk, message=example.message_id)
     axis.version += 1
     axis.save(update_fields=["version", "updated_at"])
     _card_changed(axis)

@@ -11,6 +11,7 @@ patterns = [
     path("ratings/", views.ratings, name="ratings"),
     path("state.json", views.board_state, name="state"),
     path("map.json", views.map_json, name="map"),
+    path("excerpts/", views.excerpts, name="excerpts"),
     path("results/", views.results, name="results"),
     path("report/", views.report, name="report"),
     path("export/derived-axes.csv", views.export_csv, name="export_csv"),

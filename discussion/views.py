@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -132,6 +133,29 @@ def ratings(request, workshop, membership):
 @workshop_view(stages=LIVE)
 def board_state(request, workshop, membership):
     return JsonResponse(selectors.board_state(workshop, membership))
+
+
+@never_cache
+@require_GET
+@workshop_view(stages=LIVE)
+def excerpts(request, workshop, membership):
+    """The excerpt picker of a card (htmx fragments): the member's highlights and readable
+    transcripts, a search over both, or one transcript cut into sentences to choose from."""
+    form = forms.ExcerptSearchForm(request.GET)
+    here = {"picker_url": reverse("discussion:excerpts", args=[workshop.slug]), "membership": membership}
+    if not form.is_valid():
+        return render(request, "discussion/excerpt_picker.html#browse",
+                      {**selectors.picker_browse(membership), **here}, status=400)
+    conversation = form.cleaned_data.get("conversation")
+    if conversation:
+        context = selectors.picker_transcript(membership, conversation)
+        if context is None:
+            raise Http404(_("No such conversation."))
+        return render(request, "discussion/excerpt_picker.html#transcript",
+                      {**context, **here, "focus": form.cleaned_data.get("message")})
+    context = selectors.picker_browse(membership, q=form.cleaned_data.get("q") or "")
+    partial = "results" if form.cleaned_data.get("partial") == "results" else "browse"
+    return render(request, f"discussion/excerpt_picker.html#{partial}", {**context, **here})
 
 
 @never_cache

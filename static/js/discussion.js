@@ -105,6 +105,165 @@
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
   }
 
+  // --- the excerpt picker of a card: search/browse highlights and transcripts, attach ----------
+  // Its contents are server-rendered htmx fragments (templates/discussion/excerpt_picker.html);
+  // here: open/close, choosing a passage (ticked sentences or a text selection, as offsets in
+  // the message text), and sending the choice over the board socket.
+  var pickerEl = document.getElementById("excerpt-picker");
+  var Picker = null;
+  if (pickerEl && window.HTMLDialogElement) {
+    var pmsg = pickerEl.dataset;
+    var pbody = document.getElementById("picker-body");
+    Picker = {
+      cardId: null, opener: null, loaded: false, pending: {},
+      status: function (text, isError) {
+        var s = document.getElementById("picker-status");
+        s.textContent = text || "";
+        s.classList.toggle("error", !!isError);
+      },
+      load: function (url) {
+        var self = this;
+        this.status(pmsg.msgLoading);
+        window.htmx.ajax("GET", url, { target: "#picker-body", swap: "innerHTML" }).then(function () { self.status(""); },
+          function () { self.status(pmsg.msgFailed, true); });
+      },
+      open: function (cardId, opener) {
+        var card = Board && Board.cards[cardId];
+        if (!card) { return; }
+        this.cardId = cardId; this.opener = opener || null;
+        document.getElementById("picker-card").textContent = card.name;
+        this.status("");
+        if (!pickerEl.open) { pickerEl.showModal(); }
+        if (!this.loaded) { this.loaded = true; this.load(pmsg.url); }
+        var first = pbody.querySelector("#picker-q, .sent, button");
+        if (first) { first.focus(); }
+      },
+      close: function () { if (pickerEl.open) { pickerEl.close(); } },
+      cardChanged: function (card) {
+        if (card.id === this.cardId) { document.getElementById("picker-card").textContent = card.name; }
+      },
+      attached: function (p) {
+        if (!pickerEl.open || p.id !== this.cardId) { return; }
+        this.status(pmsg.msgAttached);
+        var button = this.pending[p.ref];
+        delete this.pending[p.ref];
+        if (button && button.dataset.attachPassage) { this.clear(button.closest(".picker-msg")); }
+      },
+      failed: function (p) {
+        if (!pickerEl.open) { return; }
+        this.status(p.reason, true);
+        var button = this.pending[p.ref];
+        delete this.pending[p.ref];
+        if (button) { button.disabled = false; }
+      },
+      send: function (button, data) {
+        if (!Board || !Board.cards[this.cardId]) { this.status(pmsg.msgGone, true); return; }
+        data.id = this.cardId;
+        var ref = Live.send("card.example", data);
+        this.pending[ref] = button;
+        button.disabled = true;
+        // Re-enabled when the answer comes, or after a while if the socket is down.
+        setTimeout(function () { if (button.dataset.attachAnnotation) { button.disabled = false; } }, 3000);
+      },
+      // A passage of one message: the browser's selection if it lies inside the message text,
+      // otherwise the ticked sentences from the first to the last. Offsets count characters of
+      // the text as shown (every character of the message is inside one sentence span).
+      offsetOf: function (textEl, node, offset) {
+        var r = document.createRange();
+        r.setStart(textEl, 0);
+        r.setEnd(node, offset);
+        return r.toString().length;
+      },
+      selectionIn: function (textEl) {
+        var sel = window.getSelection();
+        if (!sel || sel.isCollapsed || !sel.rangeCount) { return null; }
+        var range = sel.getRangeAt(0);
+        if (!textEl.contains(range.startContainer) || !textEl.contains(range.endContainer)) { return null; }
+        var start = this.offsetOf(textEl, range.startContainer, range.startOffset);
+        var end = this.offsetOf(textEl, range.endContainer, range.endOffset);
+        return end > start ? { start: start, end: end } : null;
+      },
+      ticked: function (textEl) {
+        var on = textEl.querySelectorAll('.sent[aria-checked="true"]');
+        if (!on.length) { return null; }
+        return { start: parseInt(on[0].dataset.s, 10), end: parseInt(on[on.length - 1].dataset.e, 10) };
+      },
+      passage: function (msgEl) {
+        var textEl = msgEl.querySelector(".picker-text");
+        return this.selectionIn(textEl) || this.ticked(textEl);
+      },
+      refresh: function (msgEl) {
+        var textEl = msgEl.querySelector(".picker-text");
+        var range = this.ticked(textEl);
+        textEl.querySelectorAll(".sent").forEach(function (s) {
+          var inside = range && parseInt(s.dataset.s, 10) >= range.start && parseInt(s.dataset.e, 10) <= range.end;
+          s.classList.toggle("in-passage", !!inside);
+        });
+        var chosen = this.passage(msgEl);
+        var preview = msgEl.querySelector(".picker-preview");
+        var button = msgEl.querySelector("[data-attach-passage]");
+        if (chosen) {
+          var text = textEl.textContent.slice(chosen.start, chosen.end).trim();
+          preview.textContent = pmsg.msgChosen + " “" + (text.length > 160 ? text.slice(0, 157) + "…" : text) + "”";
+        } else {
+          preview.textContent = "";
+        }
+        button.disabled = !chosen;
+      },
+      clear: function (msgEl) {
+        if (!msgEl) { return; }
+        msgEl.querySelectorAll('.sent[aria-checked="true"]').forEach(function (s) { s.setAttribute("aria-checked", "false"); });
+        var sel = window.getSelection();
+        if (sel && !sel.isCollapsed && msgEl.contains(sel.anchorNode)) { sel.removeAllRanges(); }
+        this.refresh(msgEl);
+      },
+      toggle: function (sent) {
+        sent.setAttribute("aria-checked", sent.getAttribute("aria-checked") === "true" ? "false" : "true");
+        this.refresh(sent.closest(".picker-msg"));
+      }
+    };
+    document.getElementById("picker-close").addEventListener("click", function () { Picker.close(); });
+    pickerEl.addEventListener("close", function () {
+      if (Picker.opener && document.body.contains(Picker.opener)) { Picker.opener.focus(); }
+      else { var c = document.getElementById("card-" + Picker.cardId); if (c) { var b = c.querySelector(".card-actions button"); if (b) { b.focus(); } } }
+    });
+    pickerEl.addEventListener("click", function (ev) {
+      if (ev.target === pickerEl) { Picker.close(); return; }  // a click on the backdrop
+      var sent = ev.target.closest(".sent");
+      if (sent) {
+        var sel = window.getSelection();
+        if (sel && !sel.isCollapsed) { return; }  // the end of a text selection, not a tick
+        Picker.toggle(sent);
+        return;
+      }
+      var b = ev.target.closest("[data-attach-annotation]");
+      if (b) { Picker.send(b, { annotation: parseInt(b.dataset.attachAnnotation, 10) }); return; }
+      b = ev.target.closest("[data-attach-passage]");
+      if (b) {
+        var chosen = Picker.passage(b.closest(".picker-msg"));
+        if (chosen) { Picker.send(b, { message: parseInt(b.dataset.attachPassage, 10), start: chosen.start, end: chosen.end }); }
+      }
+    });
+    pickerEl.addEventListener("keydown", function (ev) {
+      var sent = ev.target.closest && ev.target.closest(".sent");
+      if (sent && (ev.key === " " || ev.key === "Enter")) { ev.preventDefault(); Picker.toggle(sent); }
+    });
+    document.addEventListener("selectionchange", function () {
+      if (!pickerEl.open) { return; }
+      var sel = window.getSelection();
+      var node = sel && sel.anchorNode;
+      var msgEl = node && (node.nodeType === 1 ? node : node.parentElement).closest(".picker-msg");
+      pickerEl.querySelectorAll(".picker-msg").forEach(function (m) { if (m === msgEl || m.querySelector(".picker-preview").textContent) { Picker.refresh(m); } });
+    });
+    pickerEl.addEventListener("htmx:afterSwap", function (ev) {
+      if (ev.detail.target !== pbody) { return; }
+      var focus = pbody.querySelector(".picker-msg[data-focus]");
+      var target = focus ? focus.querySelector(".sent") : pbody.querySelector("#picker-q, .picker-back");
+      if (focus) { focus.scrollIntoView({ block: "center" }); }
+      if (target) { target.focus({ preventScroll: !!focus }); }
+    });
+  }
+
   // --- the board ------------------------------------------------------------------------------
   var boardEl = document.getElementById("board");
   var Board = null;
@@ -132,6 +291,7 @@
       cardList: function () { var self = this; return this.order.map(function (id) { return self.cards[id]; }).filter(Boolean); },
       upsert: function (card) {
         if (card.status !== "active") { this.remove(card.id); return; }
+        if (Picker) { Picker.cardChanged(card); }
         if (!this.cards[card.id]) { this.order.push(card.id); }
         this.cards[card.id] = card;
         this.renderCard(card);
@@ -292,7 +452,9 @@
         remove.addEventListener("click", function () {
           if (window.confirm(msg.msgConfirmRemove)) { Live.send("card.remove", { id: card.id }); }
         });
-        return el("div", { className: "actions card-actions" }, [edit, mergeSel, split, remove]);
+        var excerpt = Picker ? el("button", { type: "button", className: "secondary", text: msg.msgAddExcerpt }) : null;
+        if (excerpt) { excerpt.addEventListener("click", function () { Picker.open(card.id, excerpt); }); }
+        return el("div", { className: "actions card-actions" }, [edit, excerpt, mergeSel, split, remove]);
       },
       renderPresence: function () {
         var p = document.getElementById("board-presence");
@@ -379,7 +541,8 @@
             if (this.drafts[id]) { this.drafts[id].version = p.current.version; }
             if (this.cards[id]) { this.renderCard(this.cards[id]); }
             break;
-          case "error": this.status(p.reason, true); break;
+          case "error": this.status(p.reason, true); if (Picker) { Picker.failed(p); } break;
+          case "example_added": if (Picker) { Picker.attached(p); } break;
           case "job": if (window.CalmaMap) { window.CalmaMap.job(p); } break;
         }
       }
