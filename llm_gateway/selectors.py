@@ -71,6 +71,11 @@ def conversations_of(membership):
             .order_by("-updated_at"))
 
 
+def last_message(conversation: Conversation) -> Message | None:
+    """The conversation's newest message that counts (superseded answers do not)."""
+    return conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+
+
 def messages_for(conversation: Conversation):
     return list(conversation.messages.order_by("position"))
 

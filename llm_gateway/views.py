@@ -57,13 +57,13 @@ def chat_index(request, workshop, membership):
     })
 
 
-def _thread_context(request, workshop, membership, conversation, form=None, error=None, sent=False):
+def _thread_context(request, workshop, membership, conversation, form=None, error=None):
     staff = not membership.is_participant
     chat_messages = selectors.messages_for(conversation)
     current = [m for m in chat_messages if m.status != MessageStatus.SUPERSEDED]
     return {
         "workshop": workshop, "membership": membership, "conversation": conversation,
-        "chat_messages": chat_messages, "last_id": current[-1].id if current else None, "sent": sent,
+        "chat_messages": chat_messages, "last_id": current[-1].id if current else None,
         "label": selectors.label_for(workshop, conversation, staff=staff),
         "form": form or forms.MessageForm(),
         "can_write": _can_write(membership, conversation),
@@ -89,23 +89,39 @@ def message_send(request, workshop, membership, conversation_id):
     if not _can_write(membership, conversation):
         raise Http404
     form = forms.MessageForm(request.POST)
-    error = None
+    error = sent = None
     if form.is_valid():
+        previous = selectors.last_message(conversation)
         try:
-            services.message_send(conversation=conversation, membership=membership, text=form.cleaned_data["text"])
+            sent = services.message_send(conversation=conversation, membership=membership,
+                                         text=form.cleaned_data["text"])
         except ValidationError as exc:
             error = _error_text(exc)
-        else:
-            form = forms.MessageForm()
     else:
         error = " ".join(e for errs in form.errors.values() for e in errs)
     if request.htmx:
-        context = _thread_context(request, workshop, membership, conversation, form=form if error else None,
-                                  error=error, sent=error is None)
-        return render(request, "llm_gateway/conversation.html#thread", context)
+        if error:
+            # Nothing changes in the thread; the text stays in the box, the reason shows under it.
+            response = render(request, "llm_gateway/conversation.html#composer_error", {"error": error, "oob": True})
+            response["HX-Reswap"] = "none"
+            return response
+        # Only what changed: the two new messages are appended; the previous last answer is
+        # re-rendered (it loses its "ask again" button). A long thread costs no more to send to.
+        return render(request, "llm_gateway/conversation.html#sent", {
+            **_message_context(workshop, membership, conversation, last_id=sent[1].id),
+            "new_messages": sent, "previous": previous, "first": previous is None,
+        })
     if error:
         messages.error(request, error)
     return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+def _message_context(workshop, membership, conversation, *, last_id) -> dict:
+    return {
+        "workshop": workshop, "membership": membership, "conversation": conversation,
+        "is_staff": not membership.is_participant, "can_write": _can_write(membership, conversation),
+        "last_id": last_id, "label": selectors.label_for(workshop, conversation, staff=not membership.is_participant),
+    }
 
 
 @workshop_view(stages=CHAT_STAGES)
@@ -113,12 +129,9 @@ def message_fragment(request, workshop, membership, conversation_id, message_id)
     conversation = _conversation_or_404(membership, conversation_id)
     services.stale_sweep(conversation=conversation)
     message = get_object_or_404(Message, pk=message_id, conversation=conversation)
-    last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+    last = selectors.last_message(conversation)
     return render(request, "llm_gateway/conversation.html#message", {
-        "m": message, "workshop": workshop, "membership": membership, "conversation": conversation,
-        "is_staff": not membership.is_participant, "can_write": _can_write(membership, conversation),
-        "last_id": last.id if last else None,
-        "label": selectors.label_for(workshop, conversation, staff=not membership.is_participant),
+        "m": message, **_message_context(workshop, membership, conversation, last_id=last.id if last else None),
     })
 
 

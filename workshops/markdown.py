@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -19,8 +21,15 @@ def render_markdown(text: str, *, breaks: bool = False) -> str:
     """Markdown to safe HTML: raw HTML in the source is escaped, then nh3 allow-lists the result.
 
     breaks=True turns single newlines into line breaks (chat answers); off for documents.
+    A pure function of its input, so recent results are kept: a chat thread or a transcript
+    re-renders the same answers many times (about 1 ms each to parse and sanitize).
     """
-    html = (_md_breaks if breaks else _md).render(text or "")
+    return _render(text or "", breaks)
+
+
+@functools.lru_cache(maxsize=2048)
+def _render(text: str, breaks: bool) -> str:
+    html = (_md_breaks if breaks else _md).render(text)
     return nh3.clean(
         html,
         tags=_TAGS,

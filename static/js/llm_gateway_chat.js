@@ -191,11 +191,12 @@
   document.body.addEventListener("htmx:afterSwap", function (ev) {
     var target = ev.detail && ev.detail.target;
     if (!target) { return; }
-    var log = document.getElementById("thread-log");
-    if (log && log.dataset.sent === "1") {
+    // A message was stored (the send view appends it marked data-sent): empty the box.
+    var sent = document.querySelector('#thread-log [data-sent="1"]');
+    if (sent) {
       var box = document.querySelector("#composer textarea");
       if (box) { box.value = ""; box.focus(); }
-      log.removeAttribute("data-sent");
+      sent.removeAttribute("data-sent");
       toBottom();
     }
     afterLogChange();

@@ -80,7 +80,31 @@ def test_participant_starts_conversation_and_sends(setup, client_for, no_generat
     # A second message while the answer is pending is refused.
     response = c.post(f"/w/{workshop.slug}/interact/c/{conversation.id}/send/", {"text": "And then?"}, HTTP_HX_REQUEST="true")
     assert "Wait for the answer to finish" in response.content.decode()
+    assert response["HX-Reswap"] == "none"  # the thread is left as it is, the text stays in the box
     assert conversation.messages.count() == 2
+
+
+def test_send_returns_only_what_changed(setup, client_for, no_generation, django_capture_on_commit_callbacks):
+    """The htmx send appends the two new messages and re-renders the previous answer (which
+    loses its "ask again" button); earlier turns are not sent again."""
+    workshop, participant = setup
+    c = client_for(participant)
+    conversation = services.conversation_create(membership=participant, workshop_model=WorkshopModel.objects.first())
+    url = f"/w/{workshop.slug}/interact/c/{conversation.id}/send/"
+    with django_capture_on_commit_callbacks(execute=True):
+        first = c.post(url, {"text": "First question"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="chat-empty" hx-swap-oob="delete"' in first
+    _q, answer = conversation.messages.order_by("position")
+    Message.objects.filter(pk=answer.pk).update(status=MessageStatus.COMPLETE, content="The **first** answer.")
+    page = c.get(f"/w/{workshop.slug}/interact/c/{conversation.id}/").content.decode()
+    assert "Ask again (new answer)" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        html = c.post(url, {"text": "Second question"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "First question" not in html and "chat-empty" not in html
+    assert f'id="m-{answer.id}"' in html and "<strong>first</strong>" in html
+    assert html.count('hx-swap-oob="true"') == 2  # the previous answer and the cleared error line
+    assert "Ask again (new answer)" not in html
+    assert "Second question" in html and "Waiting for the model" in html and html.count('data-sent="1"') == 1
 
 
 @pytest.mark.parametrize("text, error", [("   ", "Write a message first."), ("x" * 4001, "the limit is 4000")])
