@@ -30,7 +30,8 @@ VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED)
 
 
 def _is_fetch(request) -> bool:
-    return request.headers.get("X-Coding") == "1"
+    """A write from the page's script or from htmx: answer with a fragment or a plain-text refusal."""
+    return request.headers.get("X-Coding") == "1" or bool(getattr(request, "htmx", False))
 
 
 def _message_of(error: ValidationError) -> str:
@@ -330,11 +331,14 @@ def code_update(request, workshop, membership, pk):
     form = forms.CodeEditForm(request.POST)
     if not form.is_valid():
         raise ValidationError([e for errs in form.errors.values() for e in errs])
-    services.code_update(
+    renaming = "text" in request.POST
+    code = services.code_update(
         membership=membership, code=code,
-        text=form.cleaned_data["text"] if "text" in request.POST else None,
+        text=form.cleaned_data["text"] if renaming else None,
         memo=form.cleaned_data["memo"] if "memo" in request.POST else None,
     )
+    if renaming and not _is_fetch(request):
+        messages.success(request, _("The code is now called “%(code)s”.") % {"code": code.text})
     return _board_response(request, workshop, membership)
 
 

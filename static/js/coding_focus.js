@@ -80,6 +80,54 @@
       if (form) { submitForm(form); }
     });
 
+    // Renaming a code: the form posts through htmx (hx-post on the form), the fresh board
+    // replaces the old one. A refusal (empty, too long, a name already in the codebook) comes
+    // back as a 400 plain-text message: htmx does not swap it, so it is shown under the field,
+    // which keeps what was typed.
+    function renameForm(ev) {
+      var elt = ev.detail && ev.detail.elt;
+      return elt && elt.closest ? elt.closest("form[data-rename-form]") : null;
+    }
+    function renameError(form, message) {
+      var box = form.querySelector("[data-rename-error]");
+      if (box) { box.textContent = message; }
+      var field = form.querySelector("input[name=text]");
+      if (field) {
+        if (message) { field.setAttribute("aria-invalid", "true"); } else { field.removeAttribute("aria-invalid"); }
+        if (message) { field.focus(); }
+      }
+    }
+    var renamed = null;
+    document.body.addEventListener("htmx:beforeRequest", function (ev) {
+      var form = renameForm(ev);
+      if (!form) { return; }
+      renameError(form, "");
+      showError("");
+      var status = document.querySelector("[data-focus-status]");
+      if (status) { status.textContent = ""; }
+      renamed = form.closest("[data-code-id]").dataset.codeId;
+    });
+    document.body.addEventListener("htmx:responseError", function (ev) {
+      var form = renameForm(ev);
+      if (!form) { return; }
+      var xhr = ev.detail.xhr;
+      var ct = xhr.getResponseHeader("content-type") || "";
+      renamed = null;
+      renameError(form, ct.indexOf("text/plain") === 0 ? xhr.responseText : text("failed"));
+    });
+    document.body.addEventListener("htmx:sendError", function (ev) {
+      var form = renameForm(ev);
+      if (form) { renamed = null; renameError(form, text("failed")); }
+    });
+    document.body.addEventListener("htmx:afterSettle", function () {
+      if (!renamed) { return; }
+      var summary = document.querySelector('#code-row-' + renamed + ' details.rename summary');
+      renamed = null;
+      var status = document.querySelector("[data-focus-status]");
+      if (status) { status.textContent = text("renamed"); }
+      if (summary) { summary.focus(); }
+    });
+
     // Drag and drop: a code onto an attribute adds it; an attribute's code onto the pool takes it out.
     var dragged = null;
     document.addEventListener("dragstart", function (ev) {

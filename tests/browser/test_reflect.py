@@ -1,13 +1,14 @@
 """Reflect in a real browser: a participant codes two excerpts of their own conversation (one
 with the keyboard only, one with a selection in mixed scripts) and one of the baseline,
-reloads and finds them, groups codes into two attributes; the facilitator opens the baseline
-comparison and generates the group summary."""
+reloads and finds them, groups codes into two attributes, renames a code and finds the new
+name on the highlights; the facilitator opens the baseline comparison and generates the group
+summary."""
 
 import pytest
 from playwright.sync_api import expect
 
 from coding import services
-from coding.models import Annotation, Attribute
+from coding.models import Annotation, Attribute, Code
 from tests.browser.conftest import login
 from tests.factories import PASSWORD, facilitator_of, make_conversation, make_participant, make_workshop
 
@@ -190,6 +191,32 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     expect(page.locator(f"#attribute-{warmth.id} [data-attr-codes] .chip")).to_have_count(2)
     assert set(warmth.codes.values_list("text", flat=True)) == {"friendly", "greets in Hindi"}
     assert Attribute.objects.get(pk=warmth.pk).definition.startswith("How kindly and encouragingly")
+    assert not page.js_errors
+
+    # Rename a code from the codebook (htmx): a name already in the codebook is refused next to
+    # the field, keeping what was typed; a new name shows on the board and on the highlights.
+    china = Code.objects.get(membership=p1, normalized="mentions china")
+    row = page.locator(f"#code-row-{china.id}")
+    row.locator("summary", has_text="Rename").click()  # a disclosure: the field opens on demand
+    field = row.get_by_label("New name for “mentions China”")
+    expect(field).to_be_visible()
+    field.fill("Greets in HINDI")
+    field.press("Enter")
+    expect(row.locator("[data-rename-error]")).to_have_text("You already have the code “Greets in HINDI”.")
+    expect(field).to_have_value("Greets in HINDI")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill("mentions China, off-topic")
+    page.screenshot(path="/tmp/shot-reflect-rename.png", full_page=True)
+    row.get_by_role("button", name="Rename code").click()
+    expect(page.locator("[data-focus-status]")).to_have_text("Renamed.")
+    expect(page.locator(f"#code-row-{china.id} th")).to_contain_text("mentions China, off-topic")
+    expect(page.locator("[data-pool-list]")).to_contain_text("mentions China, off-topic")
+    expect(page.locator(f"#code-row-{china.id} summary")).to_be_focused()
+    assert Code.objects.get(pk=china.pk).text == "mentions China, off-topic"
+    page.goto(f"/w/{workshop.slug}/reflect/c/{own.id}/")
+    ann_list = page.locator(f"#turn-{own_answer.id} [data-ann-list]")
+    expect(ann_list.locator(f'.chip[data-code-id="{china.id}"]')).to_have_text("mentions China, off-topic")
+    expect(ann_list.get_by_text("mentions China", exact=True)).to_have_count(0)  # the old name is gone
     assert not page.js_errors
 
     # 5. The facilitator: baseline comparison and group summary.

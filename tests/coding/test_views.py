@@ -260,3 +260,88 @@ def test_attribute_excerpts_are_private_to_their_participant(reflect, client_for
     assert client_for(reflect.p2).get(url("attribute_excerpts", reflect.workshop, attr.id)).status_code == 404
     body = client_for(reflect.facilitator).get(url("attribute_excerpts", reflect.workshop, attr.id)).content.decode()
     assert MIXED[:5] in body and f"?coder={reflect.p1.pseudonym}" in body
+
+
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_X_CODING": "1"}
+
+
+def test_rename_control_on_own_codebook_only_when_editable(reflect, client_for):
+    services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                               codes=["warmth"])
+    code = Code.objects.get()
+    page = client_for(reflect.p1).get(url("focus", reflect.workshop)).content.decode()
+    action = url("code_update", reflect.workshop, code.id)
+    assert f'hx-post="{action}"' in page and f'action="{action}"' in page  # htmx, and a plain post without script
+    assert f'<label for="code-text-{code.id}">New name for “warmth”</label>' in page
+    assert f'id="code-text-{code.id}" name="text" value="warmth"' in page
+    staff = client_for(reflect.facilitator).get(url("focus", reflect.workshop) + f"?coder={reflect.p1.pseudonym}")
+    assert staff.status_code == 200 and "code-text-" not in staff.content.decode()  # read-only for staff
+    workshop_services.workshop_set_stage(workshop=reflect.workshop, stage="discuss", by=reflect.workshop.created_by)
+    assert "code-text-" not in client_for(reflect.p1).get(url("focus", reflect.workshop)).content.decode()
+
+
+def test_rename_code_with_htmx_updates_board_and_highlights(reflect, client_for):
+    client = client_for(reflect.p1)
+    ann = services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                                     codes=["warmht", "factual"])
+    code = Code.objects.get(normalized="warmht")
+    attr = services.attribute_create(membership=reflect.p1, name="Tone", code_ids=[code.id])
+    r = client.post(url("code_update", reflect.workshop, code.id), {"text": "  warmth  <b>"}, **HTMX)
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert body.lstrip().startswith('<div id="board"') and "<html" not in body  # only the board fragment
+    assert "warmth &lt;b&gt;" in body and "warmht" not in body
+    code.refresh_from_db()
+    assert (code.text, code.normalized) == ("warmth <b>", "warmth <b>")
+    assert list(attr.codes.values_list("text", flat=True)) == ["warmth <b>"]
+    assert set(ann.codes.values_list("text", flat=True)) == {"warmth <b>", "factual"}
+    page = client.get(url("transcript", reflect.workshop, reflect.own.id)).content.decode()
+    assert "warmth &lt;b&gt;" in page and "warmht" not in page
+    # Changing only the case of a name is a rename, not a clash with itself.
+    r = client.post(url("code_update", reflect.workshop, code.id), {"text": "Warmth <b>"}, **HTMX)
+    assert r.status_code == 200 and Code.objects.get(pk=code.pk).text == "Warmth <b>"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "cannot be empty"),
+    ("   ", "cannot be empty"),
+    ("x" * 121, "at most 120 characters"),
+    ("FACTUAL", "You already have the code “FACTUAL”"),
+])
+def test_rename_refusals_are_clear_and_change_nothing(reflect, client_for, text, message):
+    client = client_for(reflect.p1)
+    services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                               codes=["warmth", "factual"])
+    code = Code.objects.get(normalized="warmth")
+    r = client.post(url("code_update", reflect.workshop, code.id), {"text": text}, **HTMX)
+    assert r.status_code == 400 and r["Content-Type"].startswith("text/plain")
+    assert message in r.content.decode()
+    assert sorted(Code.objects.values_list("text", flat=True)) == ["factual", "warmth"]
+    # Without script: back to the codebook row with the same message.
+    r = client.post(url("code_update", reflect.workshop, code.id),
+                    {"text": text, "next": url("focus", reflect.workshop) + f"#code-row-{code.id}"})
+    assert r.status_code == 302 and r["Location"] == url("focus", reflect.workshop) + f"#code-row-{code.id}"
+    page = client.get(r["Location"]).content.decode()
+    assert message.replace("“", "&ldquo;") in page or message in page
+    assert Code.objects.get(pk=code.pk).text == "warmth"
+
+
+def test_rename_without_script_redirects_with_a_message(reflect, client_for):
+    client = client_for(reflect.p1)
+    services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
+                               codes=["warmth"])
+    code = Code.objects.get()
+    r = client.post(url("code_update", reflect.workshop, code.id), {"text": "kindness"}, follow=True)
+    assert r.redirect_chain[-1][0] == url("focus", reflect.workshop)
+    body = r.content.decode()
+    assert "The code is now called “kindness”." in body and f'value="kindness"' in body
+
+
+def test_renaming_someone_elses_code_is_refused(reflect, client_for):
+    services.annotation_create(membership=reflect.p2, message_id=reflect.baseline_answer.id, start=0, end=5,
+                               codes=["theirs"])
+    code = Code.objects.get()
+    r = client_for(reflect.p1).post(url("code_update", reflect.workshop, code.id), {"text": "mine"}, **HTMX)
+    assert r.status_code == 403 and Code.objects.get(pk=code.pk).text == "theirs"
+    r = client_for(reflect.facilitator).post(url("code_update", reflect.workshop, code.id), {"text": "x"}, **HTMX)
+    assert r.status_code == 403 and Code.objects.get(pk=code.pk).text == "theirs"
