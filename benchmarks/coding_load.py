@@ -15,6 +15,13 @@ Each request is the real POST the page sends (span + code + memo, CSRF and sessi
 returns the re-rendered turn. Reports median / p95 / p99 round-trip in ms per scenario.
 Target: median under 50 ms (paced). Bounded by --duration and a hard overall timeout.
 
+The load generator runs on the same cores as the server, Postgres and Redis. So that the
+figure is fair, the benchmark also reports
+- the server-side time of every request (benchmarks/coding_timed_asgi.py puts it in an
+  `x-server-ms` header: from the app receiving the request to the start of its response),
+- how much CPU the load generator itself used during the paced phase (share of one core),
+- the create next to the floor (an authenticated POST that ends in a 404), as a ratio.
+
   .venv/bin/python -m benchmarks.coding_load [--participants 100] [--duration 30] [--workers 1]
 """
 
@@ -97,7 +104,14 @@ def seed(n: int):
     return workshop, people, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
 
 
-async def one_request(client, url, person, rng, counter) -> float | None:
+def _server_ms(response) -> float | None:
+    try:
+        return float(response.headers["x-server-ms"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def one_request(client, url, person, rng, counter) -> tuple[float, float | None] | None:
     import httpx
 
     message_id, content = rng.choice(person["answers"])
@@ -127,7 +141,7 @@ async def one_request(client, url, person, rng, counter) -> float | None:
             raise RuntimeError(f"unexpected {response.status_code}: {response.text[:200]}")
         ERRORS.append(response.status_code)
         return None
-    return elapsed
+    return elapsed, _server_ms(response)
 
 
 ERRORS: list[int] = []
@@ -148,6 +162,16 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
         for p in people
     ]
     results: dict[str, list[float]] = {"floor_404": [], "sequential": [], "paced": [], "burst": []}
+    server: dict[str, list[float]] = {k: [] for k in results}
+
+    def record(name, value):
+        if value is None:
+            return
+        elapsed, server_ms = value
+        results[name].append(elapsed)
+        if server_ms is not None:
+            server[name].append(server_ms)
+
     counter = [0]
     try:
         # Warm up: one request per client (connections, templates), ten at a time, not measured.
@@ -162,30 +186,31 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
         person, client = people[0], clients[0]
         rng = random.Random(7)
         missing = url + "0/memo/"
-        for _ in range(20):
+        for _ in range(30):
             t0 = time.perf_counter()
-            await client.post(missing, data={"memo": "x"}, headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
-            results["floor_404"].append((time.perf_counter() - t0) * 1000)
-            value = await one_request(client, url, person, rng, counter)
-            if value is not None:
-                results["sequential"].append(value)
+            response = await client.post(missing, data={"memo": "x"},
+                                         headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+            record("floor_404", ((time.perf_counter() - t0) * 1000, _server_ms(response)))
+            record("sequential", await one_request(client, url, person, rng, counter))
 
         cpu_before = cpu_seconds(args.server_pid)
+        client_cpu_before = time.process_time()
         stop = time.monotonic() + args.duration
 
         async def participant(i, client, person):
             rng = random.Random(1000 + i)
             await asyncio.sleep(rng.uniform(0, args.think_max))  # people do not start in lockstep
             while time.monotonic() < stop:
-                elapsed = await one_request(client, url, person, rng, counter)
-                if elapsed is not None:
-                    results["paced"].append(elapsed)
+                record("paced", await one_request(client, url, person, rng, counter))
                 await asyncio.sleep(rng.uniform(args.think_min, args.think_max))
 
         await asyncio.gather(*(participant(i, c, p) for i, (c, p) in enumerate(zip(clients, people))))
+        paced_seconds = args.duration
         results["server_cpu_ms_per_request"] = [
             (cpu_seconds(args.server_pid) - cpu_before) * 1000 / max(1, len(results["paced"]))
         ]
+        client_cpu = time.process_time() - client_cpu_before
+        results["client_cpu"] = [client_cpu * 1000 / max(1, len(results["paced"])), client_cpu / paced_seconds]
 
         for b in range(args.bursts):
             rngs = [random.Random(5000 + b * 1000 + i) for i in range(len(people))]
@@ -193,11 +218,13 @@ async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list
             times = await asyncio.gather(
                 *(one_request(c, url, p, rngs[i], counter) for i, (c, p) in enumerate(zip(clients, people)))
             )
-            results["burst"].extend(t for t in times if t is not None)
+            for value in times:
+                record("burst", value)
             results["burst_errors"] = results.get("burst_errors", []) + ERRORS[errors_before:]
             await asyncio.sleep(0.5)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
+    results["server"] = server
     return results
 
 
@@ -210,23 +237,20 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=10.0)
     parser.add_argument("--bursts", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--db-pool", action="store_true",
-                        help="run the server with Django's psycopg connection pool (DATABASE_URL ?pool=true; "
-                             "needs the psycopg-pool package)")
     args = parser.parse_args()
     url_db = common.setup_django()
 
+    from django.conf import settings
     from django.urls import reverse
 
     from coding.models import Annotation
 
     workshop, people, session_cookie, csrf_cookie = seed(args.participants)
     port = free_port()
-    server_db = url_db + ("?pool=true" if args.db_pool else "")
-    env = {**os.environ, "DATABASE_URL": server_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
+    env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
            "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
         cwd=ROOT, env=env,
     )
@@ -239,13 +263,20 @@ def main() -> None:
         results = asyncio.run(asyncio.wait_for(
             run(base, url, people, (session_cookie, csrf_cookie), args), timeout=budget))
         total = Annotation.objects.filter(membership__workshop=workshop).count()
+        pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+        connections = (f"psycopg pool per process (max {pool['max_size']})" if isinstance(pool, dict)
+                       else "one per request (no pool)")
         print(f"{args.participants} participants, uvicorn workers: {args.workers}, "
-              f"database connections: {'psycopg pool' if args.db_pool else 'one per request (CONN_MAX_AGE=0)'}, "
+              f"database connections: {connections}, "
               f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         burst_errors = results.pop("burst_errors", [])
         server_cpu = results.pop("server_cpu_ms_per_request", [0])[0]
-        print(f"server CPU per paced request (uvicorn process, all threads): {server_cpu:.1f} ms "
+        client_ms, client_cores = results.pop("client_cpu", [0, 0])
+        server = results.pop("server")
+        print(f"server CPU per paced request (uvicorn processes, all threads): {server_cpu:.1f} ms "
               f"-> one core sustains about {1000 / max(server_cpu, 0.1):.0f} annotations/s")
+        print(f"load generator CPU during the paced phase: {client_ms:.1f} ms per request, "
+              f"{100 * client_cores:.0f} % of one core (of {os.cpu_count()})")
         paced_errors = len(ERRORS) - len(burst_errors)
         from collections import Counter
 
@@ -264,6 +295,23 @@ def main() -> None:
             }[name]
             print(f"{name}: {s['n']} requests{extra}: round-trip ms median {s['median']:.1f}  "
                   f"p95 {s['p95']:.1f}  p99 {s['p99']:.1f}  max {s['max']:.1f}")
+            if server[name]:
+                t = common.percentiles(server[name])
+                print(f"    server-side ms (x-server-ms): median {t['median']:.1f}  p95 {t['p95']:.1f}  "
+                      f"p99 {t['p99']:.1f}")
+        floor = results["floor_404"]
+        if floor:
+            def med(values):
+                return common.percentiles(values)["median"] if values else float("nan")
+
+            rows = [("round trip", results), ("server side", server)]
+            print("create vs the 404 floor (median ms, ratio create / floor; create minus floor = this feature's share):")
+            for label, source in rows:
+                f = med(source["floor_404"])
+                for name in ("sequential", "paced"):
+                    c = med(source[name])
+                    print(f"    {label:11s} {name:10s}: create {c:6.1f}  floor {f:6.1f}  ratio {c / f:4.2f}  "
+                          f"difference {c - f:6.1f}")
     finally:
         proc.terminate()
         try:
