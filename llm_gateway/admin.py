@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from llm_gateway.models import Conversation, GatewaySettings, Message, WorkshopModel
+from llm_gateway.models import Conversation, GatewaySettings, Message, Preference, WorkshopModel
 
 
 class MessageInline(admin.TabularInline):
@@ -32,3 +32,10 @@ class WorkshopModelAdmin(admin.ModelAdmin):
 @admin.register(GatewaySettings)
 class GatewaySettingsAdmin(admin.ModelAdmin):
     list_display = ("workshop", "token_budget", "max_answer_tokens")
+
+
+@admin.register(Preference)
+class PreferenceAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "question", "mode", "chosen", "decided_at")
+    list_filter = ("mode",)
+    raw_id_fields = ("conversation", "question", "chosen", "membership")

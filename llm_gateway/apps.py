@@ -23,3 +23,9 @@ class LlmGatewayConfig(AppConfig):
             _("One row per message: pseudonym, conversation, model, role, status, text, tokens, timings."),
             lambda workshop: reverse("llm_gateway:export_messages", args=[workshop.slug]),
         )
+        exports.register(
+            _("Interact: preferences in compare mode (CSV)"),
+            _("One row per set of side-by-side answers: the candidates in the order shown, their model or "
+              "instruction, and which one the participant preferred (or none)."),
+            lambda workshop: reverse("llm_gateway:export_preferences", args=[workshop.slug]),
+        )

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from llm_gateway import registry
+from llm_gateway.models import CompareMode
 
 
 class MessageForm(forms.Form):
@@ -34,6 +35,29 @@ class ModelsForm(forms.Form):
         label=_("Longest answer (tokens)"), required=False, min_value=16, max_value=32000,
         help_text=_("Empty: the endpoint's default."),
     )
+
+    compare_mode = forms.ChoiceField(
+        label=_("Compare mode"), choices=CompareMode.choices, widget=forms.RadioSelect, required=False,
+        help_text=_("When on, participants can start comparison conversations: each message gets several answers "
+                    "side by side, labelled Answer 1, Answer 2 … in a random order, and they choose the one they "
+                    "prefer (or none). Ordinary conversations stay available."),
+    )
+    compare_count = forms.IntegerField(
+        label=_("Answers per message (different answers)"), min_value=2, max_value=4, initial=2, required=False,
+        help_text=_("With several different answers from one model: how many (2 to 4). Comparing models always shows two."),
+    )
+    compare_variants = forms.CharField(
+        label=_("Instructions for the different answers"), required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
+        help_text=_("One per line. Each answer gets one of them added to the workshop's system prompt; write them to "
+                    "pull the answers apart (tone, perspective, caution, stance), as negatively-correlated sampling does."),
+    )
+
+    def clean_compare_mode(self):
+        return self.cleaned_data.get("compare_mode") or CompareMode.OFF
+
+    def clean_compare_count(self):
+        return self.cleaned_data.get("compare_count") or 2
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

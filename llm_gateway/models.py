@@ -8,6 +8,21 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class CompareMode(models.TextChoices):
+    OFF = "off", _("Off: one answer per message")
+    MODELS = "models", _("Two models side by side (blinded)")
+    DIVERSE = "diverse", _("Several deliberately different answers from one model")
+
+
+DEFAULT_COMPARE_VARIANTS = "\n".join([
+    "Answer briefly and neutrally, the way a standard textbook would.",
+    "Answer from the point of view of the people and places the question is about, including views that "
+    "textbooks often leave out.",
+    "Answer cautiously: say what is uncertain or disputed, and what the reader should check for themselves.",
+    "Answer directly and take a clear position where the question invites one, and explain why.",
+])
+
+
 class Conversation(models.Model):
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="conversations")
     owner = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="conversations")
@@ -16,8 +31,15 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     is_baseline = models.BooleanField(default=False, db_index=True)
     is_sandbox = models.BooleanField(default=False, help_text=_("A facilitator's sandbox conversation."))
+    compare_mode = models.CharField(
+        max_length=10, choices=CompareMode.choices, default=CompareMode.OFF,
+        help_text=_("Fixed when the conversation starts: each message gets several answers to choose from."))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    @property
+    def is_compare(self) -> bool:
+        return self.compare_mode != CompareMode.OFF
 
     class Meta:
         ordering = ["-updated_at"]
@@ -67,15 +89,25 @@ class Message(models.Model):
                                                 help_text=_("Text chunks streamed (a count of events, not of tokens)."))
     updated_at = models.DateTimeField(default=timezone.now, db_index=True,
                                       help_text=_("Last write by the generator: the sweeper uses it to find dead streams."))
+    # Compare mode: the answers to one message are candidates, shown side by side in `slot` order.
+    is_candidate = models.BooleanField(default=False, help_text=_("One of several answers offered for a choice."))
+    slot = models.PositiveSmallIntegerField(default=0, help_text=_("Column of a candidate answer (0 otherwise)."))
+    variant = models.CharField(max_length=300, blank=True,
+                               help_text=_("The instruction added to the system prompt for this candidate."))
+
+    @property
+    def candidate_label(self) -> str:
+        return _("Answer %(n)s") % {"n": self.slot + 1}
 
     class Meta:
         ordering = ["conversation", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "position"], name="message_unique_position"),
             models.CheckConstraint(condition=Q(role__in=["user", "assistant"]), name="message_role_valid"),
-            # One answer in progress per conversation: a double click cannot start two.
-            models.UniqueConstraint(fields=["conversation"], condition=Q(status__in=["pending", "streaming"]),
-                                    name="message_one_active_per_conversation"),
+            # One answer in progress per conversation (per column in compare mode): a double
+            # click cannot start two.
+            models.UniqueConstraint(fields=["conversation", "slot"], condition=Q(status__in=["pending", "streaming"]),
+                                    name="message_one_active_per_slot"),
         ]
         indexes = [models.Index(fields=["status", "updated_at"], name="message_status_updated")]
 
@@ -117,6 +149,37 @@ class GatewaySettings(models.Model):
         _("longest answer (tokens)"), null=True, blank=True,
         help_text=_("Sent as max_tokens. Empty: the endpoint's default."),
     )
+    compare_mode = models.CharField(_("compare mode"), max_length=10, choices=CompareMode.choices,
+                                    default=CompareMode.OFF)
+    compare_variants = models.TextField(
+        _("instructions for different answers"), blank=True, default=DEFAULT_COMPARE_VARIANTS,
+        help_text=_("One per line; each answer gets one of them added to the system prompt."))
+    compare_count = models.PositiveSmallIntegerField(_("answers per message"), default=2)
 
     def __str__(self) -> str:
         return f"Interact settings for {self.workshop_id}"
+
+
+class Preference(models.Model):
+    """A participant's choice among the candidate answers to one of their messages (compare
+    mode): one of them, or none. `candidates` keeps the answers' ids in the order shown."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="preferences")
+    question = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="preference")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="preferences")
+    mode = models.CharField(max_length=10, choices=CompareMode.choices)
+    candidates = models.JSONField(default=list, help_text=_("Candidate message ids in the order shown."))
+    chosen = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty until the participant chooses."))
+    note = models.CharField(max_length=500, blank=True, help_text=_("The participant's optional reason."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conversation", "question"]
+
+    @property
+    def none_chosen(self) -> bool:
+        return self.decided_at is not None and self.chosen_id is None
+
+    def __str__(self) -> str:
+        return f"Preference on {self.question_id}: {self.chosen_id or ('none' if self.decided_at else 'undecided')}"

@@ -8,9 +8,19 @@ from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from llm_gateway import registry
-from llm_gateway.models import Conversation, GatewaySettings, Message, MessageRole, MessageStatus, WorkshopModel
+from llm_gateway.models import (
+    CompareMode,
+    Conversation,
+    GatewaySettings,
+    Message,
+    MessageRole,
+    MessageStatus,
+    Preference,
+    WorkshopModel,
+)
 from workshops.models import Membership, Role
 
 
@@ -38,8 +48,14 @@ def offered_models(workshop) -> list[OfferedModel]:
 
 def label_for(workshop, conversation: Conversation, *, staff: bool = False) -> str:
     """The model's name as this reader may see it. Staff always see the real name too."""
+    if conversation.compare_mode == CompareMode.MODELS:
+        return _("two models, compared side by side")
     endpoint = registry.get(conversation.endpoint_key)
     name = endpoint.name if endpoint else conversation.endpoint_key
+    if conversation.compare_mode == CompareMode.DIVERSE:
+        own = label_for(workshop, Conversation(endpoint_key=conversation.endpoint_key,
+                                               model_label=conversation.model_label), staff=staff)
+        return _("%(model)s, several different answers per message") % {"model": own}
     if staff:
         return f"{conversation.model_label} · {name}" if conversation.model_label else name
     return name if workshop.show_model_names else (conversation.model_label or "Model")
@@ -78,6 +94,65 @@ def last_message(conversation: Conversation) -> Message | None:
 
 def messages_for(conversation: Conversation):
     return list(conversation.messages.order_by("position"))
+
+
+_OPEN_RETRY = (MessageStatus.FAILED, MessageStatus.INTERRUPTED)
+_ACTIVE = (MessageStatus.PENDING, MessageStatus.STREAMING)
+
+
+@dataclass
+class CompareTurn:
+    """The candidate answers to one message, shown side by side, and the choice among them."""
+
+    question: Message
+    candidates: list  # current candidates, by column
+    earlier: list  # candidates replaced by a retry
+    preference: Preference | None
+    is_open: bool  # the choice can still be made or changed
+
+    @property
+    def finished(self) -> bool:
+        return not any(m.status in _ACTIVE for m in self.candidates)
+
+
+def thread_items(conversation: Conversation, chat_messages: list[Message]) -> list[tuple[str, object]]:
+    """The thread as it is shown: ("message", m) items, and in compare mode a ("compare",
+    CompareTurn) item after each message that got candidate answers. Candidates that may be
+    tried again are marked `retry_ok`."""
+    if not conversation.is_compare:
+        return [("message", m) for m in chat_messages]
+    preferences = {p.question_id: p for p in Preference.objects.filter(conversation=conversation)}
+    last_question = max((m.position for m in chat_messages if m.role == MessageRole.USER), default=None)
+    turns: dict[int, CompareTurn] = {}
+    items: list[tuple[str, object]] = []
+    for m in chat_messages:
+        if not m.is_candidate:
+            items.append(("message", m))
+            continue
+        turn = turns.get(m.reply_to_id)
+        if turn is None:
+            question = next(q for q in chat_messages if q.id == m.reply_to_id)
+            preference = preferences.get(question.id)
+            turn = turns[m.reply_to_id] = CompareTurn(question, [], [], preference, question.position == last_question)
+            items.insert(items.index(("message", question)) + 1, ("compare", turn))
+        (turn.earlier if m.status == MessageStatus.SUPERSEDED else turn.candidates).append(m)
+    for turn in turns.values():
+        turn.candidates.sort(key=lambda c: c.slot)
+        undecided = turn.preference is None or turn.preference.decided_at is None
+        for c in turn.candidates:
+            c.retry_ok = turn.is_open and undecided and c.status in _OPEN_RETRY
+    return items
+
+
+def candidate_retry_ok(conversation: Conversation, message: Message) -> bool:
+    """For one candidate (the message fragment): may it be tried again?"""
+    if not message.is_candidate or message.status not in _OPEN_RETRY:
+        return False
+    question_position = (conversation.messages.filter(pk=message.reply_to_id).values_list("position", flat=True)
+                         .first())
+    moved_on = conversation.messages.filter(role=MessageRole.USER, position__gt=question_position).exists()
+    decided = Preference.objects.filter(question_id=message.reply_to_id, decided_at__isnull=False).exists()
+    return not moved_on and not decided
 
 
 def workshop_conversations(workshop):

@@ -3,6 +3,7 @@ and the generator's own writes (streaming progress, the finished answer, the swe
 
 from __future__ import annotations
 
+import random
 import string
 from datetime import timedelta
 
@@ -15,11 +16,14 @@ from django.utils.translation import gettext as _
 
 from llm_gateway import limits, registry
 from llm_gateway.models import (
+    DEFAULT_COMPARE_VARIANTS,
+    CompareMode,
     Conversation,
     GatewaySettings,
     Message,
     MessageRole,
     MessageStatus,
+    Preference,
     WorkshopModel,
 )
 from workshops.events import broadcast
@@ -76,12 +80,66 @@ def gateway_settings_update(*, workshop, token_budget: int | None, max_answer_to
     return config
 
 
+COMPARE_MAX = 4
+VARIANT_MAX_CHARS = 300
+
+
+def compare_variants(config: GatewaySettings) -> list[str]:
+    """The instructions for deliberately different answers, one per non-empty line."""
+    return [line.strip() for line in (config.compare_variants or "").splitlines() if line.strip()]
+
+
+def compare_models(workshop_id: int) -> list[str]:
+    """The two endpoints a model comparison uses: the first two offered and configured."""
+    keys = WorkshopModel.objects.filter(workshop_id=workshop_id).order_by("position").values_list("endpoint_key", flat=True)
+    return [k for k in keys if registry.get(k) is not None][:2]
+
+
+@transaction.atomic
+def compare_settings_update(*, workshop, mode: str, count: int, variants: str) -> GatewaySettings:
+    """Turn compare mode on or off. Conversations already started keep the mode they began with."""
+    if mode not in CompareMode.values:
+        raise ValidationError(_("Choose one of the compare modes offered."))
+    lines = [line.strip() for line in (variants or "").splitlines() if line.strip()]
+    if not lines:  # an emptied box brings back the suggested instructions
+        lines = DEFAULT_COMPARE_VARIANTS.splitlines()
+    too_long = [i + 1 for i, line in enumerate(lines) if len(line) > VARIANT_MAX_CHARS]
+    if too_long:
+        raise ValidationError(_("Each instruction can be at most %(n)s characters; shorten line %(line)s.")
+                              % {"n": VARIANT_MAX_CHARS, "line": too_long[0]})
+    if not 2 <= count <= COMPARE_MAX:
+        raise ValidationError(_("Offer between 2 and %(n)s answers per message.") % {"n": COMPARE_MAX})
+    if mode == CompareMode.MODELS and len(compare_models(workshop.id)) < 2:
+        raise ValidationError(_("Comparing models needs at least two models offered in this workshop."))
+    if mode == CompareMode.DIVERSE and len(lines) < count:
+        raise ValidationError(_("Write at least %(n)s instructions (one per line) for %(n)s different answers.")
+                              % {"n": count})
+    config, _created = GatewaySettings.objects.select_for_update().get_or_create(workshop=workshop)
+    config.compare_mode, config.compare_count, config.compare_variants = mode, count, "\n".join(lines)
+    config.save(update_fields=["compare_mode", "compare_count", "compare_variants"])
+    broadcast(workshop.id, "interact", {"compare": mode})
+    return config
+
+
 # --- Conversations --------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def conversation_create(*, membership, workshop_model: WorkshopModel) -> Conversation:
-    if workshop_model.workshop_id != membership.workshop_id:
+def conversation_create(*, membership, workshop_model: WorkshopModel | None, compare: bool = False) -> Conversation:
+    """A new conversation. With `compare`, it takes the workshop's compare mode: every message
+    then gets several candidate answers (two models, or one model asked for different answers)."""
+    mode = CompareMode.OFF
+    if compare:
+        config = GatewaySettings.objects.filter(workshop_id=membership.workshop_id).first()
+        mode = config.compare_mode if config else CompareMode.OFF
+        if mode == CompareMode.OFF:
+            raise ValidationError(_("Comparing answers is not turned on in this workshop."))
+        if mode == CompareMode.MODELS:
+            keys = compare_models(membership.workshop_id)
+            if len(keys) < 2:
+                raise ValidationError(_("Comparing models needs two models; please tell the facilitator."))
+            workshop_model = WorkshopModel.objects.get(workshop_id=membership.workshop_id, endpoint_key=keys[0])
+    if workshop_model is None or workshop_model.workshop_id != membership.workshop_id:
         raise ValidationError(_("This model is not offered in this workshop."))
     if registry.get(workshop_model.endpoint_key) is None:
         raise ValidationError(_("This model is no longer configured. Ask the facilitator."))
@@ -89,8 +147,9 @@ def conversation_create(*, membership, workshop_model: WorkshopModel) -> Convers
         workshop_id=membership.workshop_id,
         owner=membership,
         endpoint_key=workshop_model.endpoint_key,
-        model_label=workshop_model.blind_label,
+        model_label="" if mode == CompareMode.MODELS else workshop_model.blind_label,
         is_sandbox=membership.is_facilitator,
+        compare_mode=mode,
     )
     broadcast(membership.workshop_id, "interact", {"conversation": conversation.id})
     return conversation
@@ -109,17 +168,40 @@ def conversation_set_baseline(*, conversation: Conversation, is_baseline: bool) 
 def history_for_model(conversation: Conversation, *, upto_position: int) -> list[dict]:
     """System prompt plus the conversation's turns before `upto_position` that count:
     participant messages and complete (or interrupted, with text) answers; superseded and
-    failed answers are left out."""
+    failed answers are left out.
+
+    In compare mode one candidate per message continues the conversation: the one the
+    participant chose, else (none chosen, or not yet) the one shown first, so that roles
+    keep alternating as every provider requires."""
     messages = []
     if conversation.workshop.system_prompt.strip():
         messages.append({"role": "system", "content": conversation.workshop.system_prompt})
-    rows = (conversation.messages.filter(position__lt=upto_position)
-            .exclude(status__in=[MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE])
-            .order_by("position").values_list("role", "content"))
-    for role, content in rows:
-        if content:
+    rows = list(conversation.messages.filter(position__lt=upto_position)
+                .exclude(status__in=[MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE])
+                .order_by("position").values_list("id", "role", "content", "reply_to_id", "is_candidate", "slot"))
+    kept: dict[int, int] = {}  # question id -> the candidate that continues
+    if any(row[4] for row in rows):
+        chosen = dict(Preference.objects.filter(conversation=conversation, chosen__isnull=False)
+                      .values_list("question_id", "chosen_id"))
+        for message_id, _role, content, question_id, is_candidate, slot in sorted(rows, key=lambda r: r[5]):
+            if is_candidate and content and question_id not in kept:
+                kept[question_id] = message_id
+        for question_id, chosen_id in chosen.items():
+            if any(r[0] == chosen_id and r[2] for r in rows):
+                kept[question_id] = chosen_id
+    for message_id, role, content, question_id, is_candidate, _slot in rows:
+        if content and (not is_candidate or kept.get(question_id) == message_id):
             messages.append({"role": role, "content": content})
     return messages
+
+
+def with_variant(history: list[dict], variant: str) -> list[dict]:
+    """The history with a candidate's instruction added to the system prompt."""
+    if not variant:
+        return history
+    if history and history[0]["role"] == "system":
+        return [{"role": "system", "content": f"{history[0]['content']}\n\n{variant}"}, *history[1:]]
+    return [{"role": "system", "content": variant}, *history]
 
 
 def _next_position(conversation: Conversation) -> int:
@@ -164,6 +246,12 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
             % {"n": len(text), "limit": limit}, code="too_long")
     config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
     _check_can_generate(conversation, membership, config)
+    if conversation.is_compare:
+        if conversation.messages.filter(status__in=ACTIVE).exists():
+            raise _busy()
+        if Preference.objects.filter(conversation=conversation, decided_at__isnull=True).exists():
+            raise ValidationError(_("Choose the answer you prefer (or “None of these”) before you go on."),
+                                  code="choose_first")
     position = _next_position(conversation)
     try:
         question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=text,
@@ -171,7 +259,10 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
                                           completed_at=timezone.now())
     except IntegrityError:
         raise _busy() from None
-    answer = _pending_answer(conversation, question, position + 1, config)
+    if conversation.is_compare:
+        answer = _candidates(conversation, question, position + 1, config or GatewaySettings())[0]
+    else:
+        answer = _pending_answer(conversation, question, position + 1, config)
     if not conversation.title:
         conversation.title = text[:80]
     conversation.save(update_fields=["title", "updated_at"])
@@ -179,29 +270,93 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
 
 
 def _pending_answer(conversation: Conversation, question: Message, position: int,
-                    config: GatewaySettings | None) -> Message:
-    endpoint = registry.get(conversation.endpoint_key)
+                    config: GatewaySettings | None, *, endpoint_key: str | None = None, slot: int = 0,
+                    variant: str = "", is_candidate: bool = False, history: list[dict] | None = None) -> Message:
+    endpoint_key = endpoint_key or conversation.endpoint_key
+    endpoint = registry.get(endpoint_key)
+    if endpoint is None:
+        raise ValidationError(_("This conversation's model is no longer configured. Please tell the facilitator."),
+                              code="endpoint")
     try:
         answer = Message.objects.create(
             conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING,
-            position=position, reply_to=question, endpoint_key=conversation.endpoint_key,
-            model_id=endpoint.model if endpoint else "",
+            position=position, reply_to=question, endpoint_key=endpoint_key, model_id=endpoint.model,
+            is_candidate=is_candidate, slot=slot, variant=variant,
         )
     except IntegrityError:
         # Another answer is in progress (the constraint): the caller's transaction rolls back.
         raise _busy() from None
-    history = history_for_model(conversation, upto_position=position)
+    if history is None:
+        history = history_for_model(conversation, upto_position=question.position + 1)
+    messages = with_variant(history, variant)
     max_tokens = config.max_answer_tokens if config else None
 
     def start():
         from llm_gateway import runner
 
-        runner.start(answer.id, messages=history, max_tokens=max_tokens, endpoint_key=conversation.endpoint_key,
+        runner.start(answer.id, messages=messages, max_tokens=max_tokens, endpoint_key=endpoint_key,
                      conversation_id=conversation.id)
 
     transaction.on_commit(start)
     broadcast(conversation.workshop_id, "interact", {"conversation": conversation.id})
     return answer
+
+
+def _candidates(conversation: Conversation, question: Message, position: int, config: GatewaySettings) -> list[Message]:
+    """The candidate answers of a compare turn, generated side by side, in a random order
+    (the column an answer lands in must say nothing about where it came from)."""
+    if conversation.compare_mode == CompareMode.MODELS:
+        plan = [(key, "") for key in compare_models(conversation.workshop_id)]
+        if len(plan) < 2:
+            raise ValidationError(_("Comparing models needs two models; please tell the facilitator."), code="endpoint")
+    else:
+        variants = compare_variants(config)[:max(2, min(config.compare_count, COMPARE_MAX))]
+        if len(variants) < 2:
+            raise ValidationError(_("Comparing answers is not set up; please tell the facilitator."), code="endpoint")
+        plan = [(conversation.endpoint_key, variant) for variant in variants]
+    random.shuffle(plan)
+    history = history_for_model(conversation, upto_position=position)
+    answers = [
+        _pending_answer(conversation, question, position + slot, config, endpoint_key=key, slot=slot,
+                        variant=variant, is_candidate=True, history=history)
+        for slot, (key, variant) in enumerate(plan)
+    ]
+    Preference.objects.create(conversation=conversation, question=question, membership_id=conversation.owner_id,
+                              mode=conversation.compare_mode, candidates=[a.id for a in answers])
+    return answers
+
+
+@transaction.atomic
+def preference_choose(*, conversation: Conversation, membership, question_id: int, choice: str,
+                      note: str = "") -> Preference:
+    """Record the participant's pick among the candidates (a message id, or "none"). It can be
+    changed until the participant sends their next message."""
+    if conversation.owner_id != membership.id or membership.is_researcher:
+        raise ValidationError(_("Only the person who wrote this conversation can choose."), code="forbidden")
+    preference = (Preference.objects.select_for_update().select_related("question")
+                  .filter(conversation=conversation, question_id=question_id).first())
+    if preference is None:
+        raise ValidationError(_("There is nothing to choose for this message."), code="missing")
+    if conversation.messages.filter(role=MessageRole.USER, position__gt=preference.question.position).exists():
+        raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
+    candidates = {m.id: m for m in Message.objects.filter(pk__in=preference.candidates)}
+    if any(m.status in ACTIVE for m in candidates.values()):
+        raise ValidationError(_("Wait until every answer has finished, then choose."), code="busy")
+    chosen = None
+    if choice != "none":
+        try:
+            chosen = candidates.get(int(choice))
+        except (TypeError, ValueError):
+            chosen = None
+        if chosen is None or chosen.status not in (MessageStatus.COMPLETE, MessageStatus.INTERRUPTED):
+            raise ValidationError(_("Choose one of the answers shown, or “None of these”."), code="invalid")
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise ValidationError(_("The reason can be at most 500 characters."), code="too_long")
+    preference.chosen, preference.note, preference.decided_at = chosen, note, timezone.now()
+    preference.save(update_fields=["chosen", "note", "decided_at"])
+    broadcast(conversation.workshop_id, "interact", {"preference": preference.id})
+    return preference
 
 
 @transaction.atomic
@@ -212,18 +367,38 @@ def answer_regenerate(*, message: Message, membership) -> Message:
     message = Message.objects.select_for_update().get(pk=message.pk)
     if message.role != MessageRole.ASSISTANT or message.status in (*ACTIVE, MessageStatus.SUPERSEDED):
         raise ValidationError(_("Only a finished answer can be asked again."), code="state")
-    last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
-    if last is None or last.pk != message.pk:
-        raise ValidationError(_("Only the latest answer can be asked again."), code="not_last")
+    if message.is_candidate:
+        _check_candidate_retry(conversation, message)
+    else:
+        last = conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+        if last is None or last.pk != message.pk:
+            raise ValidationError(_("Only the latest answer can be asked again."), code="not_last")
     config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
     _check_can_generate(conversation, membership, config)
     message.status = MessageStatus.SUPERSEDED
     message.updated_at = timezone.now()
     message.save(update_fields=["status", "updated_at"])
-    answer = _pending_answer(conversation, message.reply_to, _next_position(conversation), config)
+    answer = _pending_answer(conversation, message.reply_to, _next_position(conversation), config,
+                             endpoint_key=message.endpoint_key or None, slot=message.slot, variant=message.variant,
+                             is_candidate=message.is_candidate)
+    if message.is_candidate:
+        preference = Preference.objects.select_for_update().get(question_id=message.reply_to_id)
+        preference.candidates = [answer.id if i == message.pk else i for i in preference.candidates]
+        preference.save(update_fields=["candidates"])
     Message.objects.filter(pk=message.pk).update(superseded_by=answer)
     conversation.save(update_fields=["updated_at"])
     return answer
+
+
+def _check_candidate_retry(conversation: Conversation, message: Message) -> None:
+    """A candidate can be tried again only if it failed or was cut off, before the choice
+    (a new take on a complete candidate would bias the comparison)."""
+    if message.status == MessageStatus.COMPLETE:
+        raise ValidationError(_("A complete answer in a comparison cannot be asked again."), code="state")
+    question = message.reply_to
+    if (conversation.messages.filter(role=MessageRole.USER, position__gt=question.position).exists()
+            or Preference.objects.filter(question=question, decided_at__isnull=False).exists()):
+        raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
 
 
 # --- The generator's writes (called from llm_gateway.runner through database_sync_to_async) ----

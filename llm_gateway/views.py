@@ -6,6 +6,7 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from llm_gateway import forms, registry, selectors, services
-from llm_gateway.models import Message, MessageStatus, WorkshopModel
+from llm_gateway.models import CompareMode, Message, MessageStatus, Preference, WorkshopModel
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -38,13 +39,16 @@ def _can_write(membership, conversation) -> bool:
 @workshop_view(stages=CHAT_STAGES)
 def chat_index(request, workshop, membership):
     offered = selectors.offered_models(workshop)
+    config = selectors.gateway_settings(workshop)
     if request.method == "POST":
+        compare = request.POST.get("compare") == "1"
         model = WorkshopModel.objects.filter(workshop=workshop, pk=request.POST.get("model")).first()
-        if model is None or membership.is_researcher:
+        if (model is None and not (compare and config.compare_mode == CompareMode.MODELS)) or membership.is_researcher:
             messages.error(request, _("Choose one of the models offered in this workshop."))
         else:
             try:
-                conversation = services.conversation_create(membership=membership, workshop_model=model)
+                conversation = services.conversation_create(membership=membership, workshop_model=model,
+                                                            compare=compare)
             except ValidationError as error:
                 messages.error(request, _error_text(error))
             else:
@@ -54,6 +58,7 @@ def chat_index(request, workshop, membership):
         "workshop": workshop, "membership": membership, "offered": [m for m in offered if m.configured],
         "conversations": [(c, selectors.label_for(workshop, c, staff=not membership.is_participant)) for c in conversations],
         "config_errors": selectors.configuration_errors(workshop) if membership.is_facilitator else [],
+        "compare_mode": config.compare_mode, "compare_count": config.compare_count,
     })
 
 
@@ -63,7 +68,7 @@ def _thread_context(request, workshop, membership, conversation, form=None, erro
     current = [m for m in chat_messages if m.status != MessageStatus.SUPERSEDED]
     return {
         "workshop": workshop, "membership": membership, "conversation": conversation,
-        "chat_messages": chat_messages, "last_id": current[-1].id if current else None,
+        "items": selectors.thread_items(conversation, chat_messages), "last_id": current[-1].id if current else None,
         "label": selectors.label_for(workshop, conversation, staff=staff),
         "form": form or forms.MessageForm(),
         "can_write": _can_write(membership, conversation),
@@ -105,6 +110,11 @@ def message_send(request, workshop, membership, conversation_id):
             response = render(request, "llm_gateway/conversation.html#composer_error", {"error": error, "oob": True})
             response["HX-Reswap"] = "none"
             return response
+        if conversation.is_compare:  # the last choice closes and a new set of answers opens: the whole thread
+            context = _thread_context(request, workshop, membership, conversation)
+            response = render(request, "llm_gateway/conversation.html#thread", {**context, "sent_id": sent[0].id})
+            response["HX-Reswap"] = "outerHTML"
+            return response
         # Only what changed: the two new messages are appended; the previous last answer is
         # re-rendered (it loses its "ask again" button). A long thread costs no more to send to.
         return render(request, "llm_gateway/conversation.html#sent", {
@@ -129,6 +139,7 @@ def message_fragment(request, workshop, membership, conversation_id, message_id)
     conversation = _conversation_or_404(membership, conversation_id)
     services.stale_sweep(conversation=conversation)
     message = get_object_or_404(Message, pk=message_id, conversation=conversation)
+    message.retry_ok = selectors.candidate_retry_ok(conversation, message)
     last = selectors.last_message(conversation)
     return render(request, "llm_gateway/conversation.html#message", {
         "m": message, **_message_context(workshop, membership, conversation, last_id=last.id if last else None),
@@ -156,6 +167,29 @@ def answer_regenerate(request, workshop, membership, conversation_id, message_id
 
 
 @require_POST
+@workshop_view(stages=CHAT_STAGES)
+def preference_choose(request, workshop, membership, conversation_id, question_id):
+    conversation = _conversation_or_404(membership, conversation_id)
+    if not _can_write(membership, conversation):
+        raise Http404
+    error = None
+    try:
+        services.preference_choose(conversation=conversation, membership=membership, question_id=question_id,
+                                   choice=request.POST.get("choice", ""), note=request.POST.get("note", ""))
+    except ValidationError as exc:
+        error = _error_text(exc)
+    if request.htmx:
+        return render(request, "llm_gateway/conversation.html#thread",
+                      {**_thread_context(request, workshop, membership, conversation, error=error),
+                       "choice_error": error, "choice_error_for": question_id})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, _("Your choice is saved."))
+    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+@require_POST
 @workshop_view(roles=FACILITATOR)
 def conversation_baseline(request, workshop, membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
@@ -178,13 +212,19 @@ def models_setup(request, workshop, membership):
     config = selectors.gateway_settings(workshop)
     offered = selectors.offered_models(workshop)
     initial = {"endpoints": [m.endpoint_key for m in offered if m.configured],
-               "token_budget": config.token_budget, "max_answer_tokens": config.max_answer_tokens}
+               "token_budget": config.token_budget, "max_answer_tokens": config.max_answer_tokens,
+               "compare_mode": config.compare_mode, "compare_count": config.compare_count,
+               "compare_variants": config.compare_variants}
     form = forms.ModelsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            services.workshop_models_set(workshop=workshop, endpoint_keys=form.cleaned_data["endpoints"])
-            services.gateway_settings_update(workshop=workshop, token_budget=form.cleaned_data["token_budget"],
-                                             max_answer_tokens=form.cleaned_data["max_answer_tokens"])
+            with transaction.atomic():
+                services.workshop_models_set(workshop=workshop, endpoint_keys=data["endpoints"])
+                services.gateway_settings_update(workshop=workshop, token_budget=data["token_budget"],
+                                                 max_answer_tokens=data["max_answer_tokens"])
+                services.compare_settings_update(workshop=workshop, mode=data["compare_mode"],
+                                                 count=data["compare_count"], variants=data["compare_variants"])
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -237,7 +277,7 @@ EXPORT_COLUMNS = [
     "participant", "role", "conversation_id", "conversation_title", "model_label", "endpoint_key", "model_id",
     "is_baseline", "is_sandbox", "message_id", "position", "speaker", "status", "text", "reply_to_id",
     "superseded_by_id", "prompt_tokens", "completion_tokens", "stream_chunks", "ttft_ms", "total_ms",
-    "attempts", "error_kind", "created_at", "completed_at",
+    "attempts", "error_kind", "created_at", "completed_at", "is_candidate", "candidate_column", "variant",
 ]
 
 
@@ -254,6 +294,7 @@ def _export_rows(workshop_id: int, after_id: int, limit: int = 500) -> list:
             m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
             m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
             m.completed_at.isoformat() if m.completed_at else None,
+            int(m.is_candidate), m.slot + 1 if m.is_candidate else None, m.variant,
         ]]))
     return rows
 
@@ -280,6 +321,42 @@ def export_messages(request, workshop, membership):
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-messages.csv"'
+    return response
+
+
+PREFERENCE_COLUMNS = [
+    "participant", "conversation_id", "question_message_id", "question", "mode", "candidate_ids_in_order_shown",
+    "candidate_endpoints", "candidate_variants", "chosen_message_id", "chosen_column", "chosen_endpoint",
+    "chosen_variant", "none_of_these", "note", "decided_at",
+]
+
+
+def _preference_rows(workshop_id: int) -> list[list[str]]:
+    prefs = (Preference.objects.filter(conversation__workshop_id=workshop_id,
+                                       conversation__owner__withdrawn_at__isnull=True)
+             .select_related("membership", "question", "chosen").order_by("id"))
+    rows = []
+    for p in prefs:
+        shown = {m.id: m for m in Message.objects.filter(pk__in=p.candidates)}
+        ordered = [shown[i] for i in p.candidates if i in shown]
+        rows.append([_cell(v) for v in [
+            p.membership.pseudonym, p.conversation_id, p.question_id, p.question.content, p.mode,
+            " ".join(str(m.id) for m in ordered), " | ".join(m.endpoint_key for m in ordered),
+            " | ".join(m.variant for m in ordered), p.chosen_id, p.chosen.slot + 1 if p.chosen else None,
+            p.chosen.endpoint_key if p.chosen else None, p.chosen.variant if p.chosen else None,
+            int(p.none_chosen), p.note, p.decided_at.isoformat() if p.decided_at else None,
+        ]])
+    return rows
+
+
+@workshop_view(roles=STAFF)
+def export_preferences(request, workshop, membership):
+    """Compare mode: one row per set of candidate answers, with what the participant chose
+    (an empty decided_at: not chosen yet)."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    lines = [writer.writerow(PREFERENCE_COLUMNS), *(writer.writerow(r) for r in _preference_rows(workshop.id))]
+    response = StreamingHttpResponse(iter(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-preferences.csv"'
     return response
 
 

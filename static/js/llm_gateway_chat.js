@@ -12,6 +12,7 @@
   var activity = {};     // message id -> last time we heard of it
   var refreshing = {};   // message id -> true while a fetch is in flight
   var ACTIVE = { pending: true, streaming: true };
+  var lastLogRefresh = 0;
 
   function msgEl(id) { return document.getElementById("m-" + id); }
   function isActive(el) { return el && ACTIVE[el.dataset.status]; }
@@ -26,6 +27,18 @@
     var button = document.getElementById("send-button");
     if (button) { button.disabled = busy; }
     chat.dataset.busy = busy ? "1" : "0";
+    // Compare mode: the choice opens when every candidate answer has finished.
+    document.querySelectorAll("#thread-log .compare-turn").forEach(function (turn) {
+      var waiting = !!turn.querySelector(".msg[data-status=pending], .msg[data-status=streaming]");
+      var form = turn.querySelector("form.choice");
+      if (!form) { return; }
+      if (form.dataset.wait === "1" && !waiting && Date.now() - lastLogRefresh > 2000) {
+        lastLogRefresh = Date.now();
+        refreshLog();  // the stored state decides which answers can be chosen
+        return;
+      }
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = waiting; });
+    });
   }
 
   function buffer(id, o, x) {
