@@ -103,3 +103,56 @@ def test_facilitator_marks_a_participant_conversation_as_baseline(interact_works
     page.get_by_text("No longer a baseline conversation").wait_for()
     assert not Conversation.objects.filter(workshop=workshop, is_baseline=True).exists()
     assert page.js_errors == []
+
+
+def test_compare_mode_two_models_side_by_side_and_a_stored_preference(interact_workshop, new_page):
+    from llm_gateway.models import Preference
+
+    workshop = interact_workshop
+    participant = make_participant(workshop)
+    facilitator = new_page()
+    login(facilitator, facilitator_of(workshop).user.username, PASSWORD)
+    facilitator.goto(f"/w/{workshop.slug}/interact/models/")
+    facilitator.get_by_label("Two models side by side (blinded)").check()
+    facilitator.get_by_role("button", name="Save").click()
+    facilitator.get_by_text("Models saved.").wait_for()
+
+    page = new_page(viewport={"width": 1280, "height": 900})
+    login(page, participant.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/interact/")
+    page.get_by_role("button", name="New comparison: two models answer side by side").click()
+    page.get_by_label("Your message").fill("Who built the Red Fort?")
+    page.get_by_role("button", name="Send").click()
+    grid = page.locator(".compare-grid")
+    grid.wait_for()
+    assert grid.locator(".msg-assistant").count() == 2
+    # Both answers stream at once, into two columns.
+    page.locator(".compare-grid .msg-assistant[data-status=complete]").nth(1).wait_for(timeout=30000)
+    boxes = [grid.locator(".msg-assistant").nth(i).bounding_box() for i in range(2)]
+    assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[0]["x"] < boxes[1]["x"]
+    assert "Alpha Llama" not in page.content() and "Mixtral" not in page.content()
+    assert page.get_by_label("Your message").input_value() == ""
+    save = page.get_by_role("button", name="Save my choice")
+    page.wait_for_function("() => { const b = [...document.querySelectorAll('form.choice button')][0];"
+                           " return b && !b.disabled; }")
+    page.get_by_label("Answer 2").check()
+    page.get_by_label("Why? (optional)").fill("Clearer for a student")
+    save.click()
+    page.get_by_role("button", name="Change my choice").wait_for()
+    page.screenshot(path="/tmp/interact_compare.png", full_page=True)
+    preference = Preference.objects.get(conversation__owner=participant)
+    chosen_column = page.locator(".compare-grid .msg.chosen .msg-who").inner_text()
+    assert preference.chosen is not None and preference.chosen.slot == 1 and "Answer 2" in chosen_column
+    assert preference.note == "Clearer for a student"
+
+    # The conversation goes on; the earlier choice is now closed and shown as made.
+    page.get_by_label("Your message").fill("And the Taj Mahal?")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".compare-turn").nth(1).wait_for()
+    assert "Preferred: Answer 2" in page.locator(".compare-turn").first.inner_text()
+    page.locator(".compare-turn").nth(1).locator(".msg-assistant[data-status=complete]").nth(1).wait_for(timeout=30000)
+    page.set_viewport_size({"width": 390, "height": 844})  # on a phone the answers stack
+    boxes = [page.locator(".compare-turn").nth(1).locator(".msg-assistant").nth(i).bounding_box() for i in range(2)]
+    assert boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1
+    page.screenshot(path="/tmp/interact_compare_phone.png", full_page=True)
+    assert page.js_errors == [] and facilitator.js_errors == []
