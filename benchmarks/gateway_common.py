@@ -63,9 +63,9 @@ def free_port() -> int:
 
 
 class App:
-    """The real app under uvicorn (one worker), like `make run` / production."""
+    """The real app under uvicorn, like `make run` (one worker) or production (`--workers`)."""
 
-    def __init__(self, db_url: str, endpoints: list[dict], extra_env: dict | None = None):
+    def __init__(self, db_url: str, endpoints: list[dict], extra_env: dict | None = None, workers: int = 1):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": db_url, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
@@ -74,7 +74,7 @@ class App:
         self.log = open(ROOT / f".bench-server-{self.port}.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning", "--no-access-log"],
+             str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         from tests.conftest import wait_for_port
 

@@ -10,8 +10,13 @@ text equals what the participant's socket received), time to first token and tot
 the participants saw them, and the server's own latency (GET /healthz probed every 100 ms)
 idle versus under load.
 
+Two loads: the burst (default: every participant sends at the same instant, each turn right
+after the last answer) and the session (`--think 4`: each waits 2-6 s, reading and typing,
+before each message, so the 50 conversations overlap as they do in a workshop room).
+`--workers 2` runs uvicorn with two processes, as docker-compose does.
+
 Usage (with the test command's environment):
-  .venv/bin/python -m benchmarks.gateway_concurrency [--participants 50] [--turns 3]
+  .venv/bin/python -m benchmarks.gateway_concurrency [--participants 50] [--turns 3] [--think 4] [--workers 2]
 Bounded: gives up after --budget seconds (default 240).
 """
 
@@ -20,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import random
 import time
 
 from benchmarks import gateway_common as gc
@@ -37,11 +44,13 @@ async def probe(app: gc.App, stop: asyncio.Event, out: list[float]):
             await asyncio.sleep(0.1)
 
 
-async def participant_run(app, slug, session, conversation_id, turns, results, errors):
+async def participant_run(app, slug, session, conversation_id, turns, results, errors, think=0.0, rng=None):
     p = gc.Participant(app, slug, session)
     try:
         ws = await p.open(conversation_id)
         for turn in range(turns):
+            if think:  # reading the last answer and typing the next message
+                await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
             r = await p.ask(ws, conversation_id, f"Question {turn + 1}: what happened in 1857?")
             if r.get("error") or r.get("status") != "complete":
                 errors.append(r.get("error") or f"answer {r.get('message_id')} ended {r.get('status')}")
@@ -74,9 +83,10 @@ async def run(args) -> dict:
     db_url = gc.setup_django([endpoint])
     workshop, people = await sync_to_async(gc.make_people)(args.participants, [endpoint["key"]])
     extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_tuned"} if args.tuned else {}
-    app = gc.App(db_url, [endpoint], extra)
+    app = gc.App(db_url, [endpoint], extra, workers=args.workers)
     out: dict = {"endpoint": endpoint["key"], "participants": args.participants, "turns": args.turns,
-                 "settings": "tuned" if args.tuned else "default"}
+                 "settings": "tuned" if args.tuned else "default", "workers": args.workers, "think_s": args.think,
+                 "channel_layer": os.environ.get("CHANNEL_LAYER", "redis")}
     try:
         # Idle server latency.
         idle: list[float] = []
@@ -93,8 +103,9 @@ async def run(args) -> dict:
         errors: list[str] = []
         began = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*[
-            participant_run(app, workshop.slug, session, convs[endpoint["key"]][0], args.turns, results, errors)
-            for session, _m, convs in people
+            participant_run(app, workshop.slug, session, convs[endpoint["key"]][0], args.turns, results, errors,
+                            args.think, random.Random(i))
+            for i, (session, _m, convs) in enumerate(people)
         ]), timeout=args.budget)
         wall = time.perf_counter() - began
         stop.set()
@@ -154,6 +165,9 @@ def main():
     parser.add_argument("--llama", action="store_true")
     parser.add_argument("--tuned", action="store_true",
                         help="run the app with benchmarks/gateway_settings_tuned.py (proposed settings)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (production runs 2)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a participant reads and types before each message (0: all at once)")
     parser.add_argument("--budget", type=float, default=240)
     args = parser.parse_args()
     result = asyncio.run(run(args))
