@@ -6,6 +6,9 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from functools import cache
+
+from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q
 
 from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
@@ -128,44 +131,93 @@ class AnnotationView:
     end: int
     excerpt: str
     memo: str
-    codes: list = field(default_factory=list)  # [(code id, text)] sorted by text
+    codes: list = field(default_factory=list)  # [(code id, text)] in code order (see code_order)
+
+
+def code_order(code_id: int, normalized: str) -> tuple:
+    """How a highlight's codes are listed: by normalized text, in code-point order (the same in
+    Python and in any database collation, so a fragment built in memory after a save lists
+    them exactly as the page does), then by id."""
+    return normalized, code_id
+
+
+def annotation_order(view: AnnotationView) -> tuple:
+    return view.start, view.end, view.id
 
 
 def annotation_views(**filters) -> list[AnnotationView]:
     """Highlights matching `filters` with their codes: one query (a join), no model instances."""
-    views: dict[int, AnnotationView] = {}
     rows = (
         Annotation.objects.filter(**filters)
-        .order_by("start", "end", "id", "annotationcode__code__normalized", "annotationcode__code_id")
+        .order_by("start", "end", "id")
         .values_list("id", "message_id", "start", "end", "excerpt", "memo",
-                     "annotationcode__code_id", "annotationcode__code__text")
+                     "annotationcode__code_id", "annotationcode__code__text", "annotationcode__code__normalized")
     )
-    for pk, message_id, start, end, excerpt, memo, code_id, text in rows:
+    return _views_from_rows(rows)
+
+
+@cache
+def _turn_annotations_sql() -> str:
+    a, ac, c = (m._meta.db_table for m in (Annotation, AnnotationCode, Code))
+    return (
+        f'SELECT a.id, a.message_id, a."start", a."end", a.excerpt, a.memo, c.id, c.text, c.normalized '
+        f"FROM {a} a LEFT OUTER JOIN {ac} ac ON ac.annotation_id = a.id LEFT OUTER JOIN {c} c ON c.id = ac.code_id "
+        f'WHERE a.membership_id = %s AND a.message_id = %s ORDER BY a."start", a."end", a.id'
+    )
+
+
+def turn_annotations(membership_id: int, message_id: int) -> list[AnnotationView]:
+    """annotation_views(membership=…, message=…) for the hot path (every code saved reads it):
+    the same rows through one fixed SQL string, because building the ORM query costs several
+    times more than running it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_turn_annotations_sql(), [membership_id, message_id])
+        return _views_from_rows(cursor.fetchall())
+
+
+def _views_from_rows(rows) -> list[AnnotationView]:
+    views: dict[int, AnnotationView] = {}
+    for pk, message_id, start, end, excerpt, memo, code_id, text, normalized in rows:
         view = views.get(pk)
         if view is None:
             view = views[pk] = AnnotationView(pk, message_id, start, end, excerpt, memo)
         if code_id is not None:
-            view.codes.append((code_id, text))
+            view.codes.append((normalized, code_id, text))
+    for view in views.values():  # code_order: (normalized, id); tuples compare the same way
+        if len(view.codes) > 1:
+            view.codes.sort()
+        view.codes = [(code_id, text) for _n, code_id, text in view.codes]
     return list(views.values())
 
 
 def annotations_for_message(message, coder: Membership) -> list[AnnotationView]:
-    return annotation_views(membership=coder, message=message)
+    return turn_annotations(coder.id, message.id)
 
 
-def render_turn(message, coder: Membership, *, editable: bool = True) -> Turn:
-    """One model answer as the transcript shows it (the fragment a save returns)."""
+def turn_counts(message) -> tuple[int, int]:
+    """(its number among the conversation's shown answers, how many answers it replaced)."""
     from llm_gateway.models import Message
 
-    anns = annotations_for_message(message, coder)
-    html = render_highlights(message.content, [Span(a.id, a.start, a.end) for a in anns])
-    # Its number among the conversation's shown answers, and how many answers it replaced.
     counts = Message.objects.filter(conversation_id=message.conversation_id, role="assistant").aggregate(
         number=Count("id", filter=Q(position__lte=message.position) & ~Q(status="superseded")),
         replaced=Count("id", filter=Q(status="superseded", reply_to_id=message.reply_to_id)),
     )
-    return Turn(message, message.status in CODABLE_STATUSES, html, anns,
-                replaced=counts["replaced"] if message.reply_to_id else 0, number=counts["number"],
+    return counts["number"], counts["replaced"] if message.reply_to_id else 0
+
+
+def render_turn(message, coder: Membership, *, editable: bool = True, annotations=None) -> Turn:
+    """One model answer as the transcript shows it (the fragment a save returns).
+
+    `annotations`: the coder's highlights on it, when the caller already has them (a save
+    returns the turn as it wrote it); `message.turn_number` / `message.turn_replaced`, when
+    the message was read with them (services._codable_message), save the count query."""
+    anns = annotations_for_message(message, coder) if annotations is None else annotations
+    html = render_highlights(message.content, [Span(a.id, a.start, a.end) for a in anns])
+    if getattr(message, "turn_number", None) is not None:
+        number, replaced = message.turn_number, (message.turn_replaced or 0) if message.reply_to_id else 0
+    else:
+        number, replaced = turn_counts(message)
+    return Turn(message, message.status in CODABLE_STATUSES, html, anns, replaced=replaced, number=number,
                 items_html=render_annotation_items(anns, editable=editable))
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from contextlib import nullcontext
+from functools import cache
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,13 +67,14 @@ def normalize_code_text(text: str) -> tuple[str, str]:
     text = unicodedata.normalize("NFC", " ".join((text or "").split()))
     if not text:
         raise ValidationError(_("Write a code: it cannot be empty."), code="empty")
-    if len(text) > CODE_MAX_LENGTH:
+    normalized = text.casefold()
+    if len(text) > CODE_MAX_LENGTH or len(normalized) > CODE_MAX_LENGTH:  # casefold can lengthen: ß -> ss
         raise ValidationError(
             _("A code can be at most %(max)d characters (this one has %(n)d). Put longer thoughts in the memo.")
-            % {"max": CODE_MAX_LENGTH, "n": len(text)},
+            % {"max": CODE_MAX_LENGTH, "n": max(len(text), len(normalized))},
             code="too_long",
         )
-    return text, text.casefold()
+    return text, normalized
 
 
 def _check_memo(memo: str, label: str | None = None) -> str:
@@ -177,17 +180,45 @@ def code_delete(*, membership: Membership, code: Code) -> None:
 # --- Annotations -------------------------------------------------------------------------------
 
 
-def _codable_message(*, membership: Membership, message_id: int):
-    from llm_gateway.models import Message
+@cache
+def _message_sql() -> str:
+    from llm_gateway.models import Conversation, Message
 
-    message = (
-        Message.objects.select_related("conversation", "conversation__owner")
-        .filter(pk=message_id, conversation__workshop_id=membership.workshop_id)
-        .first()
+    m, c, o = Message._meta.db_table, Conversation._meta.db_table, Membership._meta.db_table
+    return (
+        'SELECT m.id, m.conversation_id, m.role, m.content, m.status, m."position", m.reply_to_id, '
+        "c.owner_id, c.is_baseline, o.withdrawn_at, "
+        f"(SELECT COUNT(*) FROM {m} n WHERE n.conversation_id = m.conversation_id AND n.role = 'assistant' "
+        """AND n."position" <= m."position" AND n.status <> 'superseded'), """
+        f"(SELECT COUNT(*) FROM {m} r WHERE r.conversation_id = m.conversation_id AND r.role = 'assistant' "
+        "AND r.status = 'superseded' AND r.reply_to_id = m.reply_to_id) "
+        f"FROM {m} m INNER JOIN {c} c ON c.id = m.conversation_id INNER JOIN {o} o ON o.id = c.owner_id "
+        "WHERE m.id = %s AND c.workshop_id = %s"
     )
-    if message is None:
+
+
+MESSAGE_FIELDS = ["id", "conversation_id", "role", "content", "status", "position", "reply_to_id"]
+
+
+def _codable_message(*, membership: Membership, message_id: int):
+    """The message to code, checked, read with one fixed SQL string (the hot path: the ORM's
+    query building costs more than the query). Also read: what the saved turn's fragment shows
+    besides the highlights, its number among the shown answers (`turn_number`) and how many
+    answers it replaced (`turn_replaced`), see selectors.render_turn. The message's other
+    fields are deferred (loaded if touched)."""
+    from llm_gateway.models import Conversation, Message
+
+    with connection.cursor() as cursor:
+        cursor.execute(_message_sql(), [message_id, membership.workshop_id])
+        row = cursor.fetchone()
+    if row is None:
         raise ValidationError(_("That message is not in this workshop."), code="not_found")
-    conversation = message.conversation
+    message = Message.from_db(connection.alias, MESSAGE_FIELDS, row[:7])
+    owner_id, is_baseline, owner_withdrawn_at, message.turn_number, message.turn_replaced = row[7:]
+    conversation = Conversation.from_db(connection.alias, ["id", "owner_id", "is_baseline"],
+                                        [message.conversation_id, owner_id, is_baseline])
+    conversation.owner = Membership.from_db(connection.alias, ["id", "withdrawn_at"], [owner_id, owner_withdrawn_at])
+    message.conversation = conversation
     visible = conversation.owner_id == membership.id or (
         conversation.is_baseline and conversation.owner.withdrawn_at is None
     )
@@ -229,40 +260,161 @@ def _clean_code_list(codes: Iterable[str]) -> list[str]:
     return cleaned
 
 
-@transaction.atomic
 def annotation_create(
     *, membership: Membership, message_id: int, start: int, end: int, codes: Iterable[str], memo: str = ""
 ) -> Annotation:
     """Highlight a span of a model answer with one or more codes.
 
     Selecting exactly the same span again adds the codes to the existing highlight.
+
+    The returned annotation carries `turn_annotations`: the member's highlights on that answer
+    after the write, as selectors.annotation_views returns them (read just before the write
+    and updated with what was written), so the caller renders the saved turn without reading
+    it again. This is the hot path of the Reflect stage (every Enter in the code field): on
+    Postgres the highlight, any new codes and the links are written by one statement (atomic
+    on its own); elsewhere by the ORM in a transaction.
     """
+    from coding import selectors
+
     check_can_code(membership)
     message = _codable_message(membership=membership, message_id=message_id)
     start, end = _check_span(message.content, start, end)
     texts = _clean_code_list(codes)
     memo = _check_memo(memo)
-    on_turn = {(a_start, a_end): pk for pk, a_start, a_end in
-               Annotation.objects.filter(membership=membership, message=message).values_list("id", "start", "end")}
-    if (start, end) in on_turn:  # the same span again: add the codes to the existing highlight
-        annotation = Annotation.objects.get(pk=on_turn[(start, end)])
-        if memo and not annotation.memo:
-            annotation.memo = memo
-            annotation.save(update_fields=["memo", "updated_at"])
-    else:
-        # A concurrent identical request (two tabs) hits the unique constraint; the view retries.
-        annotation = Annotation.objects.create(
-            membership=membership, message=message, start=start, end=end,
-            excerpt=message.content[start:end], memo=memo,
+    wanted: dict[str, str] = {}  # normalized -> display text, in the order typed
+    for text in texts:
+        display, normalized = normalize_code_text(text)
+        wanted.setdefault(normalized, display)
+    turn = selectors.turn_annotations(membership.id, message.id)
+    same = next((v for v in turn if (v.start, v.end) == (start, end)), None)
+    set_memo = bool(memo) and (same is None or not same.memo)
+    if connection.vendor == "postgresql" and FAST_WRITE:
+        annotation, linked, created_codes = _write_annotation_sql(
+            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
+            existing_id=same.id if same else None, set_memo=set_memo,
         )
-    code_ids, created_codes = _codes_for(membership=membership, texts=texts)
-    AnnotationCode.objects.bulk_create(
-        [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
-    )
-    first_on_turn = not on_turn
-    if created_codes or first_on_turn:  # only then do the progress counts change
+    else:
+        annotation, linked, created_codes = _write_annotation_orm(
+            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
+            existing_id=same.id if same else None, set_memo=set_memo,
+        )
+    annotation.turn_annotations = _turn_after_write(turn, annotation, same, linked)
+    if created_codes or not turn:  # only then do the progress counts change
         _changed(membership, "annotation")
     return annotation
+
+
+# One switch for the tests, which run both write paths on Postgres.
+FAST_WRITE = True
+
+
+def _turn_after_write(turn, annotation: Annotation, same, linked: list[tuple[int, str, str]]):
+    """The turn's highlights after the write: `turn` as read before it, plus the new highlight or
+    the codes added to the existing one ([(code id, normalized, text)] of every code linked)."""
+    from coding.selectors import AnnotationView, annotation_order, code_order
+
+    if same is not None:
+        normalized_of = {code_id: text.casefold() for code_id, text in same.codes}  # as stored: casefold of text
+        codes = {code_id: (normalized_of[code_id], text) for code_id, text in same.codes}
+        view = AnnotationView(same.id, same.message_id, same.start, same.end, same.excerpt, annotation.memo)
+        others = [v for v in turn if v.id != same.id]
+    else:
+        codes = {}
+        view = AnnotationView(annotation.id, annotation.message_id, annotation.start, annotation.end,
+                              annotation.excerpt, annotation.memo)
+        others = list(turn)
+    for code_id, normalized, text in linked:
+        codes[code_id] = (normalized, text)
+    view.codes = [(code_id, text) for code_id, (_n, text) in
+                  sorted(codes.items(), key=lambda item: code_order(item[0], item[1][0]))]
+    return sorted([*others, view], key=annotation_order)
+
+
+def _write_annotation_orm(*, membership, message, start, end, memo, wanted, existing_id, set_memo):
+    """The portable write (SQLite in the embedded mode): a few ORM statements in a transaction."""
+    with transaction.atomic():
+        if existing_id is not None:  # the same span again: add the codes to the existing highlight
+            annotation = Annotation.objects.get(pk=existing_id)
+            if set_memo:
+                annotation.memo = memo
+                annotation.save(update_fields=["memo", "updated_at"])
+        else:
+            # A concurrent identical request (two tabs) hits the unique constraint; the view retries.
+            annotation = Annotation.objects.create(
+                membership=membership, message=message, start=start, end=end,
+                excerpt=message.content[start:end], memo=memo,
+            )
+        code_ids, created = _codes_for(membership=membership, texts=list(wanted.values()))
+        AnnotationCode.objects.bulk_create(
+            [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
+        )
+    texts = dict(Code.objects.filter(pk__in=code_ids).values_list("id", "text"))
+    return annotation, [(i, texts[i].casefold(), texts[i]) for i in code_ids], created
+
+
+def _write_annotation_sql(*, membership, message, start, end, memo, wanted, existing_id, set_memo):
+    """The Postgres write: the highlight (or the existing one), the missing codes and the links
+    in one statement, which returns the highlight's stored fields and every code linked."""
+    now = timezone.now()
+    a, c, ac = (m._meta.db_table for m in (Annotation, Code, AnnotationCode))
+    if existing_id is None:
+        # A concurrent identical request (two tabs) hits the unique constraint: IntegrityError,
+        # and the view retries (then the span exists and only codes are added).
+        ann = (f'INSERT INTO {a} (membership_id, message_id, "start", "end", excerpt, memo, created_at, updated_at) '
+               f"VALUES (%(member)s, %(message)s, %(start)s, %(end)s, %(excerpt)s, %(memo)s, %(now)s, %(now)s) "
+               f"RETURNING id, created_at, updated_at, memo")
+    elif set_memo:
+        ann = (f"UPDATE {a} SET memo = %(memo)s, updated_at = %(now)s WHERE id = %(existing)s "
+               f"RETURNING id, created_at, updated_at, memo")
+    else:
+        ann = f"SELECT id, created_at, updated_at, memo FROM {a} WHERE id = %(existing)s"
+    sql = f"""
+        WITH ann AS ({ann}),
+        wanted AS (SELECT * FROM unnest(%(norms)s::text[], %(texts)s::text[]) AS w(normalized, text)),
+        found AS (SELECT id, normalized, text FROM {c}
+                  WHERE membership_id = %(member)s AND normalized = ANY(%(norms)s::text[])),
+        made AS (INSERT INTO {c} (workshop_id, membership_id, text, normalized, memo, created_at, updated_at)
+                 SELECT %(workshop)s, %(member)s, w.text, w.normalized, '', %(now)s, %(now)s FROM wanted w
+                 WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.normalized = w.normalized)
+                 ON CONFLICT DO NOTHING
+                 RETURNING id, normalized, text),
+        codes AS (SELECT id, normalized, text, false AS created FROM found
+                  UNION ALL SELECT id, normalized, text, true FROM made),
+        linked AS (INSERT INTO {ac} (annotation_id, code_id, created_at)
+                   SELECT ann.id, codes.id, %(now)s FROM ann CROSS JOIN codes
+                   ON CONFLICT DO NOTHING)
+        SELECT ann.id, ann.created_at, ann.updated_at, ann.memo, codes.id, codes.normalized, codes.text, codes.created
+        FROM ann LEFT JOIN codes ON true
+    """
+    params = {
+        "member": membership.id, "workshop": membership.workshop_id, "message": message.id, "start": start,
+        "end": end, "excerpt": message.content[start:end], "memo": memo, "now": now, "existing": existing_id,
+        "norms": list(wanted), "texts": list(wanted.values()),
+    }
+    # Outside a transaction (a request) the statement is atomic on its own and needs no BEGIN /
+    # COMMIT round trips; inside one (a caller's, or a test's) a savepoint keeps a refused
+    # statement (the unique span, see above) from breaking the caller's transaction.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:  # the existing highlight was deleted a moment ago (another tab)
+        raise ValidationError(_("This highlight was just deleted: select the text again."), code="not_found")
+    ann_id, created_at, updated_at, stored_memo = rows[0][:4]
+    linked = [(code_id, normalized, text) for *_a, code_id, normalized, text, _c in rows if code_id is not None]
+    created = any(row[7] for row in rows if row[4] is not None)
+    missing = [k for k in wanted if k not in {n for _i, n, _t in linked}]
+    if missing:  # created a moment ago by the same person in another tab: link those too
+        pairs = list(Code.objects.filter(membership=membership, normalized__in=missing)
+                     .values_list("id", "normalized", "text"))
+        AnnotationCode.objects.bulk_create([AnnotationCode(annotation_id=ann_id, code_id=i) for i, _n, _t in pairs],
+                                           ignore_conflicts=True)
+        linked += pairs
+    annotation = Annotation(id=ann_id, membership=membership, message=message, start=start, end=end,
+                            excerpt=message.content[start:end], memo=stored_memo, created_at=created_at,
+                            updated_at=updated_at)
+    annotation._state.adding = False
+    annotation._state.db = connection.alias
+    return annotation, linked, created
 
 
 @transaction.atomic

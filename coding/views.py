@@ -150,8 +150,8 @@ def _neighbour(rows, conversation, step):
     return rows[i]["conversation"] if 0 <= i < len(ids) else None
 
 
-def _turn_response(request, workshop, membership, message, *, status=200, annotation_id=None):
-    turn = selectors.render_turn(message, membership)
+def _turn_response(request, workshop, membership, message, *, status=200, annotation_id=None, annotations=None):
+    turn = selectors.render_turn(message, membership, annotations=annotations)
     response = render(request, "coding/transcript.html#turn", _base_context(
         workshop, membership, turn=turn, coder=membership,
     ), status=status)
@@ -182,7 +182,9 @@ def annotation_create(request, workshop, membership):
         annotation = services.annotation_create(**arguments)
     except IntegrityError:  # the same span saved at the same moment from another tab: now it exists
         annotation = services.annotation_create(**arguments)
-    return _turn_response(request, workshop, membership, annotation.message, status=201, annotation_id=annotation.id)
+    # The service returns the turn as it wrote it: the fragment needs no second read.
+    return _turn_response(request, workshop, membership, annotation.message, status=201, annotation_id=annotation.id,
+                          annotations=annotation.turn_annotations)
 
 
 @require_POST
