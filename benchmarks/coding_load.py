@@ -237,6 +237,9 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=10.0)
     parser.add_argument("--bursts", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--sync-middleware", action="store_true",
+                        help="comparison: serve with benchmarks.coding_bench_settings (every middleware sync-only, "
+                             "so no event-loop/thread hop per middleware hook)")
     args = parser.parse_args()
     url_db = common.setup_django()
 
@@ -249,6 +252,8 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
            "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+    if args.sync_middleware:
+        env["DJANGO_SETTINGS_MODULE"] = "benchmarks.coding_bench_settings"
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
@@ -267,6 +272,7 @@ def main() -> None:
         connections = (f"psycopg pool per process (max {pool['max_size']})" if isinstance(pool, dict)
                        else "one per request (no pool)")
         print(f"{args.participants} participants, uvicorn workers: {args.workers}, "
+              f"middleware: {'all sync-only (comparison)' if args.sync_middleware else 'as configured'}, "
               f"database connections: {connections}, "
               f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         burst_errors = results.pop("burst_errors", [])
