@@ -142,6 +142,18 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The live board's own layer (alias "board", discussion/): with Redis, "pubsub" (one PUBLISH
+# per board change, fanned out inside each server process; docs/discussion.md "Benchmarks")
+# or "redis" (the default layer's kind: one Redis list entry per receiving socket).
+DISCUSSION_BOARD_LAYER = env_str("DISCUSSION_BOARD_LAYER", "pubsub")
+if DISCUSSION_BOARD_LAYER not in ("redis", "pubsub"):
+    raise ImproperlyConfigured(f"DISCUSSION_BOARD_LAYER={DISCUSSION_BOARD_LAYER!r}: use pubsub or redis.")
+CHANNEL_LAYERS["board"] = dict(CHANNEL_LAYERS["default"])
+if REDIS_URL and DISCUSSION_BOARD_LAYER == "pubsub":
+    CHANNEL_LAYERS["board"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": env_str("CHANNEL_PREFIX", "calma") + ".board."},
+    }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import ValidationError
 
 from discussion import conf, services
-from discussion.events import board_group
+from discussion.events import BOARD_LAYER, board_group
 from workshops.models import Membership
 from workshops.selectors import socket_membership
 
@@ -103,6 +103,7 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = BOARD_LAYER
     async def connect(self):
         self.membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
         if self.membership is None:
@@ -187,5 +188,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
             reply.setdefault("payload", {})["ref"] = ref
             await self.send_json(reply)
 
-    async def board_event(self, event):
+    async def dispatch(self, message):
+        # A board event is forwarded as the text the sender encoded once: no database, so it
+        # skips what Channels does before every other handler (close_old_connections in the
+        # one shared sync thread), which would queue one thread hop per socket per change.
+        if message.get("type") == "board.event":
+            await self.base_send({"type": "websocket.send", "text": message["text"]})
+            return
+        await super().dispatch(message)
+
+    async def board_event(self, event):  # the handler Channels would call (kept for clarity and tests)
         await self.send(text_data=event["text"])

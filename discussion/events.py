@@ -20,12 +20,17 @@ from workshops import events as workshop_events
 log = logging.getLogger(__name__)
 
 
+# The board's own channel layer alias (calma/settings.py: a Redis pub/sub layer by default,
+# DISCUSSION_BOARD_LAYER); the workshop stream below stays on the default layer.
+BOARD_LAYER = "board"
+
+
 def board_group(workshop_id: int) -> str:
     return f"board.{workshop_id}"
 
 
 def send_now(workshop_id: int, kind: str, payload: dict | None = None) -> None:
-    layer = get_channel_layer()
+    layer = get_channel_layer(BOARD_LAYER)
     if layer is None:
         return
     try:

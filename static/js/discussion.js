@@ -290,6 +290,8 @@
       },
       cardList: function () { var self = this; return this.order.map(function (id) { return self.cards[id]; }).filter(Boolean); },
       upsert: function (card) {
+        var known = this.cards[card.id];
+        if (known && card.version < known.version) { return; }  // an older change replayed after a newer snapshot
         if (card.status !== "active") { this.remove(card.id); return; }
         if (Picker) { Picker.cardChanged(card); }
         if (!this.cards[card.id]) { this.order.push(card.id); }

@@ -124,9 +124,35 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     p2.get_by_label("Name", exact=True).first.fill("Respect for religions")
     p2.get_by_role("button", name="Add card").click()
     expect(p1.locator(".axis-card", has_text="Respect for religions")).to_be_visible()
-    # Two people edit the same card: the second writer sees the conflict with both texts.
+    # The excerpt picker: P01 searches their transcripts, ticks two sentences of the model's
+    # answer (one by keyboard) and attaches the passage; P02 sees it on the card without reload.
     from discussion.models import Axis
 
+    answer = d.answers[d.people[0].pk]
+    fairness = Axis.objects.get(workshop=d.workshop, name="Fairness to all sides", status="active")
+    p1.locator(f"#card-{fairness.pk}").get_by_role("button", name="Add an excerpt…").click()
+    picker = p1.get_by_role("dialog", name="Add an excerpt to")
+    expect(picker).to_be_visible()
+    expect(picker).to_contain_text("Many historians differ on this")  # P01's own highlight, attachable at once
+    picker.get_by_label("Search your highlights and the transcripts").fill("Indian rulers")
+    picker.get_by_role("button", name="Open in the transcript").click()
+    turn = picker.locator(f"#picker-msg-{answer.pk}")
+    turn.get_by_role("checkbox", name="Many historians differ on this.").click()
+    last = turn.get_by_role("checkbox", name="Some accounts centre Britain")
+    last.focus()
+    last.press(" ")
+    expect(last).to_have_attribute("aria-checked", "true")
+    expect(turn.locator(".picker-preview")).to_contain_text("Many historians differ on this. Some accounts centre Britain")
+    shot(p1, "segment4-excerpt-picker-phone")
+    turn.get_by_role("button", name="Attach the chosen passage").click()
+    expect(picker.locator("#picker-status")).to_contain_text("Attached")
+    passage = "Many historians differ on this. Some accounts centre Britain; others centre Indian rulers and people."
+    for page in (p2, fac):
+        expect(page.locator(f"#card-{fairness.pk} .excerpts")).to_contain_text(passage)
+    picker.get_by_role("button", name="Close").click()
+    expect(picker).to_be_hidden()
+
+    # Two people edit the same card: the second writer sees the conflict with both texts.
     acc = Axis.objects.get(workshop=d.workshop, name="Accuracy", status="active")
     c1, c2 = p1.locator(f"#card-{acc.pk}"), p2.locator(f"#card-{acc.pk}")
     c1.get_by_role("button", name="Edit", exact=True).click()

@@ -121,6 +121,8 @@ async def test_reconnecting_client_resyncs_over_http(board, client):
     await b.disconnect()
     await send(a, "card.create", name="Made while B was away")
     await next_kind(a, "created")
+    # Delivered (A has it) before B comes back: B gets it over HTTP, not on the socket.
+    assert (await next_kind(a, "card"))["payload"]["card"]["name"] == "Made while B was away"
     b = await connect(board.workshop, board.people[1].user)
     await database_sync_to_async(client.force_login)(board.people[1].user)
     state = await database_sync_to_async(client.get)(f"/w/{board.workshop.slug}/discuss/state.json")
