@@ -135,6 +135,9 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     expect(picker).to_be_visible()
     expect(picker).to_contain_text("Many historians differ on this")  # P01's own highlight, attachable at once
     picker.get_by_label("Search your highlights and the transcripts").fill("Indian rulers")
+    # Typing searches by itself after a pause; the button makes it certain (a fill that lands
+    # before htmx has wired the freshly loaded form would otherwise search nothing).
+    picker.get_by_role("button", name="Search", exact=True).click()
     picker.get_by_role("button", name="Open in the transcript").click()
     turn = picker.locator(f"#picker-msg-{answer.pk}")
     turn.get_by_role("checkbox", name="Many historians differ on this.").click()
