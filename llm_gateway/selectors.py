@@ -123,6 +123,7 @@ def thread_items(conversation: Conversation, chat_messages: list[Message]) -> li
         return [("message", m) for m in chat_messages]
     preferences = {p.question_id: p for p in Preference.objects.filter(conversation=conversation)}
     last_question = max((m.position for m in chat_messages if m.role == MessageRole.USER), default=None)
+    by_id = {m.id: m for m in chat_messages}
     turns: dict[int, CompareTurn] = {}
     items: list[tuple[str, object]] = []
     for m in chat_messages:
@@ -131,9 +132,10 @@ def thread_items(conversation: Conversation, chat_messages: list[Message]) -> li
             continue
         turn = turns.get(m.reply_to_id)
         if turn is None:
-            question = next(q for q in chat_messages if q.id == m.reply_to_id)
-            preference = preferences.get(question.id)
-            turn = turns[m.reply_to_id] = CompareTurn(question, [], [], preference, question.position == last_question)
+            question = by_id[m.reply_to_id]
+            turn = turns[question.id] = CompareTurn(question, [], [], preferences.get(question.id),
+                                                    question.position == last_question)
+            # Candidates follow their question; a retried one (a later position) joins its turn.
             items.insert(items.index(("message", question)) + 1, ("compare", turn))
         (turn.earlier if m.status == MessageStatus.SUPERSEDED else turn.candidates).append(m)
     for turn in turns.values():
@@ -144,15 +146,18 @@ def thread_items(conversation: Conversation, chat_messages: list[Message]) -> li
     return items
 
 
+def conversation_moved_on(conversation: Conversation, question: Message) -> bool:
+    """Has the participant written again since `question`? (Its choice is then closed.)"""
+    return conversation.messages.filter(role=MessageRole.USER, position__gt=question.position).exists()
+
+
 def candidate_retry_ok(conversation: Conversation, message: Message) -> bool:
-    """For one candidate (the message fragment): may it be tried again?"""
+    """For one candidate (the message fragment): may it be tried again? Only a failed or cut-off
+    one, before the choice is made and before the conversation moves on."""
     if not message.is_candidate or message.status not in _OPEN_RETRY:
         return False
-    question_position = (conversation.messages.filter(pk=message.reply_to_id).values_list("position", flat=True)
-                         .first())
-    moved_on = conversation.messages.filter(role=MessageRole.USER, position__gt=question_position).exists()
     decided = Preference.objects.filter(question_id=message.reply_to_id, decided_at__isnull=False).exists()
-    return not moved_on and not decided
+    return not decided and not conversation_moved_on(conversation, message.reply_to)
 
 
 def workshop_conversations(workshop):

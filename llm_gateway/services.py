@@ -14,7 +14,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from llm_gateway import limits, registry
+from llm_gateway import limits, registry, selectors
 from llm_gateway.models import (
     DEFAULT_COMPARE_VARIANTS,
     CompareMode,
@@ -337,7 +337,7 @@ def preference_choose(*, conversation: Conversation, membership, question_id: in
                   .filter(conversation=conversation, question_id=question_id).first())
     if preference is None:
         raise ValidationError(_("There is nothing to choose for this message."), code="missing")
-    if conversation.messages.filter(role=MessageRole.USER, position__gt=preference.question.position).exists():
+    if selectors.conversation_moved_on(conversation, preference.question):
         raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
     candidates = {m.id: m for m in Message.objects.filter(pk__in=preference.candidates)}
     if any(m.status in ACTIVE for m in candidates.values()):
@@ -396,7 +396,7 @@ def _check_candidate_retry(conversation: Conversation, message: Message) -> None
     if message.status == MessageStatus.COMPLETE:
         raise ValidationError(_("A complete answer in a comparison cannot be asked again."), code="state")
     question = message.reply_to
-    if (conversation.messages.filter(role=MessageRole.USER, position__gt=question.position).exists()
+    if (selectors.conversation_moved_on(conversation, question)
             or Preference.objects.filter(question=question, decided_at__isnull=False).exists()):
         raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
 

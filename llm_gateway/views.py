@@ -335,9 +335,11 @@ def _preference_rows(workshop_id: int) -> list[list[str]]:
     prefs = (Preference.objects.filter(conversation__workshop_id=workshop_id,
                                        conversation__owner__withdrawn_at__isnull=True)
              .select_related("membership", "question", "chosen").order_by("id"))
+    prefs = list(prefs)
+    shown = {m.id: m for m in Message.objects.filter(pk__in=[i for p in prefs for i in p.candidates])
+             .only("id", "endpoint_key", "variant")}
     rows = []
     for p in prefs:
-        shown = {m.id: m for m in Message.objects.filter(pk__in=p.candidates)}
         ordered = [shown[i] for i in p.candidates if i in shown]
         rows.append([_cell(v) for v in [
             p.membership.pseudonym, p.conversation_id, p.question_id, p.question.content, p.mode,
