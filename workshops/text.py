@@ -16,9 +16,8 @@ def shorten(text: str | None, limit: int) -> str:
         return ELLIPSIS[:limit]
     room = line[: limit - 1]
     cut = room.rstrip()
-    if line[limit - 1].isspace():
-        return cut + ELLIPSIS
-    boundary = cut.rfind(" ")
-    if boundary >= max(1, (limit - 1) // 3):  # keep at least a third of the room
-        cut = cut[:boundary].rstrip(" ,;:.-–—")
-    return cut + ELLIPSIS
+    if cut == room and not line[limit - 1].isspace():  # the room ends inside a word: drop it
+        boundary = cut.rfind(" ")
+        if boundary >= max(1, (limit - 1) // 3):  # unless that loses more than two thirds
+            cut = cut[:boundary]
+    return cut.rstrip(" ,;:.-–—") + ELLIPSIS
