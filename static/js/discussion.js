@@ -77,7 +77,8 @@
     send: function (action, data) {
       this.connect();
       this.refs += 1;
-      this.socket.send({ action: action, data: data || {}, ref: this.refs });
+      // "editing" is presence: only worth sending now; everything else is kept until sent.
+      this.socket.send({ action: action, data: data || {}, ref: this.refs }, action === "editing");
       return this.refs;
     },
     on: function (fn) { this.handlers.push(fn); },

@@ -9,6 +9,7 @@
 //     every: 15000,
 //   });
 //   s.send(obj)   // sent now, or kept in order and sent when the socket is back
+//   s.send(obj, true)  // volatile: sent now or never (presence)
 //
 // A socket that hears nothing for two heartbeats (a half-dead connection: the laptop's
 // Wi-Fi dropped without a close) is treated as lost and reopened. When the browser says it
@@ -135,10 +136,11 @@
     if (this.opts.ping) { this.ws.send(JSON.stringify(this.opts.ping())); }
   };
 
-  Socket.prototype.send = function (obj) {
+  // `volatile`: worth sending only now (presence, "I am editing"), dropped when offline.
+  Socket.prototype.send = function (obj, volatile) {
     var frame = typeof obj === "string" ? obj : JSON.stringify(obj);
     if (this.ws && this.ws.readyState === 1 && this.state === "connected") { this.ws.send(frame); }
-    else { this.queue.push(frame); render(); }
+    else if (!volatile) { this.queue.push(frame); render(); }
   };
 
   window.addEventListener("offline", function () {

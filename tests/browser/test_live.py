@@ -1,0 +1,137 @@
+"""Live screens never show stale data, in a real browser:
+- every participant page follows a stage change (the readiness page after passing moves on to
+  the workshop page of the new stage; a page with unsaved typing says so and keeps the text);
+- a board client that loses its network shows it is offline and what is waiting, and when it
+  is back it sends what was kept and re-syncs the board (changes made meanwhile appear).
+Screenshots in /tmp/live-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from discussion import services as discussion_services
+from discussion.models import Axis
+from tests.browser.conftest import login
+from tests.discussion.conftest import build, goto
+from tests.factories import PASSWORD, facilitator_of, make_participant, make_workshop
+from workshops import services as workshop_services
+from workshops.models import Stage
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sync_orm_until_database_teardown():
+    """Synchronous ORM calls beside Playwright's event loop (as tests/browser/test_discuss.py)."""
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if old is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+
+
+def move_stage(fac, slug, stage):
+    """The facilitator moves the stage (the dashboard form's POST, from the facilitator's browser)."""
+    status = fac.evaluate("""async ([slug, stage]) => {
+        const token = document.querySelector("[name=csrfmiddlewaretoken]").value;
+        const body = new URLSearchParams({stage: stage, csrfmiddlewaretoken: token});
+        const r = await fetch(`/w/${slug}/stage/`, {method: "POST", body: body, credentials: "same-origin"});
+        return r.status;
+    }""", [slug, stage])
+    assert status == 200, status  # followed the redirect to the dashboard
+
+
+def test_participant_pages_follow_the_stage_change(django_db_setup, new_page):
+    workshop = make_workshop(stage=Stage.FAMILIARIZE)
+    facilitator = facilitator_of(workshop)
+    ready = make_participant(workshop)
+    typing = make_participant(workshop)
+    ready.user.refresh_from_db()
+    slug = workshop.slug
+
+    fac = new_page()
+    login(fac, facilitator.user.username, PASSWORD)
+    fac.goto(f"/w/{slug}/dashboard/")
+
+    # P01 passes the readiness check and is told to wait for the next stage.
+    p = new_page(viewport={"width": 390, "height": 844})
+    login(p, ready.user.username, PASSWORD)
+    p.goto(f"/w/{slug}/familiarize/readiness/")
+    for q in workshop.readiness_questions.all():
+        p.locator(f'input[name="q{q.id}"][value="{q.correct_choice}"]').check()
+    p.get_by_role("button", name="Check my answers").click()
+    expect(p.get_by_text("You passed the readiness check")).to_be_visible()
+    p.wait_for_function("document.documentElement.dataset.live === 'connected'")
+
+    # P02 is on the practice page, in the middle of typing a code.
+    q = new_page()
+    login(q, typing.user.username, PASSWORD)
+    q.goto(f"/w/{slug}/familiarize/practice/")
+    q.get_by_label("Code").fill("half-written code")
+    q.wait_for_function("document.documentElement.dataset.live === 'connected'")
+
+    move_stage(fac, slug, Stage.INTERACT)
+    workshop.refresh_from_db()
+    assert workshop.stage == Stage.INTERACT
+
+    # The readiness page moves on by itself to the workshop page, now in Interact.
+    expect(p).to_have_url(f"{p.url.split('/w/')[0]}/w/{slug}/", timeout=20000)
+    expect(p.get_by_role("heading", name="Now: Interact")).to_be_visible()
+    expect(p.locator(".stage-bar [aria-current=step]")).to_have_text("Interact")
+    p.screenshot(path="/tmp/live-stage-followed-phone.png", full_page=True)
+
+    # The page with unsaved typing stays, says what happened, and keeps the text.
+    notice = q.locator("#stage-notice")
+    expect(notice).to_be_visible(timeout=20000)
+    expect(notice).to_contain_text("Interact")
+    expect(q.get_by_label("Code")).to_have_value("half-written code")
+    expect(q.locator(".stage-bar [aria-current=step]")).to_have_text("Interact")
+    assert "/practice/" in q.url
+    q.screenshot(path="/tmp/live-stage-notice.png", full_page=True)
+    assert not p.js_errors and not q.js_errors and not fac.js_errors, (p.js_errors, q.js_errors, fac.js_errors)
+
+
+def test_board_client_offline_shows_it_and_resyncs_when_back(django_db_setup, new_page):
+    d = build()
+    goto(d, 4)
+    card = discussion_services.axis_create(membership=d.people[1], name="Balance", definition="Several views")
+    slug = d.workshop.slug
+
+    a = new_page()
+    login(a, d.people[0].user.username, PASSWORD)
+    a.goto(f"/w/{slug}/discuss/")
+    expect(a.locator(f"#card-{card.pk}")).to_contain_text("Several views")
+    a.wait_for_function("document.documentElement.dataset.board === 'connected'")
+    status = a.locator("#live-status")
+    expect(status).to_be_hidden()
+
+    a.context.set_offline(True)
+    expect(status).to_be_visible(timeout=10000)
+    expect(status).to_contain_text("offline")
+    assert a.evaluate("document.documentElement.dataset.board") == "offline"
+
+    # An edit made while offline is kept and shown as waiting.
+    a.locator(f"#card-{card.pk}").get_by_role("button", name="Edit").click()
+    a.locator(f"#edit-def-{card.pk}").fill("Several views, fairly weighed")
+    a.locator(f"#card-{card.pk}").get_by_role("button", name="Save").click()
+    expect(status).to_contain_text("Changes waiting to be sent: 1")
+    # Meanwhile someone else adds a card (this screen cannot hear of it).
+    other = discussion_services.axis_create(membership=d.people[2], name="Accuracy", definition="Dates are right")
+    a.screenshot(path="/tmp/live-board-offline.png", full_page=True)
+
+    a.context.set_offline(False)
+    # Back: the kept edit is sent and saved, and the board re-syncs (the other card appears).
+    expect(a.locator(f"#card-{other.pk}")).to_contain_text("Dates are right", timeout=20000)
+    expect(a.locator(f"#card-{card.pk} .card-definition")).to_have_text("Several views, fairly weighed", timeout=20000)
+    expect(status).to_contain_text("Back online")
+    card.refresh_from_db()
+    assert card.definition == "Several views, fairly weighed"
+    a.screenshot(path="/tmp/live-board-back.png", full_page=True)
+    assert Axis.objects.filter(workshop=d.workshop, status="active").count() == 2
+    assert not a.js_errors, a.js_errors
