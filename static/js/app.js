@@ -21,7 +21,7 @@
       onmessage: function (data) {
         if (data.kind === "hello" || data.kind === "pong") { stageSeen(data.payload && data.payload.stage); return; }
         document.dispatchEvent(new CustomEvent("calma:event", { detail: data }));
-        if (data.kind === "stage") { stageSeen(data.payload && data.payload.stage); return; }
+        if (data.kind === "stage") { stageSeen(data.payload && data.payload.stage); }
         refreshAll(data.kind);
       }
     });
