@@ -21,12 +21,15 @@
   var sockets = [];
   var notes = {};
   var wasOffline = false;
+  var leaving = false;  // the page is being left: its sockets close, that is not "offline"
+  window.addEventListener("pagehide", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
 
   function statusEl() { return document.getElementById("live-status"); }
 
   function render() {
     var box = statusEl();
-    if (!box) { return; }
+    if (!box || leaving) { return; }
     var offline = !navigator.onLine || sockets.some(function (s) {
       return s.state === "offline" || (s.state === "connecting" && s.opened);  // not the first connect
     });
@@ -116,6 +119,7 @@
 
   // The connection is gone (closed, or silent too long): show it and try again.
   Socket.prototype.lost = function () {
+    if (leaving) { return; }
     var ws = this.ws;
     this.ws = null;
     if (ws) {

@@ -135,3 +135,65 @@ def test_board_client_offline_shows_it_and_resyncs_when_back(django_db_setup, ne
     a.screenshot(path="/tmp/live-board-back.png", full_page=True)
     assert Axis.objects.filter(workshop=d.workshop, status="active").count() == 2
     assert not a.js_errors, a.js_errors
+
+
+@pytest.fixture
+def chat_workshop(transactional_db, settings, fault_upstream):
+    import json
+
+    from llm_gateway import services as gateway_services
+
+    endpoints = json.dumps([{"key": "alpha", "name": "Alpha", "base_url": fault_upstream.base_url,
+                             "model": "fault:slow:12:150:live-chat", "provider": "vllm"}])
+    settings.LLM_ENDPOINTS = endpoints
+    settings.TEST_SERVER_ENV = {"LLM_ENDPOINTS": endpoints}
+    workshop = make_workshop(stage=Stage.INTERACT)
+    gateway_services.workshop_models_set(workshop=workshop, endpoint_keys=["alpha"])
+    return workshop
+
+
+def test_chat_status_heading_and_cut_off_answer_stay_true(chat_workshop, new_page):
+    from llm_gateway import services as gateway_services
+    from llm_gateway.models import Conversation
+
+    workshop = chat_workshop
+    participant = make_participant(workshop)
+    page = new_page(viewport={"width": 390, "height": 844})
+    login(page, participant.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/interact/")
+    page.get_by_role("button", name="New conversation with Model A").click()
+    heading = page.locator("#chat-title")
+    expect(heading).to_have_text("New conversation")
+    status = page.locator("#chat-live")
+
+    first = ("Why did the British East India Company become so powerful in Bengal after the battle of "
+             "Plassey in 1757, and what did it mean for ordinary people?")
+    page.get_by_label("Your message").fill(first)
+    page.get_by_role("button", name="Send").click()
+    # The heading follows the first message at once, cut at a word boundary.
+    expect(heading).to_have_text("Why did the British East India Company become so powerful in Bengal after the…")
+    page.locator(".msg-assistant[data-status=complete]").wait_for(timeout=30000)
+    expect(status).to_have_text("Answer complete.")
+
+    # The next answer streams: the status line says so, not "Answer complete.".
+    page.get_by_label("Your message").fill("And after 1857?")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".msg-assistant[data-status=streaming]").wait_for(timeout=30000)
+    expect(status).to_have_text("Answering…")
+    page.locator(".msg-assistant[data-status=streaming]").wait_for(state="detached", timeout=30000)
+    expect(status).to_have_text("Answer complete.")
+
+    # An answer cut off by the length limit says so, under the answer and in the status line.
+    gateway_services.gateway_settings_update(workshop=workshop, token_budget=None, max_answer_tokens=5)
+    page.get_by_label("Your message").fill("Tell me everything about the Mughals")
+    page.get_by_role("button", name="Send").click()
+    last = page.locator(".msg-assistant").last
+    expect(last).to_have_attribute("data-finish", "length", timeout=30000)
+    expect(last.locator(".cut-off")).to_contain_text("Cut off at the length limit")
+    expect(status).to_have_text("Answer complete, but cut off at the length limit.")
+    page.screenshot(path="/tmp/live-chat-cut-off-phone.png", full_page=True)
+    conversation = Conversation.objects.get(owner=participant)
+    assert conversation.title.endswith("after the…")
+    assert [m.finish_reason for m in conversation.messages.filter(role="assistant").order_by("position")] == [
+        "stop", "stop", "length"]
+    assert not page.js_errors, page.js_errors
