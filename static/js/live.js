@@ -23,7 +23,12 @@
   var wasOffline = false;
   var leaving = false;  // the page is being left: its sockets close, that is not "offline"
   window.addEventListener("pagehide", function () { leaving = true; });
-  window.addEventListener("pageshow", function () { leaving = false; });
+  window.addEventListener("pageshow", function (ev) {
+    leaving = false;
+    if (ev.persisted) {  // back from the back-forward cache: its sockets are gone
+      sockets.forEach(function (s) { if (s.ws) { s.ws.onopen = s.ws.onmessage = s.ws.onclose = null; } s.ws = null; s.connect(); });
+    }
+  });
 
   function statusEl() { return document.getElementById("live-status"); }
 
