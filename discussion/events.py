@@ -13,8 +13,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from workshops import events as workshop_events
 
@@ -32,15 +31,19 @@ def board_group(workshop_id: int) -> str:
 
 def next_seq(workshop_id: int) -> int:
     """Take the board's next sequence number, in the caller's transaction (the row stays
-    locked until it commits, so numbers follow the order in which changes commit)."""
+    locked until it commits, so numbers follow the order in which changes commit). One
+    UPDATE … RETURNING (Postgres; SQLite 3.35+)."""
     from discussion.models import BoardSequence
 
-    rows = BoardSequence.objects.filter(workshop_id=workshop_id)
-    with transaction.atomic():
-        if not rows.update(seq=F("seq") + 1):
+    sql = f"UPDATE {BoardSequence._meta.db_table} SET seq = seq + 1 WHERE workshop_id = %s RETURNING seq"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [workshop_id])
+        row = cursor.fetchone()
+        if row is None:  # the board's first change
             BoardSequence.objects.get_or_create(workshop_id=workshop_id)
-            rows.update(seq=F("seq") + 1)
-        return rows.values_list("seq", flat=True).get()
+            cursor.execute(sql, [workshop_id])
+            row = cursor.fetchone()
+    return row[0]
 
 
 # A failing broadcast is logged once per outage (not once per change), and its end too.
