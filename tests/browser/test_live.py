@@ -52,6 +52,7 @@ def test_participant_pages_follow_the_stage_change(django_db_setup, new_page):
     facilitator = facilitator_of(workshop)
     ready = make_participant(workshop)
     typing = make_participant(workshop)
+    waiting = make_participant(workshop)
     ready.user.refresh_from_db()
     slug = workshop.slug
 
@@ -76,6 +77,13 @@ def test_participant_pages_follow_the_stage_change(django_db_setup, new_page):
     q.get_by_label("Code").fill("half-written code")
     expect(q.locator("html")).to_have_attribute("data-live", "connected")  # no eval: the CSP forbids it
 
+    # P03 opened the chat too early: "Not open right now".
+    early = new_page()
+    login(early, waiting.user.username, PASSWORD)
+    early.goto(f"/w/{slug}/interact/")
+    expect(early.get_by_role("heading", name="Not open right now")).to_be_visible()
+    expect(early.locator("html")).to_have_attribute("data-live", "connected")
+
     move_stage(fac, slug, Stage.INTERACT)
     workshop.refresh_from_db()
     assert workshop.stage == Stage.INTERACT
@@ -86,6 +94,9 @@ def test_participant_pages_follow_the_stage_change(django_db_setup, new_page):
     expect(p.locator(".stage-bar [aria-current=step]")).to_have_text("Interact")
     p.screenshot(path="/tmp/live-stage-followed-phone.png", full_page=True)
 
+    # The page that was not open yet opens by itself.
+    expect(early.get_by_role("heading", name="Chat with the models")).to_be_visible(timeout=20000)
+
     # The page with unsaved typing stays, says what happened, and keeps the text.
     notice = q.locator("#stage-notice")
     expect(notice).to_be_visible(timeout=20000)
@@ -94,7 +105,8 @@ def test_participant_pages_follow_the_stage_change(django_db_setup, new_page):
     expect(q.locator(".stage-bar [aria-current=step]")).to_have_text("Interact")
     assert "/practice/" in q.url
     q.screenshot(path="/tmp/live-stage-notice.png", full_page=True)
-    assert not p.js_errors and not q.js_errors and not fac.js_errors, (p.js_errors, q.js_errors, fac.js_errors)
+    assert not p.js_errors and not q.js_errors and not early.js_errors and not fac.js_errors, (
+        p.js_errors, q.js_errors, early.js_errors, fac.js_errors)
 
 
 def test_board_client_offline_shows_it_and_resyncs_when_back(django_db_setup, new_page):
@@ -192,8 +204,25 @@ def test_chat_status_heading_and_cut_off_answer_stay_true(chat_workshop, new_pag
     expect(last.locator(".cut-off")).to_contain_text("Cut off at the length limit")
     expect(status).to_have_text("Answer complete, but cut off at the length limit.")
     page.screenshot(path="/tmp/live-chat-cut-off-phone.png", full_page=True)
+
+    # Offline: the page says so; a message that could not be sent stays in the box and is listed.
+    page.context.set_offline(True)
+    notice = page.locator("#live-status")
+    expect(notice).to_contain_text("offline", timeout=10000)
+    page.get_by_label("Your message").fill("Written on the train")
+    page.get_by_role("button", name="Send").click()
+    expect(notice).to_contain_text("Your message was not sent: it is kept in the box")
+    expect(page.get_by_label("Your message")).to_have_value("Written on the train")
+    page.screenshot(path="/tmp/live-chat-offline-phone.png", full_page=False)
+    page.context.set_offline(False)
+    expect(notice).to_contain_text("Back online", timeout=20000)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".msg-user").last).to_contain_text("Written on the train", timeout=20000)
+    expect(notice).to_be_hidden(timeout=20000)
     conversation = Conversation.objects.get(owner=participant)
     assert conversation.title.endswith("after the…")
+    page.locator(".msg-assistant[data-status=streaming], .msg-assistant[data-status=pending]").first.wait_for(
+        state="detached", timeout=30000)
     assert [m.finish_reason for m in conversation.messages.filter(role="assistant").order_by("position")] == [
-        "stop", "stop", "length"]
+        "stop", "stop", "length", "length"]
     assert not page.js_errors, page.js_errors
