@@ -226,3 +226,60 @@ def test_chat_status_heading_and_cut_off_answer_stay_true(chat_workshop, new_pag
     assert [m.finish_reason for m in conversation.messages.filter(role="assistant").order_by("position")] == [
         "stop", "stop", "length", "length"]
     assert not page.js_errors, page.js_errors
+
+
+@pytest.fixture
+def server_redis(settings):
+    """A disposable redis-server of this test's own, used by the app server the test starts
+    (requested before new_page, so the server is started with it)."""
+    from tests.discussion.test_board_resync import DisposableRedis
+
+    redis = DisposableRedis()
+    redis.start()
+    settings.TEST_SERVER_ENV = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_PREFIX": "live-browser"}
+    yield redis
+    redis.stop()
+
+
+def test_board_screens_resync_after_a_redis_restart(django_db_setup, server_redis, new_page):
+    """The issue's scenario end to end: the server's Redis (a disposable one of this test) goes
+    away under two board screens; the edit made meanwhile is saved and shown to its author at
+    once, and the other screen catches up by itself once Redis is back (heartbeat: the board's
+    sequence number is ahead of what it saw), without a reload."""
+    redis = server_redis
+    d = build()
+    goto(d, 4)
+    card = discussion_services.axis_create(membership=d.people[1], name="Balance", definition="Several views")
+    slug = d.workshop.slug
+    screens = []
+    for member in d.people[:2]:
+        page = new_page()
+        login(page, member.user.username, PASSWORD)
+        page.goto(f"/w/{slug}/discuss/")
+        expect(page.locator(f"#card-{card.pk} .card-definition")).to_have_text("Several views")
+        expect(page.locator("html")).to_have_attribute("data-board", "connected")
+        screens.append(page)
+    author, other = screens
+    # Record the other screen's board socket states: it stays connected throughout, so what
+    # brings it up to date is the sequence number, not a reconnect.
+    other.evaluate("""() => { window.boardStates = []; new MutationObserver(() => window.boardStates.push(
+        document.documentElement.dataset.board)).observe(document.documentElement, {attributes: true}); }""")
+
+    redis.stop()
+    author.locator(f"#card-{card.pk}").get_by_role("button", name="Edit").click()
+    author.locator(f"#edit-def-{card.pk}").fill("Saved while Redis was down")
+    author.locator(f"#card-{card.pk}").get_by_role("button", name="Save").click()
+    # The author's own screen shows what was saved (the ack carries it).
+    expect(author.locator(f"#card-{card.pk} .card-definition")).to_have_text("Saved while Redis was down")
+    card.refresh_from_db()
+    assert card.definition == "Saved while Redis was down"
+    expect(other.locator(f"#card-{card.pk} .card-definition")).to_have_text("Several views")
+    other.screenshot(path="/tmp/live-redis-down-other.png", full_page=True)
+
+    redis.start()
+    # The other screen learns it missed the edit and re-syncs (heartbeat every 15 s).
+    expect(other.locator(f"#card-{card.pk} .card-definition")).to_have_text("Saved while Redis was down",
+                                                                            timeout=60000)
+    other.screenshot(path="/tmp/live-redis-back-other.png", full_page=True)
+    assert set(other.evaluate("window.boardStates")) <= {"connected"}
+    assert not author.js_errors and not other.js_errors, (author.js_errors, other.js_errors)
