@@ -3,6 +3,22 @@
 from django.db import migrations, models
 
 
+def backfill(apps, schema_editor):
+    """Answers cut off before this field existed were marked error_kind="length"; titles were the
+    first message's first 80 characters, often cut mid-word: both are made right."""
+    from workshops.text import shorten
+
+    Message = apps.get_model("llm_gateway", "Message")
+    Conversation = apps.get_model("llm_gateway", "Conversation")
+    Message.objects.filter(error_kind="length", finish_reason="").update(finish_reason="length")
+    for conversation in Conversation.objects.exclude(title="").only("id", "title").iterator():
+        first = (Message.objects.filter(conversation_id=conversation.id, role="user").order_by("position")
+                 .values_list("content", flat=True).first())
+        if first and conversation.title == first[:80] and len(first) > 80:
+            conversation.title = shorten(first, 80)
+            conversation.save(update_fields=["title"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +31,5 @@ class Migration(migrations.Migration):
             name='finish_reason',
             field=models.CharField(blank=True, help_text='Why the model stopped, as the endpoint said: stop, length (cut off at the length limit), content_filter … Empty: unknown.', max_length=20),
         ),
+        migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

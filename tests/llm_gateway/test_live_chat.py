@@ -101,3 +101,34 @@ async def test_chat_socket_answers_the_heartbeat(chat_setup):
     await comm.send_json_to({"t": "ping"})
     assert (await comm.receive_json_from(timeout=5)) == {"t": "pong"}
     await comm.disconnect()
+
+
+def test_migration_backfills_cut_off_answers_and_mid_word_titles():
+    """The data step of 0004: old cut-off answers (error_kind "length") get finish_reason, and
+    titles cut mid-word at 80 characters are cut at a word boundary instead."""
+    import importlib
+
+    from django.apps import apps
+
+    from llm_gateway.models import Message
+    from tests.factories import make_conversation, make_participant, make_workshop
+
+    member = make_participant(make_workshop(stage="interact"))
+    question = ("What did the Mughal emperors do for the arts and architecture of northern India in the "
+                "sixteenth and seventeenth centuries?")
+    conversation = make_conversation(member, turns=[(question, "Many things.")])
+    conversation.title = question[:80]
+    conversation.save()
+    short = make_conversation(member, turns=[("Who was Akbar?", "An emperor.")])
+    short.title = "Who was Akbar?"
+    short.save()
+    answer = conversation.messages.get(role="assistant")
+    Message.objects.filter(pk=answer.pk).update(error_kind="length", finish_reason="")
+    migration = importlib.import_module("llm_gateway.migrations.0004_message_finish_reason")
+    migration.backfill(apps, None)
+    conversation.refresh_from_db()
+    short.refresh_from_db()
+    answer.refresh_from_db()
+    assert answer.finish_reason == "length"
+    assert conversation.title == "What did the Mughal emperors do for the arts and architecture of northern India…"
+    assert short.title == "Who was Akbar?"
