@@ -18,7 +18,6 @@ from discussion.models import Axis
 from tests.browser.conftest import login
 from tests.discussion.conftest import build, goto
 from tests.factories import PASSWORD, facilitator_of, make_participant, make_workshop
-from workshops import services as workshop_services
 from workshops.models import Stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
