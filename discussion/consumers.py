@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 
 from discussion import conf, services
 from discussion.events import BOARD_LAYER, board_group
+from discussion.selectors import board_seq, card_data
 from workshops.models import Membership
 from workshops.selectors import socket_membership
 
@@ -33,13 +34,21 @@ def _refusal(error: Exception) -> str:
     return str(error)
 
 
+def _run_acked(workshop_id: int, membership_id: int, channel_name: str, action: str, data: dict) -> dict:
+    """Run one command; the reply (an "ack" if the command has none) carries the board's
+    sequence number after it, so the sender learns of changes whose events it did not get."""
+    reply = _run(membership_id, channel_name, action, data) or {"kind": "ack"}
+    reply["seq"] = board_seq(workshop_id)
+    return reply
+
+
 def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict | None:
     """Run one command synchronously (in a worker thread). Returns a reply for the sender."""
     membership = Membership.objects.select_related("workshop").get(pk=membership_id)
     if membership.is_withdrawn:
         raise services.NotAllowed("withdrawn")
     workshop = membership.workshop
-    if action == "ping":
+    if action == "ping":  # the client's heartbeat: the board's sequence number tells it whether it missed events
         services.presence_touch(channel_name=channel_name)
         return {"kind": "pong"}
     if action == "editing":
@@ -48,11 +57,15 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "card.create":
         axis = services.axis_create(membership=membership, name=data.get("name"), definition=data.get("definition", ""),
                                     pick_id=data.get("pick"))
-        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref")}}
+        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref"), "card": card_data(axis)}}
     if action == "card.update":
         axis = services.axis_update(membership=membership, axis_id=data.get("id"), name=data.get("name"),
                                     definition=data.get("definition", ""), version=data.get("version"))
-        return {"kind": "saved", "payload": {"id": axis.pk, "version": axis.version}}
+        # The saved text comes back with the ack: the author's screen shows what was saved
+        # even when the broadcast of the change does not arrive.
+        return {"kind": "saved", "payload": {"id": axis.pk, "version": axis.version, "card": {
+            "id": axis.pk, "name": axis.name, "definition": axis.definition, "version": axis.version,
+            "edited_by": membership.pseudonym}}}
     if action == "card.comment":
         services.axis_comment(membership=membership, axis_id=data.get("id"), text=data.get("text"))
         return None
@@ -171,7 +184,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             return
         action = message["action"][:40]
         try:
-            reply = await database_sync_to_async(_run)(self.membership.pk, self.channel_name, action, data)
+            reply = await database_sync_to_async(_run_acked)(self.workshop_id, self.membership.pk, self.channel_name, action, data)
         except services.Conflict as conflict:
             from discussion.selectors import card_data
 

@@ -43,6 +43,18 @@ class Session(models.Model):
         ]
 
 
+class BoardSequence(models.Model):
+    """The board's event counter: +1 in the same transaction as every board change. Every board
+    event carries its number, so a client that missed one (a Redis outage) sees the gap and
+    re-fetches the board. Its own row, so that saving a Session can never move it back."""
+
+    workshop = models.OneToOneField("workshops.Workshop", on_delete=models.CASCADE, related_name="board_sequence")
+    seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"board {self.workshop_id} at {self.seq}"
+
+
 class SessionEvent(models.Model):
     """Every step of the session as data (segment changes, reveals, merges, final ranking...)."""
 

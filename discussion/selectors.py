@@ -15,6 +15,7 @@ from discussion.models import (
     AxisComment,
     AxisStatus,
     BoardPresence,
+    BoardSequence,
     GroupRank,
     GroupVote,
     IndividualRank,
@@ -182,10 +183,19 @@ def latest_job(workshop) -> Job | None:
     return Job.objects.filter(workshop=workshop, kind="map").order_by("-created_at").first()
 
 
+def board_seq(workshop_id: int) -> int:
+    """The board's current event sequence number (0 before its first change)."""
+    return BoardSequence.objects.filter(workshop_id=workshop_id).values_list("seq", flat=True).first() or 0
+
+
 def board_state(workshop, membership) -> dict:
+    # The sequence number is read first: the state below includes at least every change up
+    # to it, so a client replays only later events on top (replaying one twice is harmless).
+    seq = board_seq(workshop.id)
     session = session_for(workshop)
     axes = active_axes(workshop).select_related("created_by", "updated_by")
     return {
+        "seq": seq,
         "session": session_data(session),
         "me": membership.pseudonym,
         "role": membership.role,

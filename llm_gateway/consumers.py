@@ -37,7 +37,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        return  # one-way: messages are sent over HTTP
+        # Messages are sent over HTTP; the only frame is the client's heartbeat (a silent
+        # connection is a dead one: static/js/live.js reopens it and catches up).
+        if isinstance(content, dict) and content.get("t") == "ping":
+            await self.send_json({"t": "pong"})
 
     async def chat_delta(self, event):
         await self.send_json({"t": "d", "id": event["id"], "o": event["o"], "x": event["x"]})

@@ -87,6 +87,9 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text=_("Calls made for this answer (retries and fallback)."))
     stream_chunks = models.PositiveIntegerField(null=True, blank=True,
                                                 help_text=_("Text chunks streamed (a count of events, not of tokens)."))
+    finish_reason = models.CharField(max_length=20, blank=True,
+                                     help_text=_("Why the model stopped, as the endpoint said: stop, length (cut off "
+                                                 "at the length limit), content_filter … Empty: unknown."))
     updated_at = models.DateTimeField(default=timezone.now, db_index=True,
                                       help_text=_("Last write by the generator: the sweeper uses it to find dead streams."))
     # Compare mode: the answers to one message are candidates, shown side by side in `slot` order.
@@ -94,6 +97,11 @@ class Message(models.Model):
     slot = models.PositiveSmallIntegerField(default=0, help_text=_("Column of a candidate answer (0 otherwise)."))
     variant = models.CharField(max_length=300, blank=True,
                                help_text=_("The instruction added to the system prompt for this candidate."))
+
+    @property
+    def cut_off(self) -> bool:
+        """The answer ended because it reached the length limit (max_tokens), not by itself."""
+        return self.finish_reason == "length"
 
     @property
     def candidate_label(self) -> str:

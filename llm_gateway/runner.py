@@ -359,7 +359,7 @@ async def generate(message_id: int, *, messages: list[dict] | None = None, max_t
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
                     ttft_ms=ttft_ms, total_ms=total_ms, attempts=attempts, stream_chunks=chunks,
-                    error=detail, error_kind=kind,
+                    error=detail, error_kind=kind, finish_reason=finish.reason if finish is not None else "",
                 ))
             except Exception:
                 log.exception("could not store the final state of answer %s", message_id)

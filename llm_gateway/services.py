@@ -27,8 +27,11 @@ from llm_gateway.models import (
     WorkshopModel,
 )
 from workshops.events import broadcast
+from workshops.text import shorten
 
 ACTIVE = (MessageStatus.PENDING, MessageStatus.STREAMING)
+# A conversation's title is its first message, cut at a word boundary (workshops.text.shorten).
+TITLE_MAX = 80
 
 
 def stale_seconds() -> float:
@@ -264,7 +267,7 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
     else:
         answer = _pending_answer(conversation, question, position + 1, config)
     if not conversation.title:
-        conversation.title = text[:80]
+        conversation.title = shorten(text, TITLE_MAX)
     conversation.save(update_fields=["title", "updated_at"])
     return question, answer
 
@@ -426,7 +429,7 @@ def answer_progress(*, message_id: int, content: str | None = None, streaming: b
 def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: str, model_id: str,
                   prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
                   total_ms: int | None, attempts: int, stream_chunks: int, error: str = "",
-                  error_kind: str = "") -> bool:
+                  error_kind: str = "", finish_reason: str = "") -> bool:
     """Store the final state; False if the message was no longer active (e.g. swept)."""
     now = timezone.now()
     with transaction.atomic():
@@ -434,7 +437,7 @@ def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: s
             status=status, content=content, endpoint_key=endpoint_key, model_id=model_id,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, ttft_ms=ttft_ms,
             total_ms=total_ms, attempts=attempts, stream_chunks=stream_chunks, error=error[:500],
-            error_kind=error_kind[:40], completed_at=now, updated_at=now,
+            error_kind=error_kind[:40], finish_reason=(finish_reason or "")[:20], completed_at=now, updated_at=now,
         )
         if updated:
             workshop_id = Message.objects.filter(pk=message_id).values_list("conversation__workshop_id", flat=True).first()
@@ -466,7 +469,7 @@ def conversation_import(*, membership, endpoint_key: str, model_label: str, titl
     set, or transcripts from an earlier session). Nothing is generated."""
     conversation = Conversation.objects.create(
         workshop_id=membership.workshop_id, owner=membership, endpoint_key=endpoint_key, model_label=model_label,
-        title=title[:200], is_baseline=is_baseline, is_sandbox=membership.is_facilitator,
+        title=shorten(title, 200), is_baseline=is_baseline, is_sandbox=membership.is_facilitator,
     )
     now = timezone.now()
     for i, (question, answer) in enumerate(turns):

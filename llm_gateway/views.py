@@ -112,7 +112,8 @@ def message_send(request, workshop, membership, conversation_id):
             return response
         if conversation.is_compare:  # the last choice closes and a new set of answers opens: the whole thread
             context = _thread_context(request, workshop, membership, conversation)
-            response = render(request, "llm_gateway/conversation.html#thread", {**context, "sent_id": sent[0].id})
+            response = render(request, "llm_gateway/conversation.html#thread", {**context, "sent_id": sent[0].id,
+                                                                                 "oob_heading": True})
             response["HX-Reswap"] = "outerHTML"
             return response
         # Only what changed: the two new messages are appended; the previous last answer is
@@ -278,6 +279,7 @@ EXPORT_COLUMNS = [
     "is_baseline", "is_sandbox", "message_id", "position", "speaker", "status", "text", "reply_to_id",
     "superseded_by_id", "prompt_tokens", "completion_tokens", "stream_chunks", "ttft_ms", "total_ms",
     "attempts", "error_kind", "created_at", "completed_at", "is_candidate", "candidate_column", "variant",
+    "finish_reason",
 ]
 
 
@@ -294,7 +296,7 @@ def _export_rows(workshop_id: int, after_id: int, limit: int = 500) -> list:
             m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
             m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
             m.completed_at.isoformat() if m.completed_at else None,
-            int(m.is_candidate), m.slot + 1 if m.is_candidate else None, m.variant,
+            int(m.is_candidate), m.slot + 1 if m.is_candidate else None, m.variant, m.finish_reason,
         ]]))
     return rows
 

@@ -22,6 +22,9 @@
     error:<tokens>              tokens, then an error object inside the stream
     echo                        answers "<n> messages; system=<yes|no>; last=<last user text>"
 
+  Every scenario honours the request's max_tokens as a real server does: at most that many
+  words, then finish_reason "length" (the answer was cut off).
+
   `fault_upstream.requests` records every request body (for assertions on what was sent).
 """
 
@@ -172,6 +175,10 @@ class FaultUpstream:
 
         await event(chunk({"role": "assistant"}))  # first delta without content, as many servers do
         pieces = [text] if text is not None else [(" " if i else "") + WORDS[i % len(WORDS)] for i in range(n_tokens)]
+        reason = "stop"
+        limit = request.get("max_tokens")
+        if isinstance(limit, int) and text is None and len(pieces) > limit:
+            pieces, reason = pieces[:limit], "length"
         for i, piece in enumerate(pieces):
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
@@ -187,7 +194,7 @@ class FaultUpstream:
         if end == "silent":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        final = chunk({}, "stop")
+        final = chunk({}, reason)
         if groq_usage:
             final["x_groq"] = {"usage": {"prompt_tokens": 11, "completion_tokens": len(pieces), "total_tokens": 11 + len(pieces)}}
         await event(final)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from workshops.events import group_name
-from workshops.selectors import socket_membership
+from workshops.selectors import socket_membership, workshop_stage
 
 _membership = database_sync_to_async(socket_membership)
+_stage = database_sync_to_async(workshop_stage)
+
+# The heartbeat is answered at most this often per connection (each answer reads the stage).
+PONG_EVERY = 2.0
 
 
 class WorkshopEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -17,19 +23,35 @@ class WorkshopEventsConsumer(AsyncJsonWebsocketConsumer):
         if membership is None:
             await self.close(code=4403)
             return
+        self.workshop_id = membership.workshop_id
         self.group = group_name(membership.workshop_id)
         self.role = membership.role
+        self.last_pong = 0.0
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json({"kind": "hello", "payload": {"role": self.role}})
+        # The current stage on every (re)connect: a page that missed a stage change follows it.
+        await self.send_json({"kind": "hello", "payload": {"role": self.role, "stage": membership.workshop.stage}})
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        # This stream is one-way: clients change things over HTTP.
-        return
+        # Clients change things over HTTP; the only message is the heartbeat, answered with the
+        # current stage (read from the database, so it holds even if a broadcast was lost).
+        if not isinstance(content, dict) or content.get("action") != "ping":
+            return
+        now = time.monotonic()
+        if now - self.last_pong < PONG_EVERY:
+            return
+        self.last_pong = now
+        await self.send_json({"kind": "pong", "payload": {"stage": await _stage(self.workshop_id)}})
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
 
     async def workshop_event(self, event):
         await self.send_json({"kind": event["kind"], "payload": event.get("payload", {})})

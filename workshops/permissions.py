@@ -64,6 +64,8 @@ def workshop_view(
                 if require_consent and not membership.has_consented:
                     return redirect("workshops:consent", slug=workshop.slug)
                 if allowed_stages is not None and workshop.stage not in allowed_stages:
+                    # The "not open now" page follows stage changes too (base.html's event stream).
+                    request.workshop, request.membership = workshop, membership
                     return render(
                         request,
                         "workshops/stage_closed.html",

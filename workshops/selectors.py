@@ -27,6 +27,10 @@ def socket_membership(user, slug: str) -> Membership | None:
     return membership
 
 
+def workshop_stage(workshop_id: int) -> str | None:
+    return Workshop.objects.filter(pk=workshop_id).values_list("stage", flat=True).first()
+
+
 def active_participants(workshop: Workshop):
     return Membership.objects.filter(workshop=workshop).participants().active()
 

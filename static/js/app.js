@@ -2,36 +2,60 @@
 (function () {
   "use strict";
 
-  // Live workshop events: any element with data-live-url listens on the workshop's event
-  // socket and asks htmx to refresh elements marked data-live-refresh="kind1 kind2".
-  function connectLive(url) {
-    var backoff = 500;
-    var socket;
-    function open() {
-      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + location.host + url);
-      socket.onopen = function () {
-        if (backoff > 500) { refreshAll("reconnect"); }
-        backoff = 500;
-        document.documentElement.dataset.live = "connected";
-      };
-      socket.onmessage = function (ev) {
-        var data;
-        try { data = JSON.parse(ev.data); } catch (e) { return; }
-        document.dispatchEvent(new CustomEvent("calma:event", { detail: data }));
-        if (data.kind === "stage" && document.querySelector("[data-reload-on-stage]")) {
-          window.location.reload();
-          return;
-        }
-        refreshAll(data.kind);
-      };
-      socket.onclose = function () {
-        document.documentElement.dataset.live = "disconnected";
-        setTimeout(open, backoff);
-        backoff = Math.min(backoff * 2, 10000);
-      };
+  // Live workshop events: the element with data-live-url (templates/base.html, on every page
+  // of a member) listens on the workshop's event socket (CalmaSocket, static/js/live.js) and
+  // asks htmx to refresh elements marked data-live-refresh="kind1 kind2". Participants' pages
+  // follow stage changes: from the "stage" event, and from the stage the server reports on
+  // every (re)connect and heartbeat, so a change missed while disconnected is still seen.
+  function connectLive(holder) {
+    var pageStage = holder.getAttribute("data-stage");
+    function stageSeen(stage) {
+      if (!stage || !pageStage || stage === pageStage) { return; }
+      pageStage = stage;
+      followStage(holder, stage);
     }
-    open();
+    window.CalmaSocket.open(holder.getAttribute("data-live-url"), {
+      name: "live",
+      ping: function () { return { action: "ping" }; },
+      onopen: function (reconnected) { if (reconnected) { refreshAll("reconnect"); } },
+      onmessage: function (data) {
+        if (data.kind === "hello" || data.kind === "pong") { stageSeen(data.payload && data.payload.stage); return; }
+        document.dispatchEvent(new CustomEvent("calma:event", { detail: data }));
+        if (data.kind === "stage") { stageSeen(data.payload && data.payload.stage); }
+        refreshAll(data.kind);
+      }
+    });
+  }
+
+  // Unsaved work on the page: a text field someone typed into, or something the live helper
+  // is still holding for them.
+  function hasUnsavedInput() {
+    var typed = Array.prototype.some.call(document.querySelectorAll("main textarea, main input[type=text], main input:not([type])"),
+      function (f) { return f.value.trim() && f.value !== f.defaultValue; });
+    return typed || document.querySelector("#live-status .live-status-pending li") !== null && document.documentElement.dataset.online === "0";
+  }
+
+  function followStage(holder, stage) {
+    var bar = document.querySelector(".stage-bar");
+    var label = stage;
+    if (bar) {
+      bar.querySelectorAll("li").forEach(function (li) {
+        var now = li.getAttribute("data-stage") === stage;
+        li.classList.toggle("current", now);
+        if (now) { li.setAttribute("aria-current", "step"); label = li.textContent; } else { li.removeAttribute("aria-current"); }
+      });
+    }
+    document.dispatchEvent(new CustomEvent("calma:stage", { detail: { stage: stage } }));
+    if (!holder.hasAttribute("data-follow-stage")) { return; }  // staff pages: the bar is enough
+    if (document.querySelector("[data-reload-on-stage]")) { window.location.reload(); return; }
+    if (!hasUnsavedInput()) { window.location.assign(holder.getAttribute("data-home-url")); return; }
+    // Someone is typing: do not take the page away; say what happened and where to go.
+    var notice = document.getElementById("stage-notice");
+    if (notice) {
+      notice.querySelector(".stage-notice-text").textContent =
+        notice.dataset.msgMoved.replace("%s", label) + " " + notice.dataset.msgKept + " ";
+      notice.hidden = false;
+    }
   }
 
   // A burst of events (30 people progressing at once) refreshes each element at most once
@@ -63,7 +87,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var live = document.querySelector("[data-live-url]");
-    if (live) { connectLive(live.getAttribute("data-live-url")); }
+    if (live && window.CalmaSocket) { connectLive(live); }
 
     // Copy buttons for invite links.
     document.body.addEventListener("click", function (ev) {

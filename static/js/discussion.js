@@ -58,39 +58,27 @@
     });
   }
 
-  // --- the board socket ------------------------------------------------------------------------
+  // --- the board socket (the site's one reconnecting socket client, static/js/live.js) -----
   var Live = {
-    socket: null, backoff: 500, queue: [], handlers: [], refs: 0, opened: false,
+    socket: null, handlers: [], refs: 0,
     connect: function () {
       var self = this;
-      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      var socket = new WebSocket(scheme + location.host + cfg.boardWs);
-      self.socket = socket;
-      socket.onopen = function () {
-        var reconnect = self.opened;
-        self.opened = true;
-        self.backoff = 500;
-        document.documentElement.dataset.board = "connected";
-        self.emit({ kind: reconnect ? "resync" : "open" });
-        while (self.queue.length) { socket.send(self.queue.shift()); }
-      };
-      socket.onmessage = function (ev) {
-        var data;
-        try { data = JSON.parse(ev.data); } catch (e) { return; }
-        self.emit(data);
-      };
-      socket.onclose = function () {
-        document.documentElement.dataset.board = "disconnected";
-        self.emit({ kind: "offline" });
-        setTimeout(function () { self.connect(); }, self.backoff);
-        self.backoff = Math.min(self.backoff * 2, 10000);
-      };
+      if (this.socket) { return; }
+      this.socket = window.CalmaSocket.open(cfg.boardWs, {
+        name: "board",
+        every: 15000,
+        // The heartbeat's answer carries the board's sequence number (missed events show).
+        ping: function () { self.refs += 1; return { action: "ping", data: {}, ref: self.refs }; },
+        onopen: function (reconnected) { self.emit({ kind: reconnected ? "resync" : "open" }); },
+        onclose: function () { self.emit({ kind: "offline" }); },
+        onmessage: function (data) { self.emit(data); }
+      });
     },
     send: function (action, data) {
+      this.connect();
       this.refs += 1;
-      var frame = JSON.stringify({ action: action, data: data || {}, ref: this.refs });
-      if (this.socket && this.socket.readyState === 1) { this.socket.send(frame); }
-      else { this.queue.push(frame); }
+      // "editing" is presence: only worth sending now; everything else is kept until sent.
+      this.socket.send({ action: action, data: data || {}, ref: this.refs }, action === "editing");
       return this.refs;
     },
     on: function (fn) { this.handlers.push(fn); },
@@ -272,11 +260,14 @@
     Board = {
       cards: {}, order: [], present: [], editing: {}, drafts: {}, conflicts: {}, tally: [], ranking: [], myVote: [],
       loadSeq: 0,
+      boardSeq: 0,  // the board's sequence number this screen is up to date with
       load: function () {
         var self = this;
         var seq = ++this.loadSeq;
         return getJSON(cfg.stateUrl).then(function (state) {
           if (seq !== self.loadSeq) { return; }  // a newer snapshot was asked for
+          self.boardSeq = state.seq || 0;
+          document.documentElement.dataset.boardSeq = String(self.boardSeq);
           self.cards = {}; self.order = [];
           state.cards.forEach(function (c) { self.cards[c.id] = c; self.order.push(c.id); });
           self.present = state.present; self.tally = state.tally; self.ranking = state.ranking; self.myVote = state.my_vote;
@@ -535,7 +526,11 @@
           case "votes": this.tally = p.tally || []; this.renderTally(); break;
           case "voted": this.status(msg.msgVoted); break;
           case "ranking": this.ranking = p.ranking || []; this.renderRanking(); this.renderPlaces(); break;
-          case "saved": this.stopEdit(p.id); break;
+          case "saved":  // the ack carries the saved text: shown even if the broadcast never comes
+            if (p.card && this.cards[p.id]) { this.upsert(Object.assign({}, this.cards[p.id], p.card)); }
+            this.stopEdit(p.id);
+            break;
+          case "created": if (p.card) { this.upsert(p.card); } break;
           case "conflict":
             var id = p.current.id;
             this.cards[id] = p.current.status === "active" ? p.current : this.cards[id];
@@ -549,6 +544,31 @@
         }
       }
     };
+    // Every board event carries the board's sequence number; replies (acks, the heartbeat's
+    // pong) carry the current one. An event that skips a number, or a reply ahead of this
+    // screen for longer than a moment, means events were lost (e.g. Redis restarted): the
+    // board is re-fetched over HTTP.
+    var REPLIES = { pong: 1, ack: 1, saved: 1, created: 1, voted: 1, example_added: 1, conflict: 1, error: 1, hello: 1 };
+    Board.receive = function (m) {
+      if (REPLIES[m.kind]) {
+        this.handle(m);
+        if (typeof m.seq === "number") { this.expect(m.seq); }
+        return;
+      }
+      if (typeof m.seq === "number") {
+        if (m.seq <= this.boardSeq) { return; }  // already in the snapshot
+        if (m.seq > this.boardSeq + 1) { this.resync(); this.pending.push(m); return; }  // a gap
+        this.boardSeq = m.seq;
+        document.documentElement.dataset.boardSeq = String(m.seq);
+      }
+      this.handle(m);
+    };
+    Board.expect = function (target) {
+      var self = this;
+      if (target <= this.boardSeq) { return; }
+      // Events may still be on their way: give them a moment before re-fetching.
+      setTimeout(function () { if (self.boardSeq < target) { self.resync(); } }, 1500);
+    };
     // Subscribe first, then load the snapshot; changes that arrive while it loads are kept and
     // replayed on top of it, so nothing between the snapshot and the subscription is lost.
     Board.pending = null;
@@ -559,13 +579,14 @@
       this.load().then(function () {
         var queued = self.pending || [];
         self.pending = null;
-        queued.forEach(function (m) { self.handle(m); });
+        queued.sort(function (a, b) { return (a.seq || 0) - (b.seq || 0); });
+        queued.forEach(function (m) { self.receive(m); });
       }, function () { self.pending = null; });
     };
     Live.on(function (m) {
       if (m.kind === "open" || m.kind === "resync") { Board.status(""); Board.resync(); return; }
       if (Board.pending && m.kind !== "offline" && m.kind !== "error") { Board.pending.push(m); return; }
-      Board.handle(m);
+      Board.receive(m);
     });
 
     var newCard = document.getElementById("card-new");
@@ -597,7 +618,6 @@
         Live.send("ranking", { ids: Board.placesOf("ranking-places") });
       });
     }
-    setInterval(function () { Live.send("ping", {}); }, 30000);
     Board.load();  // show the board at once; the socket's "open" re-syncs it
     Live.connect();
   }

@@ -26,6 +26,8 @@
     var busy = !!document.querySelector("#thread-log .msg[data-status=pending], #thread-log .msg[data-status=streaming]");
     var button = document.getElementById("send-button");
     if (button) { button.disabled = busy; }
+    // The status line speaks of the answer in progress, never of the one before it.
+    if (busy && chat.dataset.busy !== "1") { live(label("answeringLabel", "Answering…")); }
     chat.dataset.busy = busy ? "1" : "0";
     // Compare mode: the choice opens when every candidate answer has finished.
     document.querySelectorAll("#thread-log .compare-turn").forEach(function (turn) {
@@ -109,7 +111,7 @@
         if (node && isActive(node)) { replay(id); }
         else {
           delete buffers[id];
-          if (wasActive && node) { announce(node.dataset.status); }
+          if (wasActive && node) { announce(node.dataset.status, node); }
         }
         updateBusy();
       })
@@ -131,8 +133,9 @@
       .catch(function () {});
   }
 
-  function announce(status) {
-    if (status === "complete") { live(label("doneLabel", "Answer complete.")); }
+  function announce(status, node) {
+    if (status === "complete" && node && node.dataset.finish === "length") { live(label("cutLabel", "Cut off at the length limit.")); }
+    else if (status === "complete") { live(label("doneLabel", "Answer complete.")); }
     else if (status === "interrupted") { live(label("interruptedLabel", "The answer was interrupted.")); }
     else if (status === "failed") { live(label("failedLabel", "No answer.")); }
   }
@@ -165,29 +168,31 @@
     }
   }
 
-  // The conversation's socket, reconnecting with backoff; every (re)open catches up.
-  var backoff = 500;
+  // The conversation's socket (the site's one reconnecting client, static/js/live.js); every
+  // (re)open catches up on the answers in progress.
   function connect() {
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + location.host + chat.dataset.ws);
-    socket.onopen = function () {
-      backoff = 500;
-      chat.dataset.socket = "open";
-      document.querySelectorAll("#thread-log .msg").forEach(function (el) {
-        if (isActive(el)) { refreshMessage(el.dataset.id); }
-      });
-    };
-    socket.onmessage = function (ev) {
-      var data;
-      try { data = JSON.parse(ev.data); } catch (e) { return; }
-      onEvent(data);
-    };
-    socket.onclose = function () {
-      chat.dataset.socket = "closed";
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 10000);
-    };
+    window.CalmaSocket.open(chat.dataset.ws, {
+      every: 15000,
+      ping: function () { return { t: "ping" }; },
+      onstate: function (state) { chat.dataset.socket = state === "connected" ? "open" : "closed"; },
+      onopen: function () {
+        document.querySelectorAll("#thread-log .msg").forEach(function (el) {
+          if (isActive(el)) { refreshMessage(el.dataset.id); }
+        });
+      },
+      onmessage: onEvent
+    });
   }
+
+  // A message that could not be sent (no network) stays in the box; the offline notice says so.
+  document.body.addEventListener("htmx:sendError", function (ev) {
+    var form = ev.detail && ev.detail.elt && ev.detail.elt.closest && ev.detail.elt.closest("#composer");
+    if (form && window.CalmaSocket) { window.CalmaSocket.note("chat", label("unsentLabel", "Your message was not sent: it is kept in the box.")); }
+  });
+  document.body.addEventListener("htmx:afterRequest", function (ev) {
+    var form = ev.detail && ev.detail.elt && ev.detail.elt.closest && ev.detail.elt.closest("#composer");
+    if (form && ev.detail.successful && window.CalmaSocket) { window.CalmaSocket.note("chat", null); }
+  });
 
   // Watchdog: an answer we have not heard about for a while is re-read from the server (which
   // ends answers whose generator died), so nothing spins forever.

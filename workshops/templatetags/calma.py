@@ -2,6 +2,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from workshops.markdown import render_markdown
+from workshops.text import shorten
 
 register = template.Library()
 
@@ -17,3 +18,9 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter(name="shorten")
+def shorten_filter(text, limit):
+    """{{ title|shorten:40 }}: cut at a word boundary with an ellipsis (workshops.text.shorten)."""
+    return shorten(str(text or ""), int(limit))
