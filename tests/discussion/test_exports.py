@@ -74,7 +74,9 @@ def test_csv_parses_back_with_stable_columns(finished, client_for):
     assert acc["definition"] == "'+1 facts; \"quoted\", comma"
     assert json.loads(acc["example_excerpts"])[0]["excerpt"] == "Some accounts centre Britain"
     nuance = by_id[d.nuance.pk]
-    assert nuance["group_rank"] == "3" and nuance["source_labels"] == "" and nuance["participants"] == ""
+    # Made freehand (no labels): still traced to the participant who proposed it.
+    assert nuance["group_rank"] == "3" and nuance["source_labels"] == ""
+    assert nuance["participants"] == "P02" and nuance["proposed_by"] == "P02"
     assert "user" not in body.lower() or d.people[0].user.username not in body
 
 
