@@ -140,8 +140,11 @@ def undoable_merges(axis: Axis) -> list[dict]:
     rows = list(AxisEvent.objects.filter(axis=axis, kind__in=[AxisEventKind.MERGED, AxisEventKind.UNMERGED])
                 .select_related("actor"))
     undone = {e.data.get("merge_event") for e in rows if e.kind == AxisEventKind.UNMERGED}
+    authors = {e.data["absorbed"].get("created_by") for e in rows if e.kind == AxisEventKind.MERGED}
+    members = Membership.objects.in_bulk([m for m in authors if m]) if authors else {}
     return [
         {"event": e.pk, "axis": e.data["absorbed"]["axis"], "name": e.data["absorbed"]["name"],
+         "author": shown_pseudonym(members.get(e.data["absorbed"].get("created_by"))),
          "by": shown_pseudonym(e.actor), "at": e.at.isoformat()}
         for e in reversed(rows)
         if e.kind == AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
