@@ -252,3 +252,37 @@ def test_undo_is_refused_when_the_merged_card_left_the_board(discuss):
     with pytest.raises(ValidationError):
         services.axis_unmerge(membership=p1, merge_event_id=event.pk)
     assert Axis.objects.get(pk=b.pk).status == AxisStatus.MERGED
+
+
+def test_migration_backfills_axes_made_before_the_log(discuss, client_for):
+    """Cards made by the old code (no events, only the session log) get their history rebuilt."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from discussion.models import SessionEvent
+
+    d = discuss
+    p1, p2, _p3 = d.people
+    w = d.workshop
+    a = Axis.objects.create(workshop=w, name="Bias", definition="v2 text", created_by=p1, version=2)
+    b = Axis.objects.create(workshop=w, name="One-sidedness", definition="British view", created_by=p2,
+                            status=AxisStatus.MERGED, merged_into=a)
+    for actor, kind, data in (
+        (p1, "card_create", {"axis": a.pk, "name": "Bias", "definition": "v1 text"}),
+        (p2, "card_create", {"axis": b.pk, "name": "One-sidedness", "definition": "British view"}),
+        (p2, "card_edit", {"axis": a.pk, "after": {"name": "Bias", "definition": "v2 text"}, "version": 2}),
+        (p1, "card_merge", {"into": a.pk, "merged": [b.pk]}),
+    ):
+        SessionEvent.objects.create(workshop=w, actor=actor, kind=kind, data=data)
+    migration = importlib.import_module("discussion.migrations.0002_axis_event_log")
+    migration.backfill(django_apps, None)
+    history = list(AxisEvent.objects.filter(axis=a).values_list("kind", "actor_id", "data"))
+    assert [(k, m) for k, m, _ in history] == [("created", p1.pk), ("edited", p2.pk), ("merged", p1.pk)]
+    assert history[1][2]["before"]["definition"] == "v1 text" and history[1][2]["after"]["definition"] == "v2 text"
+    assert history[2][2]["absorbed"]["name"] == "One-sidedness" and "undo" not in history[2][2]
+    assert selectors.card_data(a)["merges"] == []  # a rebuilt merge cannot be undone
+    rows = _csv(client_for(d.researcher), d)
+    merged = json.loads(rows[a.pk]["merged_cards"])
+    assert [(m["name"], m["proposed_by"], m["merged_by"]) for m in merged] == [("One-sidedness", "P02", "P01")]
+    assert all(h.get("backfilled") for h in json.loads(rows[a.pk]["definition_history"]))
