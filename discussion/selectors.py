@@ -678,7 +678,8 @@ class AxisHistory:
     # -- one card --
     def event_out(self, e: AxisEvent) -> dict:
         d = e.data
-        out = {"event_id": e.pk, "kind": e.kind, "at": e.at.isoformat(), "by": self.pseudonym(e.actor_id)}
+        out = {"event_id": e.pk, "kind": e.kind, "at": e.at.isoformat(), "by": self.pseudonym(e.actor_id),
+               "version": d.get("version")}
         if e.kind == AxisEventKind.CREATED:
             out.update(after={"name": d.get("name", ""), "definition": d.get("definition", "")},
                        split_from=self.ref(d.get("split_from")), pick_id=d.get("pick"))

@@ -332,7 +332,7 @@ def axis_create(*, membership: Membership, name, definition="", pick_id=None) ->
         if pick.attribute_id:
             AxisSource.objects.create(axis=axis, attribute_id=pick.attribute_id, added_by=membership)
     _axis_event(axis, AxisEventKind.CREATED, membership, name=name, definition=definition,
-                pick=pick.pk if pick else None, split_from=None)
+                pick=pick.pk if pick else None, split_from=None, version=axis.version)
     _log(membership.workshop_id, membership, "card_create", axis=axis.pk, name=name, definition=definition)
     _card_changed(axis, "card")
     return axis
@@ -468,7 +468,7 @@ def axis_merge(*, membership: Membership, axis_ids, into_id, name=None, definiti
     target.save()
     for snapshot, undo in absorbed:
         _axis_event(target, AxisEventKind.MERGED, membership, absorbed=snapshot, before=before,
-                    after=_text_of(target), undo=undo)
+                    after=_text_of(target), undo=undo, version=target.version)
     _log(membership.workshop_id, membership, "card_merge", into=target.pk, merged=[a.pk for a in sources])
     _card_changed(target)
     return target
@@ -520,7 +520,8 @@ def axis_unmerge(*, membership: Membership, merge_event_id) -> Axis:
     target.updated_by = membership
     target.save()
     _axis_event(target, AxisEventKind.UNMERGED, membership, merge_event=event.pk, restored=absorbed.pk,
-                before=before, after=_text_of(target), votes_restored=restored_votes, votes_not_restored=lost_votes)
+                before=before, after=_text_of(target), votes_restored=restored_votes, votes_not_restored=lost_votes,
+                version=target.version)
     _log(membership.workshop_id, membership, "card_unmerge", into=target.pk, restored=absorbed.pk, merge_event=event.pk)
     _card_changed(target)
     _card_changed(absorbed)
@@ -550,9 +551,9 @@ def axis_split(*, membership: Membership, axis_id, parts: list[dict]) -> list[Ax
                                    split_from=original, created_by=membership, updated_by=membership)
         _copy_provenance(original, axis, membership)
         _axis_event(axis, AxisEventKind.CREATED, membership, name=name, definition=definition, pick=None,
-                    split_from=original.pk)
+                    split_from=original.pk, version=axis.version)
         created.append(axis)
-    _axis_event(original, AxisEventKind.SPLIT, membership,
+    _axis_event(original, AxisEventKind.SPLIT, membership, version=original.version,
                 parts=[{"axis": a.pk, "name": a.name, "definition": a.definition} for a in created])
     original.status = AxisStatus.ARCHIVED
     original.version += 1

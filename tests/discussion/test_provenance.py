@@ -98,6 +98,8 @@ def test_researcher_sees_who_proposed_merged_and_edited_each_axis(session, clien
     assert history[2]["absorbed"]["name"] == "One-sidedness" and history[2]["by"] == "P03"
     assert history[-1].get("after", history[1]["after"])["definition"] == bias["definition"]
     assert all(h["at"] for h in history)
+    # Versions line up with the card's version (what a Likert rating stores as definition_version).
+    assert [h["version"] for h in history] == [1, 2, 3] and d.bias.__class__.objects.get(pk=d.bias.pk).version == 3
     acc_history = json.loads(accuracy["definition_history"])
     assert [(h["kind"], h["by"]) for h in acc_history] == [("created", "P03"), ("edited", "P02")]
 
