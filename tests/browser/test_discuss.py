@@ -190,6 +190,7 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     expect(dialog.locator("#merge-from")).to_have_text("Religious respect")
     expect(dialog.locator("#merge-into")).to_have_text("Respect for religions")
     shot(p2, "segment4-merge-confirm-phone")
+    dialog.screenshot(path=f"{SHOTS}/segment4-merge-dialog.png")
     dialog.get_by_role("button", name="Cancel").click()  # nothing is sent
     expect(dialog).to_be_hidden()
     expect(p2.locator(f"#merge-{extra.pk}")).to_have_value("")
@@ -201,6 +202,7 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     merged_card = p1.locator(f"#card-{respect.pk}")
     expect(merged_card.locator(".merges")).to_contain_text("Religious respect")
     shot(p1, "segment4-merged-card-phone")
+    merged_card.screenshot(path=f"{SHOTS}/segment4-merged-card.png")
     merged_card.get_by_role("button", name="Undo merge").click()  # P01 undoes P02's merge
     for page in (p2, p3, fac):
         expect(page.locator(f"#card-{extra.pk}")).to_contain_text("No religion is mocked")
