@@ -594,7 +594,11 @@
             if (this.drafts[id]) { this.drafts[id].version = p.current.version; }
             if (this.cards[id]) { this.renderCard(this.cards[id]); }
             break;
-          case "error": this.status(p.reason, true); if (Picker) { Picker.failed(p); } break;
+          case "error":
+            this.status(p.reason, true);
+            if (Picker) { Picker.failed(p); }
+            if (p.action === "card.unmerge") { this.renderCards(); }  // its button was disabled on click
+            break;
           case "example_added": if (Picker) { Picker.attached(p); } break;
           case "job": if (window.CalmaMap) { window.CalmaMap.job(p); } break;
         }
