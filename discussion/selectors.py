@@ -637,6 +637,8 @@ class AxisHistory:
     def __init__(self, workshop):
         self.axes = {a.pk: a for a in Axis.objects.filter(workshop=workshop)}
         self.members = {m.pk: m for m in Membership.objects.filter(workshop=workshop)}
+        self.picks = {pk for pk, m in Pick.objects.filter(membership__workshop=workshop).values_list("pk", "membership_id")
+                      if self.pseudonym(m) is not None}
         self.events: dict[int, list[AxisEvent]] = defaultdict(list)
         self.merge_of: dict[int, AxisEvent] = {}  # absorbed card -> the (latest) merge that absorbed it
         self.split_of: dict[int, AxisEvent] = {}  # original card -> its split
@@ -682,7 +684,8 @@ class AxisHistory:
                "version": d.get("version")}
         if e.kind == AxisEventKind.CREATED:
             out.update(after={"name": d.get("name", ""), "definition": d.get("definition", "")},
-                       split_from=self.ref(d.get("split_from")), pick_id=d.get("pick"))
+                       split_from=self.ref(d.get("split_from")),
+                       pick_id=d.get("pick") if d.get("pick") in self.picks else None)
         elif e.kind == AxisEventKind.EDITED:
             out.update(before=d.get("before"), after=d.get("after"))
         elif e.kind == AxisEventKind.MERGED:
