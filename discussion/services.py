@@ -466,9 +466,10 @@ def axis_merge(*, membership: Membership, axis_ids, into_id, name=None, definiti
     target.version += 1
     target.updated_by = membership
     target.save()
-    for snapshot, undo in absorbed:
+    for snapshot, undo in absorbed:  # a rename shows once, on the first: the history stays a chain
         _axis_event(target, AxisEventKind.MERGED, membership, absorbed=snapshot, before=before,
                     after=_text_of(target), undo=undo, version=target.version)
+        before = _text_of(target)
     _log(membership.workshop_id, membership, "card_merge", into=target.pk, merged=[a.pk for a in sources])
     _card_changed(target)
     return target
