@@ -13,6 +13,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from discussion import selectors, services
 from discussion.models import Axis, AxisComment, AxisEvent, AxisStatus, GroupVote
@@ -291,9 +293,6 @@ def test_migration_backfills_axes_made_before_the_log(discuss, client_for):
 
 
 # --- property: any board session gives a history that is a chain and a file whose ids resolve ---
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 OPS = st.lists(st.tuples(st.sampled_from(["create", "edit", "merge", "merge_rename", "undo", "split"]),
                          st.integers(0, 2), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=14)
