@@ -5,6 +5,7 @@ from django.db import models as dj_models
 from discussion.models import (
     Axis,
     AxisComment,
+    AxisEvent,
     AxisExample,
     AxisSource,
     BoardPresence,
@@ -50,6 +51,23 @@ class MapVersionAdmin(admin.ModelAdmin):
 class SessionEventAdmin(admin.ModelAdmin):
     list_display = ("workshop", "kind", "actor", "created_at")
     list_filter = ("kind",)
+
+
+@admin.register(AxisEvent)
+class AxisEventAdmin(admin.ModelAdmin):
+    """The provenance log is append-only: readable here, never changed or deleted."""
+
+    list_display = ("axis", "kind", "actor", "at")
+    list_filter = ("kind",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def _list_fields(model, limit=6):

@@ -70,8 +70,14 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         services.axis_comment(membership=membership, axis_id=data.get("id"), text=data.get("text"))
         return None
     if action == "card.merge":
+        # A merge takes a card off the board: the client asks first (naming both cards) and says so.
+        if data.get("confirm") is not True:
+            raise ValidationError("confirm the merge first")
         services.axis_merge(membership=membership, axis_ids=data.get("ids"), into_id=data.get("into"))
-        return None
+        return {"kind": "merged", "payload": {"into": data.get("into")}}
+    if action == "card.unmerge":
+        restored = services.axis_unmerge(membership=membership, merge_event_id=data.get("event"))
+        return {"kind": "unmerged", "payload": {"id": restored.pk}}
     if action == "card.split":
         services.axis_split(membership=membership, axis_id=data.get("id"), parts=data.get("parts"))
         return None

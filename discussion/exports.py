@@ -33,6 +33,10 @@ CSV_COLUMNS = [
     "source_labels",
     "example_excerpts",
     "participants",
+    "proposed_by",
+    "merged_cards",
+    "split_from",
+    "definition_history",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -73,6 +77,10 @@ def axis_row(workshop, axis: dict) -> list[str]:
         " | ".join(axis["source_labels"]),
         json.dumps(examples, ensure_ascii=False),
         " ".join(axis["participants"]),
+        axis["proposed_by"],
+        json.dumps(axis["merged_cards"], ensure_ascii=False),
+        json.dumps(axis["split_origin"], ensure_ascii=False) if axis["split_origin"] else "",
+        json.dumps(axis["history"], ensure_ascii=False),
     ]
     return [neutralise(v) for v in values]
 
@@ -85,12 +93,42 @@ def axes_csv_rows(workshop):
         yield writer.writerow(axis_row(workshop, axis))
 
 
+_PSEUDONYM_KEYS = ("by", "proposed_by", "participant", "merged_by", "split_by")
+
+
+def _pseudonyms_in(node, found: set) -> set:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _PSEUDONYM_KEYS and isinstance(value, str):
+                found.add(value)
+            elif key == "participants" and isinstance(value, list):
+                found.update(v for v in value if isinstance(v, str))
+            else:
+                _pseudonyms_in(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _pseudonyms_in(value, found)
+    return found
+
+
 def axes_json(workshop) -> dict:
+    """The provenance tree. `axes` are the cards on the board; `cards` every earlier card their
+    provenance names (merged, split, restored); `participants` every pseudonym in the file."""
+    history = selectors.AxisHistory(workshop)
+    axes = selectors.axis_provenance(workshop, history)
+    for axis in axes:  # the CSV's self-contained cells; here the same facts are in `cards`
+        axis.pop("merged_cards")
+        axis.pop("split_origin")
+    cards = history.cards_for([a["axis_id"] for a in axes])
+    roles = {m.pseudonym: m.role for m in history.members.values()}
+    people = _pseudonyms_in([axes, cards], set())
     return {
         "format": "calma-derived-axes/1",
         "workshop": {"slug": workshop.slug, "title": workshop.title, "deployment_context": workshop.deployment_context},
         "exported_at": timezone.now().isoformat(),
         "columns_doc": "docs/discussion.md",
         "group_ranking": [{"rank": r.rank, "axis_id": r.axis_id} for r in selectors.group_ranking(workshop)],
-        "axes": selectors.axis_provenance(workshop),
+        "participants": [{"pseudonym": p, "role": roles.get(p)} for p in sorted(people)],
+        "axes": axes,
+        "cards": cards,
     }

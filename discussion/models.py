@@ -124,6 +124,43 @@ class Axis(models.Model):
         return self.name
 
 
+class AxisEventKind(models.TextChoices):
+    CREATED = "created", _("Proposed")
+    EDITED = "edited", _("Name or definition edited")
+    MERGED = "merged", _("Another card merged into it")
+    UNMERGED = "unmerged", _("A merge undone")
+    SPLIT = "split", _("Split into new cards")
+
+
+class AxisEvent(models.Model):
+    """The provenance of a card, append-only: written by the services in the same transaction as
+    the change it records. `data` per kind (membership ids, never names; docs/discussion.md):
+    created {name, definition, pick, split_from}; edited {before, after, version};
+    merged {absorbed: snapshot of the absorbed card, before, after, undo: rows to take back};
+    unmerged {merge_event, restored, before, after}; split {parts: [{axis, name, definition}]}."""
+
+    axis = models.ForeignKey(Axis, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=AxisEventKind.choices)
+    actor = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AxisEventKind.values), name="axis_event_kind_known"),
+        ]
+        indexes = [models.Index(fields=["axis", "kind"])]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("AxisEvent rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("AxisEvent rows are append-only")
+
+
 class AxisSource(models.Model):
     """A participant label (code or attribute) that fed a card: provenance."""
 

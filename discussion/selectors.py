@@ -13,6 +13,8 @@ from coding.models import Annotation, AnnotationCode, Attribute, Code
 from discussion.models import (
     Axis,
     AxisComment,
+    AxisEvent,
+    AxisEventKind,
     AxisStatus,
     BoardPresence,
     BoardSequence,
@@ -86,6 +88,13 @@ def own_attributes(membership):
 # --- the board --------------------------------------------------------------------------------
 
 
+def shown_pseudonym(membership) -> str | None:
+    """A member's pseudonym where their data may be shown, None for a withdrawn member (or none)."""
+    if membership is None or membership.is_withdrawn:
+        return None
+    return membership.pseudonym
+
+
 def _active_members_q(prefix: str) -> Q:
     return Q(**{f"{prefix}__withdrawn_at__isnull": True})
 
@@ -114,6 +123,7 @@ def card_data(axis: Axis) -> dict:
         "name": axis.name,
         "definition": axis.definition,
         "status": axis.status,
+        "merges": undoable_merges(axis),
         "merged_into": axis.merged_into_id,
         "split_from": axis.split_from_id,
         "version": axis.version,
@@ -123,6 +133,23 @@ def card_data(axis: Axis) -> dict:
         "examples": examples,
         "comments": comments,
     }
+
+
+def undoable_merges(axis: Axis) -> list[dict]:
+    """The merges into this card that the group can still undo (newest first): the merge event,
+    the absorbed card's id and name, who merged it and when."""
+    rows = list(AxisEvent.objects.filter(axis=axis, kind__in=[AxisEventKind.MERGED, AxisEventKind.UNMERGED])
+                .select_related("actor"))
+    undone = {e.data.get("merge_event") for e in rows if e.kind == AxisEventKind.UNMERGED}
+    authors = {e.data["absorbed"].get("created_by") for e in rows if e.kind == AxisEventKind.MERGED}
+    members = Membership.objects.in_bulk([m for m in authors if m]) if authors else {}
+    return [
+        {"event": e.pk, "axis": e.data["absorbed"]["axis"], "name": e.data["absorbed"]["name"],
+         "author": shown_pseudonym(members.get(e.data["absorbed"].get("created_by"))),
+         "by": shown_pseudonym(e.actor), "at": e.at.isoformat()}
+        for e in reversed(rows)
+        if e.kind == AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
+    ]
 
 
 def active_axes(workshop):
@@ -612,12 +639,184 @@ def progress_counts(workshop) -> dict[int, dict]:
 # --- export ---------------------------------------------------------------------------------------
 
 
-def axis_provenance(workshop) -> list[dict]:
-    """For each active axis: sources (codes, attributes, picks) with their excerpts and messages.
+class AxisHistory:
+    """Every card of a workshop with its provenance events (three queries, then in memory), as
+    the exports show them: pseudonyms only; a withdrawn member's events and cards are left out,
+    and so are references to them, so every axis id the export mentions is in the export."""
 
-    Only active members' labels and annotations, and pseudonyms only.
+    def __init__(self, workshop):
+        self.axes = {a.pk: a for a in Axis.objects.filter(workshop=workshop)}
+        self.members = {m.pk: m for m in Membership.objects.filter(workshop=workshop)}
+        self.picks = {pk for pk, m in Pick.objects.filter(membership__workshop=workshop).values_list("pk", "membership_id")
+                      if self.pseudonym(m) is not None}
+        self.events: dict[int, list[AxisEvent]] = defaultdict(list)
+        self.merge_of: dict[int, AxisEvent] = {}  # absorbed card -> the (latest) merge that absorbed it
+        self.split_of: dict[int, AxisEvent] = {}  # original card -> its split
+        for e in AxisEvent.objects.filter(axis__workshop=workshop).order_by("at", "id"):
+            self.events[e.axis_id].append(e)
+            if e.kind == AxisEventKind.MERGED:
+                self.merge_of[e.data["absorbed"]["axis"]] = e
+            elif e.kind == AxisEventKind.SPLIT:
+                self.split_of[e.axis_id] = e
+        self.merged_from: dict[int, list[int]] = defaultdict(list)
+        for a in self.axes.values():
+            if a.status == AxisStatus.MERGED and a.merged_into_id:
+                self.merged_from[a.merged_into_id].append(a.pk)
+
+    # -- who and what may be shown --
+    def pseudonym(self, membership_id) -> str | None:
+        return shown_pseudonym(self.members.get(membership_id)) if membership_id else None
+
+    def member_shown(self, membership_id) -> bool:
+        """A deleted membership (id gone) is shown as unknown; a withdrawn one is left out."""
+        return membership_id is None or self.pseudonym(membership_id) is not None
+
+    def card_shown(self, axis_id) -> bool:
+        axis = self.axes.get(axis_id)
+        return axis is not None and self.member_shown(axis.created_by_id)
+
+    def ref(self, axis_id) -> int | None:
+        return axis_id if axis_id is not None and self.card_shown(axis_id) else None
+
+    def event_shown(self, e: AxisEvent) -> bool:
+        if not self.member_shown(e.actor_id):
+            return False
+        if e.kind == AxisEventKind.MERGED:
+            return self.card_shown(e.data["absorbed"]["axis"]) and self.member_shown(e.data["absorbed"].get("created_by"))
+        if e.kind == AxisEventKind.UNMERGED:
+            return self.card_shown(e.data.get("restored"))
+        return True
+
+    # -- one card --
+    def event_out(self, e: AxisEvent) -> dict:
+        d = e.data
+        out = {"event_id": e.pk, "kind": e.kind, "at": e.at.isoformat(), "by": self.pseudonym(e.actor_id),
+               "version": d.get("version")}
+        if e.kind == AxisEventKind.CREATED:
+            out.update(after={"name": d.get("name", ""), "definition": d.get("definition", "")},
+                       split_from=self.ref(d.get("split_from")),
+                       pick_id=d.get("pick") if d.get("pick") in self.picks else None)
+        elif e.kind == AxisEventKind.EDITED:
+            out.update(before=d.get("before"), after=d.get("after"))
+        elif e.kind == AxisEventKind.MERGED:
+            a = d["absorbed"]
+            out.update(absorbed_axis_id=a["axis"], before=d.get("before"), after=d.get("after"), absorbed={
+                "axis_id": a["axis"], "name": a["name"], "definition": a["definition"],
+                "proposed_by": self.pseudonym(a.get("created_by")), "proposed_at": a.get("created_at")})
+        elif e.kind == AxisEventKind.UNMERGED:
+            out.update(restored_axis_id=d.get("restored"), merge_event_id=d.get("merge_event"),
+                       before=d.get("before"), after=d.get("after"))
+        elif e.kind == AxisEventKind.SPLIT:
+            parts = [p for p in d.get("parts", []) if self.card_shown(p["axis"])]
+            out.update(parts_axis_ids=[p["axis"] for p in parts],
+                       parts=[{"axis_id": p["axis"], "name": p["name"], "definition": p["definition"]} for p in parts])
+        if d.get("backfilled"):
+            out["backfilled"] = True
+        return out
+
+    def history(self, axis_id) -> list[dict]:
+        return [self.event_out(e) for e in self.events.get(axis_id, []) if self.event_shown(e)]
+
+    def shown_merged_from(self, axis_id) -> list[int]:
+        return [pk for pk in self.merged_from.get(axis_id, []) if self.card_shown(pk)]
+
+    def lineage(self, axis_id) -> list[int]:
+        """Every earlier card this one grew from: cards merged into it (and into those), the card
+        it was split from (and that card's own lineage)."""
+        seen, stack = set(), [axis_id]
+        while stack:
+            current = stack.pop()
+            parents = list(self.shown_merged_from(current))
+            origin = self.ref(self.axes[current].split_from_id) if current in self.axes else None
+            if origin is not None:
+                parents.append(origin)
+            for pk in parents:
+                if pk not in seen and pk != axis_id:
+                    seen.add(pk)
+                    stack.append(pk)
+        return sorted(seen)
+
+    def contributors(self, axis_id) -> set[int]:
+        """Membership ids behind a card: who proposed it or any card of its lineage, and who
+        changed any of them (edits, merges, splits, undos)."""
+        people = set()
+        for pk in [axis_id, *self.lineage(axis_id)]:
+            people.add(self.axes[pk].created_by_id)
+            people.update(e.actor_id for e in self.events.get(pk, []) if self.event_shown(e))
+        return {m for m in people if m is not None and self.pseudonym(m) is not None}
+
+    def participant_pseudonyms(self, membership_ids) -> set[str]:
+        return {self.members[m].pseudonym for m in membership_ids if m in self.members and self.members[m].is_participant}
+
+    def card_out(self, axis_id) -> dict:
+        a = self.axes[axis_id]
+        return {"axis_id": a.pk, "status": a.status, "name": a.name, "definition": a.definition,
+                "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
+                "merged_into": self.ref(a.merged_into_id), "split_from": self.ref(a.split_from_id),
+                "merged_from": self.shown_merged_from(a.pk), "history": self.history(a.pk)}
+
+    def referenced(self, card: dict) -> set[int]:
+        ids = {card["merged_into"], card["split_from"], *card["merged_from"]}
+        for e in card["history"]:
+            ids.update({e.get("split_from"), e.get("absorbed_axis_id"), e.get("restored_axis_id"), *e.get("parts_axis_ids", [])})
+        return {pk for pk in ids if pk is not None}
+
+    def cards_for(self, axis_ids) -> list[dict]:
+        """The cards (not among `axis_ids`) that the given axes' provenance refers to, and the
+        ones those refer to, until every reference resolves."""
+        have, queue, out = set(axis_ids), [], []
+        for pk in axis_ids:
+            queue.extend(self.lineage(pk))
+            queue.extend(self.referenced(self.card_out(pk)))
+        while queue:
+            pk = queue.pop(0)
+            if pk in have or not self.card_shown(pk):
+                continue
+            have.add(pk)
+            card = self.card_out(pk)
+            out.append(card)
+            queue.extend(self.referenced(card))
+        return sorted(out, key=lambda c: c["axis_id"])
+
+    # -- the CSV's self-contained cells --
+    def merged_cards(self, axis_id) -> list[dict]:
+        """Every card merged into this axis or into a card of its lineage, each with its text,
+        author, when and by whom it was merged, and its own history."""
+        rows = []
+        for pk in self.lineage(axis_id):
+            a = self.axes[pk]
+            if a.status != AxisStatus.MERGED:
+                continue
+            merge = self.merge_of.get(pk)
+            rows.append({"axis_id": pk, "name": a.name, "definition": a.definition,
+                         "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
+                         "merged_into": self.ref(a.merged_into_id),
+                         "merged_at": merge.at.isoformat() if merge else None,
+                         "merged_by": self.pseudonym(merge.actor_id) if merge else None,
+                         "history": self.history(pk)})
+        return rows
+
+    def split_origin(self, axis_id) -> dict | None:
+        origin = self.ref(self.axes[axis_id].split_from_id)
+        if origin is None:
+            return None
+        a, split = self.axes[origin], self.split_of.get(origin)
+        return {"axis_id": a.pk, "name": a.name, "definition": a.definition,
+                "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
+                "split_at": split.at.isoformat() if split else None,
+                "split_by": self.pseudonym(split.actor_id) if split and self.event_shown(split) else None,
+                "history": self.history(origin), "split_from": self.split_origin(origin)}
+
+
+def axis_provenance(workshop, history: AxisHistory | None = None) -> list[dict]:
+    """For each active axis: sources (codes, attributes, picks) with their excerpts and messages,
+    who proposed it, its history (AxisEvent), the cards merged into it and the card it was split
+    from (`AxisHistory`).
+
+    Only active members' labels, annotations and events, and pseudonyms only.
     """
     axes = list(active_axes(workshop).prefetch_related("sources", "examples__message"))
+    history = history or AxisHistory(workshop)
     likert = {row["id"]: row for row in likert_distribution(workshop)}
     group = {r.axis_id: r.rank for r in group_ranking(workshop)}
     indiv = defaultdict(list)
@@ -671,15 +870,21 @@ def axis_provenance(workshop) -> list[dict]:
                 source_labels.append(label)
         ranks = indiv.get(axis.pk, [])
         lk = likert.get(axis.pk, {"n": 0, "mean": None, "counts": [0] * 5})
+        participants_set |= history.participant_pseudonyms(history.contributors(axis.pk))
         result.append({
             "axis_id": axis.pk, "name": axis.name, "definition": axis.definition, "version": axis.version,
+            "proposed_by": history.pseudonym(axis.created_by_id), "proposed_at": axis.created_at.isoformat(),
             "group_rank": group.get(axis.pk), "in_group_top_three": bool(group.get(axis.pk) and group[axis.pk] <= 3),
             "likert": {"n": lk["n"], "mean": lk["mean"], "counts": lk["counts"]},
             "mean_individual_rank": round(sum(ranks) / len(ranks), 3) if ranks else None,
             "individual_rank_n": len(ranks),
             "source_labels": source_labels, "participants": sorted(participants_set),
-            "merged_from": list(Axis.objects.filter(merged_into=axis).values_list("pk", flat=True)),
-            "split_from": axis.split_from_id,
+            "merged_from": history.shown_merged_from(axis.pk),
+            "split_from": history.ref(axis.split_from_id),
+            "lineage": history.lineage(axis.pk),
+            "history": history.history(axis.pk),
+            "merged_cards": history.merged_cards(axis.pk),
+            "split_origin": history.split_origin(axis.pk),
             "picks": picks_out, "attributes": attributes, "codes": codes, "examples": examples,
         })
     return result

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,8 @@ from discussion.models import (
     NAME_MAX,
     Axis,
     AxisComment,
+    AxisEvent,
+    AxisEventKind,
     AxisExample,
     AxisSource,
     AxisStatus,
@@ -104,6 +106,15 @@ def _require_segment(membership: Membership, session: Session, segments: tuple[i
 
 def _log(workshop_id: int, actor: Membership | None, kind: str, **data) -> None:
     SessionEvent.objects.create(workshop_id=workshop_id, actor=actor, kind=kind, data=data)
+
+
+def _axis_event(axis: Axis, kind: str, actor: Membership | None, **data) -> AxisEvent:
+    """Append one provenance event (called inside the service's transaction, with the change)."""
+    return AxisEvent.objects.create(axis=axis, kind=kind, actor=actor, data=data)
+
+
+def _text_of(axis: Axis) -> dict:
+    return {"name": axis.name, "definition": axis.definition}
 
 
 def _session_changed(session: Session) -> None:
@@ -320,6 +331,8 @@ def axis_create(*, membership: Membership, name, definition="", pick_id=None) ->
         AxisSource.objects.create(axis=axis, pick=pick, added_by=membership)
         if pick.attribute_id:
             AxisSource.objects.create(axis=axis, attribute_id=pick.attribute_id, added_by=membership)
+    _axis_event(axis, AxisEventKind.CREATED, membership, name=name, definition=definition,
+                pick=pick.pk if pick else None, split_from=None, version=axis.version)
     _log(membership.workshop_id, membership, "card_create", axis=axis.pk, name=name, definition=definition)
     _card_changed(axis, "card")
     return axis
@@ -341,6 +354,10 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
         axis_id, version = int(axis_id), int(version)
     except (TypeError, ValueError):
         raise ValidationError({"version": _("Missing card or version.")}) from None
+    # The text at `version` (a version number names one text: every text change raises it), read
+    # for the edit's provenance; the conditional UPDATE below is what decides.
+    before = Axis.objects.filter(pk=axis_id, workshop_id=membership.workshop_id, version=version).values(
+        "name", "definition").first()
     updated = Axis.objects.filter(
         pk=axis_id, workshop_id=membership.workshop_id, status=AxisStatus.ACTIVE, version=version
     ).update(name=name, definition=definition, version=F("version") + 1, updated_by=membership,
@@ -348,8 +365,10 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
     if not updated:
         axis = _active_axis(membership.workshop_id, axis_id)  # refuses a missing, merged or removed card
         raise Conflict(axis, {"name": name, "definition": definition, "version": version})
-    _log(membership.workshop_id, membership, "card_edit", axis=axis_id,
-         after={"name": name, "definition": definition}, version=version + 1)
+    after = {"name": name, "definition": definition}
+    AxisEvent.objects.create(axis_id=axis_id, kind=AxisEventKind.EDITED, actor=membership,
+                             data={"before": before, "after": after, "version": version + 1})
+    _log(membership.workshop_id, membership, "card_edit", axis=axis_id, after=after, version=version + 1)
     # The most frequent change carries only the text (no provenance queries, a small frame).
     events.board(membership.workshop_id, "card_text", {"card": {
         "id": axis_id, "name": name, "definition": definition, "version": version + 1,
@@ -384,33 +403,55 @@ def axis_archive(*, membership: Membership, axis_id) -> Axis:
     return axis
 
 
-def _copy_provenance(source: Axis, target: Axis, by: Membership) -> None:
+def _copy_provenance(source: Axis, target: Axis, by: Membership) -> dict:
+    """Copy a card's sources and examples onto another; returns the ids of the rows it created
+    (what an undo of a merge takes back)."""
+    created = {"sources": [], "examples": []}
     for s in source.sources.all():
         exists = AxisSource.objects.filter(axis=target, code_id=s.code_id, attribute_id=s.attribute_id, pick_id=s.pick_id)
         if not exists.exists():
-            AxisSource.objects.create(axis=target, code_id=s.code_id, attribute_id=s.attribute_id,
-                                      pick_id=s.pick_id, added_by=s.added_by or by)
+            row = AxisSource.objects.create(axis=target, code_id=s.code_id, attribute_id=s.attribute_id,
+                                            pick_id=s.pick_id, added_by=s.added_by or by)
+            created["sources"].append(row.pk)
     for e in source.examples.all():
         if e.annotation_id and AxisExample.objects.filter(axis=target, annotation_id=e.annotation_id).exists():
             continue
-        AxisExample.objects.create(axis=target, annotation_id=e.annotation_id, message_id=e.message_id,
-                                   excerpt=e.excerpt, added_by=e.added_by or by)
+        if not e.annotation_id and AxisExample.objects.filter(axis=target, message_id=e.message_id, excerpt=e.excerpt).exists():
+            continue
+        row = AxisExample.objects.create(axis=target, annotation_id=e.annotation_id, message_id=e.message_id,
+                                         excerpt=e.excerpt, added_by=e.added_by or by)
+        created["examples"].append(row.pk)
+    return created
 
 
 @transaction.atomic
 def axis_merge(*, membership: Membership, axis_ids, into_id, name=None, definition=None) -> Axis:
-    """Merge cards into one; the merged cards keep their history and point to the target."""
+    """Merge cards into one; the merged cards keep their history and point to the target.
+
+    One `merged` event per absorbed card on the target: a snapshot of the absorbed card (name,
+    definition, author, votes) and the rows the merge copied, so the group can undo it
+    (`axis_unmerge`)."""
     session = session_get(workshop=membership.workshop)
     _require_segment(membership, session, (Segment.BOARD,))
     target = _active_axis(membership.workshop_id, into_id, lock=True)
     sources = [a for a in _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=50, field="axes") if a.pk != target.pk]
     if not sources:
         raise ValidationError({"axes": _("Choose at least one other card to merge.")})
-    for source in Axis.objects.select_for_update().filter(pk__in=[a.pk for a in sources]):
-        _copy_provenance(source, target, membership)
+    before = _text_of(target)
+    absorbed = []
+    for source in Axis.objects.select_for_update().filter(pk__in=[a.pk for a in sources]).order_by("pk"):
+        undo = _copy_provenance(source, target, membership)
+        undo["comments"] = []
         for comment in source.comments.all():
-            AxisComment.objects.create(axis=target, membership=comment.membership,
-                                       text=f"[{source.name}] {comment.text}"[:COMMENT_MAX], created_at=comment.created_at)
+            copy = AxisComment.objects.create(axis=target, membership=comment.membership,
+                                              text=f"[{source.name}] {comment.text}"[:COMMENT_MAX], created_at=comment.created_at)
+            undo["comments"].append(copy.pk)
+        undo["votes"] = [{"membership": m, "rank": r} for m, r in
+                         GroupVote.objects.filter(axis=source).order_by("membership_id").values_list("membership_id", "rank")]
+        snapshot = {"axis": source.pk, "name": source.name, "definition": source.definition,
+                    "created_by": source.created_by_id, "created_at": source.created_at.isoformat(),
+                    "version": source.version}
+        absorbed.append((snapshot, undo))
         source.status = AxisStatus.MERGED
         source.merged_into = target
         source.version += 1
@@ -425,9 +466,69 @@ def axis_merge(*, membership: Membership, axis_ids, into_id, name=None, definiti
     target.version += 1
     target.updated_by = membership
     target.save()
+    for snapshot, undo in absorbed:  # a rename shows once, on the first: the history stays a chain
+        _axis_event(target, AxisEventKind.MERGED, membership, absorbed=snapshot, before=before,
+                    after=_text_of(target), undo=undo, version=target.version)
+        before = _text_of(target)
     _log(membership.workshop_id, membership, "card_merge", into=target.pk, merged=[a.pk for a in sources])
     _card_changed(target)
     return target
+
+
+@transaction.atomic
+def axis_unmerge(*, membership: Membership, merge_event_id) -> Axis:
+    """Undo one merge (any member in the board segment): the absorbed card comes back on the
+    board as it was (its own name, definition, sources, examples and comments never left it;
+    the votes the merge dropped are put back where the voter's place is still free), the rows
+    the merge copied onto the target are taken back, and the target's text returns to what it
+    was before the merge unless someone edited it since. Refused if the target has left the
+    board (merged further, split or removed: undo that first) or the merge was undone already."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.BOARD,))
+    event = AxisEvent.objects.filter(pk=_id_or_none(merge_event_id), kind=AxisEventKind.MERGED,
+                                     axis__workshop_id=membership.workshop_id).first()
+    if event is None or "undo" not in event.data:
+        raise ValidationError({"merge": _("No such merge, or it cannot be undone.")})
+    target = _active_axis(membership.workshop_id, event.axis_id, lock=True)
+    absorbed = Axis.objects.select_for_update().filter(
+        pk=event.data["absorbed"]["axis"], workshop_id=membership.workshop_id).first()
+    undone = AxisEvent.objects.filter(axis=target, kind=AxisEventKind.UNMERGED, data__merge_event=event.pk).exists()
+    if absorbed is None or undone or absorbed.status != AxisStatus.MERGED or absorbed.merged_into_id != target.pk:
+        raise ValidationError({"merge": _("This merge was undone already.")})
+    undo = event.data["undo"]
+    AxisSource.objects.filter(axis=target, pk__in=undo.get("sources", [])).delete()
+    AxisExample.objects.filter(axis=target, pk__in=undo.get("examples", [])).delete()
+    AxisComment.objects.filter(axis=target, pk__in=undo.get("comments", [])).delete()
+    absorbed.status = AxisStatus.ACTIVE
+    absorbed.merged_into = None
+    absorbed.version += 1
+    absorbed.updated_by = membership
+    absorbed.save()
+    restored_votes, lost_votes = 0, 0
+    for vote in undo.get("votes", []):
+        taken = GroupVote.objects.filter(membership_id=vote["membership"]).filter(
+            Q(rank=vote["rank"]) | Q(axis=absorbed)).exists()
+        if taken or not Membership.objects.filter(pk=vote["membership"]).exists():
+            lost_votes += 1
+            continue
+        GroupVote.objects.create(membership_id=vote["membership"], axis=absorbed, rank=vote["rank"])
+        restored_votes += 1
+    before = _text_of(target)
+    if event.data.get("before") and event.data["before"] != event.data.get("after") and before == event.data.get("after"):
+        target.name = event.data["before"]["name"]
+        target.definition = event.data["before"]["definition"]
+    target.version += 1
+    target.updated_by = membership
+    target.save()
+    _axis_event(target, AxisEventKind.UNMERGED, membership, merge_event=event.pk, restored=absorbed.pk,
+                before=before, after=_text_of(target), votes_restored=restored_votes, votes_not_restored=lost_votes,
+                version=target.version)
+    _log(membership.workshop_id, membership, "card_unmerge", into=target.pk, restored=absorbed.pk, merge_event=event.pk)
+    _card_changed(target)
+    _card_changed(absorbed)
+    if undo.get("votes"):
+        events.board(membership.workshop_id, "votes", {"tally": selectors.vote_tally(membership.workshop)})
+    return absorbed
 
 
 @transaction.atomic
@@ -450,7 +551,11 @@ def axis_split(*, membership: Membership, axis_id, parts: list[dict]) -> list[Ax
         axis = Axis.objects.create(workshop_id=original.workshop_id, name=name, definition=definition,
                                    split_from=original, created_by=membership, updated_by=membership)
         _copy_provenance(original, axis, membership)
+        _axis_event(axis, AxisEventKind.CREATED, membership, name=name, definition=definition, pick=None,
+                    split_from=original.pk, version=axis.version)
         created.append(axis)
+    _axis_event(original, AxisEventKind.SPLIT, membership, version=original.version,
+                parts=[{"axis": a.pk, "name": a.name, "definition": a.definition} for a in created])
     original.status = AxisStatus.ARCHIVED
     original.version += 1
     original.updated_by = membership

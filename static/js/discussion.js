@@ -339,6 +339,8 @@
           node.appendChild(el("p", { className: "sources" }, [el("strong", { text: msg.msgSources + ": " })].concat(
             card.sources.map(function (s) { return el("span", { className: "chip user-text " + s.kind, text: s.label + " (" + s.by + ")" }); }))));
         }
+        var merged = this.merges(card, cfg.role === "researcher");
+        if (merged) { node.appendChild(merged); }
         if (card.examples.length) {
           var ul = el("ul", { className: "excerpts" });
           card.examples.forEach(function (e) { ul.appendChild(el("li", { className: "user-text", text: "“" + e.excerpt + "”" })); });
@@ -432,7 +434,8 @@
         mergeSel.appendChild(el("option", { value: "", text: msg.msgMerge + "…" }));
         this.order.forEach(function (id) { if (id !== card.id) { mergeSel.appendChild(el("option", { value: String(id), text: self.cards[id].name })); } });
         mergeSel.addEventListener("change", function () {
-          if (mergeSel.value) { Live.send("card.merge", { ids: [card.id], into: parseInt(mergeSel.value, 10) }); }
+          // Nothing is merged until the person confirms, in a dialog that names both cards.
+          if (mergeSel.value) { self.confirmMerge(card.id, parseInt(mergeSel.value, 10), mergeSel); }
         });
         var split = el("button", { type: "button", className: "secondary", text: msg.msgSplit });
         split.addEventListener("click", function () {
@@ -448,6 +451,46 @@
         var excerpt = Picker ? el("button", { type: "button", className: "secondary", text: msg.msgAddExcerpt }) : null;
         if (excerpt) { excerpt.addEventListener("click", function () { Picker.open(card.id, excerpt); }); }
         return el("div", { className: "actions card-actions" }, [edit, excerpt, mergeSel, split, remove]);
+      },
+      confirmMerge: function (fromId, intoId, opener) {
+        var dlg = document.getElementById("merge-confirm");
+        var from = this.cards[fromId], into = this.cards[intoId];
+        if (!dlg || !from || !into) { if (opener) { opener.value = ""; } return; }
+        document.getElementById("merge-from").textContent = from.name;
+        document.getElementById("merge-from-by").textContent = "(" + msg.msgBy + " " + (from.by || "?") + ")";
+        document.getElementById("merge-into").textContent = into.name;
+        document.getElementById("merge-into-by").textContent = "(" + msg.msgBy + " " + (into.by || "?") + ")";
+        this.merging = { from: fromId, into: intoId, opener: opener };
+        dlg.showModal();
+        document.getElementById("merge-cancel").focus();  // the safe choice has the focus
+      },
+      mergeClosed: function (confirmed) {
+        var m = this.merging;
+        this.merging = null;
+        if (!m) { return; }
+        if (confirmed) {
+          if (!this.cards[m.from] || !this.cards[m.into]) { this.status(msg.msgMergeGone, true); }
+          else { Live.send("card.merge", { ids: [m.from], into: m.into, confirm: true }); }
+        }
+        var sel = document.getElementById("merge-" + m.from);
+        if (sel) { sel.value = ""; sel.focus(); }
+      },
+      merges: function (card, observer) {
+        if (!card.merges || !card.merges.length) { return null; }
+        var ul = el("ul", { className: "merges" });
+        card.merges.forEach(function (m) {
+          var li = el("li", {}, [el("span", { className: "muted", text: msg.msgMergedIn }),
+            el("q", { className: "user-text", text: m.name }),
+            el("span", { className: "muted", text: "(" + msg.msgBy + " " + (m.author || "?") + " · " + msg.msgMergedBy + " " + (m.by || "?") + ")" })]);
+          if (!observer) {
+            var undo = el("button", { type: "button", className: "secondary link", text: msg.msgUndoMerge,
+              "aria-label": msg.msgUndoMerge + ": " + m.name });
+            undo.addEventListener("click", function () { undo.disabled = true; Live.send("card.unmerge", { event: m.event }); });
+            li.appendChild(undo);
+          }
+          ul.appendChild(li);
+        });
+        return ul;
       },
       renderPresence: function () {
         var p = document.getElementById("board-presence");
@@ -516,7 +559,15 @@
             var known = this.cards[p.card.id];
             if (known) { this.upsert(Object.assign({}, known, p.card)); } else { this.load(); }
             break;
-          case "card_removed": this.remove(p.id); break;
+          case "card_removed":
+            if (this.merging && (this.merging.from === p.id || this.merging.into === p.id)) {
+              document.getElementById("merge-confirm").close();
+              this.status(msg.msgMergeGone, true);
+            }
+            this.remove(p.id);
+            break;
+          case "merged": this.status(msg.msgMerged); break;
+          case "unmerged": this.status(msg.msgUnmerged); break;
           case "presence":
             this.present = this.present.filter(function (x) { return x.who !== p.who; });
             if (p.here) { this.present.push({ who: p.who, editing: p.editing }); }
@@ -538,7 +589,11 @@
             if (this.drafts[id]) { this.drafts[id].version = p.current.version; }
             if (this.cards[id]) { this.renderCard(this.cards[id]); }
             break;
-          case "error": this.status(p.reason, true); if (Picker) { Picker.failed(p); } break;
+          case "error":
+            this.status(p.reason, true);
+            if (Picker) { Picker.failed(p); }
+            if (p.action === "card.unmerge") { this.renderCards(); }  // its button was disabled on click
+            break;
           case "example_added": if (Picker) { Picker.attached(p); } break;
           case "job": if (window.CalmaMap) { window.CalmaMap.job(p); } break;
         }
@@ -589,6 +644,13 @@
       Board.receive(m);
     });
 
+    var mergeDlg = document.getElementById("merge-confirm");
+    if (mergeDlg) {
+      mergeDlg.addEventListener("close", function () { Board.mergeClosed(mergeDlg.returnValue === "merge"); mergeDlg.returnValue = ""; });
+      document.getElementById("merge-go").addEventListener("click", function () { mergeDlg.close("merge"); });
+      document.getElementById("merge-cancel").addEventListener("click", function () { mergeDlg.close("cancel"); });
+      mergeDlg.addEventListener("click", function (ev) { if (ev.target === mergeDlg) { mergeDlg.close("cancel"); } });
+    }
     var newCard = document.getElementById("card-new");
     if (newCard) newCard.addEventListener("submit", function (ev) {
       ev.preventDefault();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 
 import pytest
@@ -173,6 +174,46 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     c2.get_by_role("button", name="Keep the current text").click()
     expect(c2.locator(".conflict")).to_have_count(0)
     expect(c2).to_contain_text("Facts, dates and names are right")
+
+    # Merging asks first, naming both cards; anyone in the group can undo it, live on every screen.
+    from discussion.models import AxisEvent
+
+    p3.get_by_label("Name", exact=True).first.fill("Religious respect")
+    p3.get_by_label("Definition", exact=True).first.fill("No religion is mocked")
+    p3.get_by_role("button", name="Add card").click()
+    expect(p2.locator(".axis-card", has_text="Religious respect")).to_be_visible()
+    extra = Axis.objects.get(workshop=d.workshop, name="Religious respect", status="active")
+    respect = Axis.objects.get(workshop=d.workshop, name="Respect for religions", status="active")
+    p2.locator(f"#merge-{extra.pk}").select_option(label="Respect for religions")
+    dialog = p2.get_by_role("dialog", name="Merge two cards?")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#merge-from")).to_have_text("Religious respect")
+    expect(dialog.locator("#merge-into")).to_have_text("Respect for religions")
+    shot(p2, "segment4-merge-confirm-phone")
+    dialog.screenshot(path=f"{SHOTS}/segment4-merge-dialog.png")
+    dialog.get_by_role("button", name="Cancel").click()  # nothing is sent
+    expect(dialog).to_be_hidden()
+    expect(p2.locator(f"#merge-{extra.pk}")).to_have_value("")
+    p2.locator(f"#merge-{extra.pk}").select_option(label="Respect for religions")
+    dialog.get_by_role("button", name="Merge", exact=True).click()
+    expect(p2.locator("#board-status")).to_contain_text("Merged")
+    for page in (p1, p3, fac):
+        expect(page.locator(f"#card-{extra.pk}")).to_have_count(0)
+    merged_card = p1.locator(f"#card-{respect.pk}")
+    expect(merged_card.locator(".merges")).to_contain_text("Religious respect")
+    shot(p1, "segment4-merged-card-phone")
+    merged_card.screenshot(path=f"{SHOTS}/segment4-merged-card.png")
+    merged_card.get_by_role("button", name="Undo merge").click()  # P01 undoes P02's merge
+    for page in (p2, p3, fac):
+        expect(page.locator(f"#card-{extra.pk}")).to_contain_text("No religion is mocked")
+        expect(page.locator(f"#card-{respect.pk} .merges")).to_have_count(0)
+    # Merged again, for good this time (the export below names it).
+    p3.locator(f"#merge-{extra.pk}").select_option(label="Respect for religions")
+    p3.get_by_role("dialog", name="Merge two cards?").get_by_role("button", name="Merge", exact=True).click()
+    for page in (p1, p2, fac):
+        expect(page.locator(f"#card-{extra.pk}")).to_have_count(0)
+    assert list(AxisEvent.objects.filter(axis=respect).values_list("kind", flat=True)) == [
+        "created", "merged", "unmerged", "merged"]  # the cancelled merge sent nothing
     # Live vote.
     for page in people:
         page.locator("#vote-place-1").select_option(label="Fairness to all sides")
@@ -213,7 +254,12 @@ def test_facilitator_and_three_participants_run_the_five_segments(django_db_setu
     assert {r["name"] for r in rows} == {"Fairness to all sides", "Accuracy", "Respect for religions"}
     by_name = {r["name"]: r for r in rows}
     assert by_name["Fairness to all sides"]["group_rank"] == "1"
-    assert by_name["Accuracy"]["participants"] == d.people[2].pseudonym
+    # Proposed by P03 (their pick), edited by P01 in the conflict above.
+    assert by_name["Accuracy"]["proposed_by"] == d.people[2].pseudonym
+    assert by_name["Accuracy"]["participants"] == f"{d.people[0].pseudonym} {d.people[2].pseudonym}"
+    merged = json.loads(by_name["Respect for religions"]["merged_cards"])
+    assert [(m["name"], m["definition"], m["proposed_by"], m["merged_by"]) for m in merged] == [
+        ("Religious respect", "No religion is mocked", d.people[2].pseudonym, d.people[2].pseudonym)]
     assert all(r["likert_n"] == "3" for r in rows)
     for page in people + [fac]:
         assert not page.js_errors, page.js_errors

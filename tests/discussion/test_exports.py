@@ -74,7 +74,9 @@ def test_csv_parses_back_with_stable_columns(finished, client_for):
     assert acc["definition"] == "'+1 facts; \"quoted\", comma"
     assert json.loads(acc["example_excerpts"])[0]["excerpt"] == "Some accounts centre Britain"
     nuance = by_id[d.nuance.pk]
-    assert nuance["group_rank"] == "3" and nuance["source_labels"] == "" and nuance["participants"] == ""
+    # Made freehand (no labels): still traced to the participant who proposed it.
+    assert nuance["group_rank"] == "3" and nuance["source_labels"] == ""
+    assert nuance["participants"] == "P02" and nuance["proposed_by"] == "P02"
     assert "user" not in body.lower() or d.people[0].user.username not in body
 
 
@@ -101,6 +103,9 @@ def test_json_provenance_tree(finished, client_for):
     excerpt = codes["colonial bias"]["excerpts"][0]
     assert excerpt["message_id"] == d.answers[d.people[0].pk].pk and excerpt["excerpt"] == "Many historians differ on this"
     assert axis["picks"][0]["participant"] == "P01"
+    # The card was put on the board from that pick: its first event names the pick, in the file.
+    assert axis["history"][0]["kind"] == "created" and axis["history"][0]["pick_id"] == axis["picks"][0]["pick_id"]
+    assert axis["proposed_by"] == "P01" and axis["history"][0]["by"] == "P01"
     assert [c["text"] for c in axis["codes"]] == ["religious bias"]
     assert tree["group_ranking"][0] == {"rank": 1, "axis_id": d.bias.pk}
 
