@@ -131,7 +131,7 @@ def build(inputs: dict, progress: Callable[[int], None] = lambda p: None) -> dic
     labels = label_frequencies(inputs["labels"])
     progress(75)
     conv_rows = [
-        {"id": c.id, "owner": c.owner.pseudonym, "is_baseline": c.is_baseline, "title": c.title,
+        {"id": c.id, "owner": c.owner.pseudonym, "owner_id": c.owner_id, "is_baseline": c.is_baseline, "title": c.title,
          "turns": inputs["turns"].get(c.id, 0), "keywords": per_doc[i]}
         for i, c in enumerate(conversations)
     ]
@@ -156,6 +156,8 @@ def build(inputs: dict, progress: Callable[[int], None] = lambda p: None) -> dic
     progress(95)
     return {
         "generated_at": timezone.now().isoformat(),
+        # Whose data went in: a summary is not shown once one of them has withdrawn.
+        "contributors": sorted({m.id for m in inputs["participants"]} | {c.owner_id for c in conversations}),
         "topics": overall,
         "conversations": conv_rows,
         "labels": labels,
