@@ -389,7 +389,10 @@ def summary_fingerprint(workshop: Workshop) -> str:
 
     members = active_participants(workshop)
     withdrawn = Membership.objects.filter(workshop=workshop, withdrawn_at__isnull=False).order_by("id")
+    from coding.summary import FORMAT
+
     parts = [
+        f"format:{FORMAT}",
         ",".join(str(i) for i in members.values_list("id", flat=True)),
         "withdrawn:" + ",".join(str(i) for i in withdrawn.values_list("id", flat=True)),
         str(Message.objects.filter(conversation__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
@@ -449,11 +452,20 @@ def summary_for(result: dict, workshop: Workshop, membership: Membership) -> dic
     are shared (the paper's session artifact); conversations (title, owner, keywords) only those
     the reader may read in Reflect (visible_conversations: a participant's own and the baseline
     set); per-participant sections only their own for a participant."""
+    from coding.summary import MAX_TOPICS, TOPIC_MIN_PEOPLE
+
     readable = set(visible_conversations(workshop, membership).values_list("id", flat=True))
     participants = result["participants"]
+    topics = result.get("topics", [])
     if membership.is_participant:
         participants = [p for p in participants if p["membership_id"] == membership.id]
-    return {**result, "conversations": [c for c in result["conversations"] if c["id"] in readable],
+        # A topic from one other person's private conversation would show their words: only
+        # topics of conversations the reader can read, or of several other people's.
+        topics = [t for t in topics if "owners" in t and (
+            readable.intersection(t.get("conversation_ids", ()))
+            or len(set(t["owners"]) - {membership.id}) >= TOPIC_MIN_PEOPLE)]
+    return {**result, "topics": topics[:MAX_TOPICS],
+            "conversations": [c for c in result["conversations"] if c["id"] in readable],
             "participants": participants}
 
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from coding import selectors, services
 from coding.models import Job
+from tests.factories import make_conversation, make_participant
 from workshops import services as workshop_services
 
 pytestmark = pytest.mark.django_db
@@ -13,6 +14,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def generated(reflect, client_for, celery_eager, django_capture_on_commit_callbacks):
+    # Two more participants talk about festivals: a topic of several people, not of one.
+    reflect.p3, reflect.p4 = make_participant(reflect.workshop), make_participant(reflect.workshop)
+    for member in (reflect.p3, reflect.p4):
+        make_conversation(member, turns=[("Which festival comes next?", "The next festival is Holi, in spring.")])
     services.annotation_create(membership=reflect.p2, message_id=reflect.other_answer.id, start=0, end=6,
                                codes=["p2-only-label"], memo="P2's private memo")
     services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5, codes=["warm"])
@@ -38,6 +43,14 @@ def test_participant_sees_only_own_and_baseline_conversations(generated):
     assert r.p2.pseudonym not in page
     # The group's label frequencies stay shared (the paper's session artifact), memos do not.
     assert "p2-only-label" in page and "P2&#x27;s private memo" not in page
+    # Topics: the reader's own words and words several others used; never one other person's.
+    topics = {t["term"] for t in selectors.summary_for(selectors.shown_summary(r.workshop).result, r.workshop,
+                                                         r.p1)["topics"]}
+    assert {"mughal", "festival"} <= topics
+    assert not topics & {"diwali", "lights"}
+    assert "diwali" not in page.casefold()
+    staff_topics = {t["term"] for t in selectors.shown_summary(r.workshop).result["topics"]}
+    assert "diwali" in staff_topics
     # Staff read every active participant's conversations (the same rule as Reflect).
     staff = r.page_for(r.facilitator)
     assert "What is Diwali?" in staff and r.p2.pseudonym in staff
