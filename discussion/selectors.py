@@ -54,7 +54,8 @@ def session_data(session: Session) -> dict:
         "segment_label": str(Segment(session.segment).label),
         "open": session.segment_open,
         "picks_revealed": session.picks_revealed,
-        "spotlight": session.spotlight.pseudonym if session.spotlight_id and session.spotlight else None,
+        "spotlight": (session.spotlight.pseudonym
+                      if session.spotlight_id and shown_member(session.spotlight) else None),
         "timer_ends_at": session.timer_ends_at.isoformat() if session.timer_ends_at else None,
         "version": session.version,
     }

@@ -43,6 +43,7 @@ def board(discuss):
     services.axis_merge(membership=p2, axis_ids=[d.merge_src.pk], into_id=d.merge_into.pk)
     services.vote_set(membership=p2, axis_ids=[d.voted.pk, d.theirs.pk])
     services.vote_set(membership=w, axis_ids=[d.untouched.pk, d.theirs.pk])
+    services.session_set_spotlight(workshop=d.workshop, by=d.facilitator, membership_id=w.pk)
     goto(d, 5)
     for axis in (d.voted, d.edited, d.theirs):
         services.rating_set(membership=w, axis_id=axis.pk, value=1)
@@ -84,6 +85,7 @@ def test_withdrawn_members_text_is_gone_everywhere(board, client_for):
         assert d.w.pseudonym not in text, where
 
     state = selectors.board_state(d.workshop, d.people[1])
+    assert state["session"]["spotlight"] is None
     cards = {c["id"]: c for c in state["cards"]}
     # Nobody else touched it: off the board.
     assert d.untouched.pk not in cards
