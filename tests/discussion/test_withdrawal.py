@@ -133,3 +133,17 @@ def test_withdrawal_of_someone_without_cards_changes_no_card(discuss):
     axis = services.axis_create(membership=d.people[1], name="Kept", definition="As written")
     workshop_services.membership_withdraw(membership=d.people[0])
     assert (Axis.objects.get(pk=axis.pk).name, Axis.objects.get(pk=axis.pk).version) == ("Kept", axis.version)
+
+
+def test_members_who_withdrew_before_the_hooks_existed_are_handled_by_the_command(board):
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from workshops.models import Membership
+
+    d = board
+    Membership.objects.filter(pk=d.w.pk).update(withdrawn_at=timezone.now())  # as an old version did
+    assert d.untouched.pk in {c["id"] for c in selectors.board_state(d.workshop, d.people[1])["cards"]}
+    call_command("withdrawals_apply", workshop=d.workshop.slug)
+    cards = {c["id"]: c for c in selectors.board_state(d.workshop, d.people[1])["cards"]}
+    assert d.untouched.pk not in cards and cards[d.voted.pk]["name"] == "(withdrawn)"
