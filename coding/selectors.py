@@ -11,6 +11,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q
 
+from coding import summary
 from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
 from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
 from workshops.models import Membership, Role, Stage, Workshop
@@ -389,10 +390,8 @@ def summary_fingerprint(workshop: Workshop) -> str:
 
     members = active_participants(workshop)
     withdrawn = Membership.objects.filter(workshop=workshop, withdrawn_at__isnull=False).order_by("id")
-    from coding.summary import FORMAT
-
     parts = [
-        f"format:{FORMAT}",
+        f"format:{summary.FORMAT}",
         ",".join(str(i) for i in members.values_list("id", flat=True)),
         "withdrawn:" + ",".join(str(i) for i in withdrawn.values_list("id", flat=True)),
         str(Message.objects.filter(conversation__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
@@ -452,8 +451,6 @@ def summary_for(result: dict, workshop: Workshop, membership: Membership) -> dic
     are shared (the paper's session artifact); conversations (title, owner, keywords) only those
     the reader may read in Reflect (visible_conversations: a participant's own and the baseline
     set); per-participant sections only their own for a participant."""
-    from coding.summary import MAX_TOPICS, TOPIC_MIN_PEOPLE
-
     readable = set(visible_conversations(workshop, membership).values_list("id", flat=True))
     participants = result["participants"]
     topics = result.get("topics", [])
@@ -463,8 +460,8 @@ def summary_for(result: dict, workshop: Workshop, membership: Membership) -> dic
         # topics of conversations the reader can read, or of several other people's.
         topics = [t for t in topics if "owners" in t and (
             readable.intersection(t.get("conversation_ids", ()))
-            or len(set(t["owners"]) - {membership.id}) >= TOPIC_MIN_PEOPLE)]
-    return {**result, "topics": topics[:MAX_TOPICS],
+            or len(set(t["owners"]) - {membership.id}) >= summary.TOPIC_MIN_PEOPLE)]
+    return {**result, "topics": topics[:summary.MAX_TOPICS],
             "conversations": [c for c in result["conversations"] if c["id"] in readable],
             "participants": participants}
 
