@@ -100,3 +100,14 @@ def test_summary_computed_before_an_upgrade_is_hidden_after_a_withdrawal(generat
     assert selectors.shown_summary(r.workshop) == job
     workshop_services.membership_withdraw(membership=r.p2)
     assert selectors.shown_summary(r.workshop) is None
+
+
+def test_topics_of_an_older_result_are_not_shown_to_participants(generated):
+    """A result computed before topics recorded whose conversations they come from."""
+    r = generated
+    job = Job.objects.get()
+    job.result = {**job.result, "topics": [{k: v for k, v in t.items() if k not in ("owners", "conversation_ids")}
+                                           for t in job.result["topics"]]}
+    job.save(update_fields=["result"])
+    assert selectors.summary_for(job.result, r.workshop, r.p1)["topics"] == []
+    assert selectors.summary_for(job.result, r.workshop, r.facilitator)["topics"]
