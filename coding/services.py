@@ -574,8 +574,10 @@ def on_withdrawal(membership: Membership) -> None:
     is no longer shown (selectors.shown_summary); a new one without it is queued at once."""
     from coding import selectors
 
+    latest = selectors.latest_summary_job(membership.workshop)
     done = selectors.latest_done_summary(membership.workshop)
-    if done is not None and done.result and membership.id in selectors.summary_contributors(done.result):
+    holds_them = done is not None and done.result and membership.id in selectors.summary_contributors(done.result)
+    if holds_them or (latest is not None and latest.is_active):  # a running one read their data too
         _summary_queue(workshop=membership.workshop, requested_by=None)
     else:
         broadcast(membership.workshop_id, "reflect-summary", {})

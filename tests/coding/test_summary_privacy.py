@@ -111,3 +111,12 @@ def test_topics_of_an_older_result_are_not_shown_to_participants(generated):
     job.save(update_fields=["result"])
     assert selectors.summary_for(job.result, r.workshop, r.p1)["topics"] == []
     assert selectors.summary_for(job.result, r.workshop, r.facilitator)["topics"]
+
+
+def test_withdrawal_while_a_summary_is_computing_queues_another(reflect):
+    services.annotation_create(membership=reflect.p2, message_id=reflect.other_answer.id, start=0, end=6,
+                               codes=["p2-only-label"])
+    running = services.summary_request(membership=reflect.facilitator)  # queued, not run (no commit here)
+    workshop_services.membership_withdraw(membership=reflect.p2)
+    newer = selectors.latest_summary_job(reflect.workshop)
+    assert newer.pk != running.pk and newer.fingerprint == selectors.summary_fingerprint(reflect.workshop)
