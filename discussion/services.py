@@ -653,7 +653,7 @@ def withdrawal_apply(*, workshop: Workshop) -> dict:
             events.board(workshop.id, "card_removed", {"id": card.pk, "card": {"id": card.pk, "status": card.status}})
             outcome["removed"].append(card.pk)
             continue
-        if not written_by_withdrawn(card) or card.name == placeholder:
+        if not written_by_withdrawn(card):
             continue
         kept = next((w for w in reversed(history.get(card.pk, [])) if w[0] and w[0] not in withdrawn and w[1]), None)
         if kept is not None:

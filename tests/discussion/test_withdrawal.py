@@ -147,3 +147,17 @@ def test_members_who_withdrew_before_the_hooks_existed_are_handled_by_the_comman
     call_command("withdrawals_apply", workshop=d.workshop.slug)
     cards = {c["id"]: c for c in selectors.board_state(d.workshop, d.people[1])["cards"]}
     assert d.untouched.pk not in cards and cards[d.voted.pk]["name"] == "(withdrawn)"
+
+
+def test_a_second_withdrawal_takes_the_second_members_text_off_a_placeholder_card(board):
+    d = board
+    workshop_services.membership_withdraw(membership=d.w)
+    goto(d, 4)
+    voted = Axis.objects.get(pk=d.voted.pk)
+    assert voted.name == "(withdrawn)"
+    second = d.people[2]
+    services.axis_update(membership=second, axis_id=voted.pk, name=voted.name, definition="P03 secret wording",
+                         version=voted.version)
+    workshop_services.membership_withdraw(membership=second)
+    card = selectors.card_data(Axis.objects.get(pk=voted.pk))
+    assert (card["name"], card["definition"], card["edited_by"]) == ("(withdrawn)", "(withdrawn)", None)
