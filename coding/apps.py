@@ -9,8 +9,8 @@ class CodingConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from coding import selectors
-        from workshops import exports, progress
+        from coding import selectors, services
+        from workshops import exports, progress, withdrawal
 
         progress.register(
             "reflect",
@@ -42,3 +42,4 @@ class CodingConfig(AppConfig):
             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets."),
             lambda w: reverse("coding:export_qdc", args=[w.slug]),
         )
+        withdrawal.register(services.on_withdrawal)

@@ -11,6 +11,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q
 
+from coding import summary
 from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
 from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
 from workshops.models import Membership, Role, Stage, Workshop
@@ -388,8 +389,11 @@ def summary_fingerprint(workshop: Workshop) -> str:
     from llm_gateway.models import Message
 
     members = active_participants(workshop)
+    withdrawn = Membership.objects.filter(workshop=workshop, withdrawn_at__isnull=False).order_by("id")
     parts = [
+        f"format:{summary.FORMAT}",
         ",".join(str(i) for i in members.values_list("id", flat=True)),
+        "withdrawn:" + ",".join(str(i) for i in withdrawn.values_list("id", flat=True)),
         str(Message.objects.filter(conversation__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
                                                                              c=Max("completed_at"))),
         str(Annotation.objects.filter(membership__workshop=workshop).aggregate(n=Count("id"), m=Max("id"),
@@ -413,6 +417,53 @@ def latest_done_summary(workshop: Workshop) -> Job | None:
         Job.objects.filter(workshop=workshop, kind=Job.KIND_SUMMARY, status=JobStatus.DONE)
         .order_by("-created_at", "-id").first()
     )
+
+
+def summary_contributors(result: dict) -> set[int]:
+    """The members whose data a computed summary holds (older results: from their rows)."""
+    if "contributors" in result:
+        return set(result["contributors"])
+    ids = {p["membership_id"] for p in result.get("participants", [])}
+    ids |= {c["owner_id"] for c in result.get("conversations", []) if "owner_id" in c}
+    return ids
+
+
+def shown_summary(workshop: Workshop) -> Job | None:
+    """The latest finished summary that may still be shown: none of the members whose data it
+    holds has withdrawn since (a withdrawal queues a new one: services.summary_refresh)."""
+    done = latest_done_summary(workshop)
+    if done is None or not done.result:
+        return None
+    withdrawn = set(Membership.objects.filter(workshop=workshop, withdrawn_at__isnull=False).values_list("id", flat=True))
+    if withdrawn & summary_contributors(done.result):
+        return None
+    if withdrawn and "contributors" not in done.result:
+        # An old result does not say who owns its conversations: only show it if their
+        # pseudonyms are all still active.
+        owners = {c["owner"] for c in done.result.get("conversations", [])}
+        if Membership.objects.filter(workshop=workshop, pseudonym__in=owners, withdrawn_at__isnull=False).exists():
+            return None
+    return done
+
+
+def summary_for(result: dict, workshop: Workshop, membership: Membership) -> dict:
+    """A computed summary as `membership` may read it. The group's topics and label frequencies
+    are shared (the paper's session artifact); conversations (title, owner, keywords) only those
+    the reader may read in Reflect (visible_conversations: a participant's own and the baseline
+    set); per-participant sections only their own for a participant."""
+    readable = set(visible_conversations(workshop, membership).values_list("id", flat=True))
+    participants = result["participants"]
+    topics = result.get("topics", [])
+    if membership.is_participant:
+        participants = [p for p in participants if p["membership_id"] == membership.id]
+        # A topic from one other person's private conversation would show their words: only
+        # topics of conversations the reader can read, or of several other people's.
+        topics = [t for t in topics if "owners" in t and (
+            readable.intersection(t.get("conversation_ids", ()))
+            or len(set(t["owners"]) - {membership.id}) >= summary.TOPIC_MIN_PEOPLE)]
+    return {**result, "topics": topics[:summary.MAX_TOPICS],
+            "conversations": [c for c in result["conversations"] if c["id"] in readable],
+            "participants": participants}
 
 
 def summary_inputs(workshop: Workshop) -> dict:

@@ -32,7 +32,7 @@ from coding.models import (
     JobStatus,
 )
 from workshops.events import broadcast
-from workshops.models import STAGE_ORDER, Membership, Stage
+from workshops.models import STAGE_ORDER, Membership, Stage, Workshop
 
 CODABLE_STATUSES = ("complete", "interrupted")
 MAX_CODES_PER_REQUEST = 20
@@ -545,11 +545,14 @@ def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_
 @transaction.atomic
 def summary_request(*, membership: Membership, force: bool = False) -> Job:
     """Queue the group summary, or return the finished/queued job for the same data."""
-    from coding import selectors, tasks
-
     if not membership.is_facilitator:
         raise NotEditable(_("Only the facilitator generates the group summary."))
-    workshop = membership.workshop
+    return _summary_queue(workshop=membership.workshop, requested_by=membership, force=force)
+
+
+def _summary_queue(*, workshop: Workshop, requested_by: Membership | None, force: bool = False) -> Job:
+    from coding import selectors, tasks
+
     fingerprint = selectors.summary_fingerprint(workshop)
     existing = (
         Job.objects.select_for_update()
@@ -560,10 +563,24 @@ def summary_request(*, membership: Membership, force: bool = False) -> Job:
     )
     if existing is not None and not (force and not existing.is_active):
         return existing
-    job = Job.objects.create(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint, requested_by=membership)
+    job = Job.objects.create(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint, requested_by=requested_by)
     transaction.on_commit(lambda: tasks.build_summary.delay(job.id))
     broadcast(workshop.id, "reflect-summary", {"job": job.id})
     return job
+
+
+def on_withdrawal(membership: Membership) -> None:
+    """The withdrawal hook (workshops.withdrawal): a computed summary holding the member's data
+    is no longer shown (selectors.shown_summary); a new one without it is queued at once."""
+    from coding import selectors
+
+    latest = selectors.latest_summary_job(membership.workshop)
+    done = selectors.latest_done_summary(membership.workshop)
+    holds_them = done is not None and done.result and membership.id in selectors.summary_contributors(done.result)
+    if holds_them or (latest is not None and latest.is_active):  # a running one read their data too
+        _summary_queue(workshop=membership.workshop, requested_by=None)
+    else:
+        broadcast(membership.workshop_id, "reflect-summary", {})
 
 
 def job_progress(*, job_id: int, progress: int, status: str | None = None, **fields) -> None:

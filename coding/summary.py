@@ -16,8 +16,17 @@ from collections.abc import Callable
 from django.utils import timezone
 
 MAX_TOPICS = 20
+# Topics kept in the result: participants see the first MAX_TOPICS of those they may see.
+TOPIC_CANDIDATES = 3 * MAX_TOPICS
+# A participant sees a group topic only if it comes from conversations they can read (their own
+# and the baseline set) or from at least this many other people's: a word of one other person's
+# private conversation is never shown to them (issue 10, item 2).
+TOPIC_MIN_PEOPLE = 2
 KEYWORDS_PER_CONVERSATION = 6
 MAX_HIGHLIGHTS_SHOWN = 300
+# Bumped when what a result holds changes: part of the fingerprint, so older results show as
+# out of date and the facilitator's "Update" computes a new one.
+FORMAT = 2
 
 
 def _is_cjk(ch: str) -> bool:
@@ -90,11 +99,13 @@ def topics(documents: list[str]) -> tuple[list[dict], list[list[str]]]:
         per_doc.append([str(terms[j]) for j, _w in pairs[:KEYWORDS_PER_CONVERSATION]])
     totals = matrix.sum(axis=0).A1
     doc_freq = (matrix > 0).sum(axis=0).A1
-    order = sorted(range(len(terms)), key=lambda j: (-totals[j], terms[j]))[:MAX_TOPICS]
+    order = sorted(range(len(terms)), key=lambda j: (-totals[j], terms[j]))[:TOPIC_CANDIDATES]
     top = totals[order[0]] if order else 1.0
+    columns = matrix.tocsc()
     overall = [
         {"term": str(terms[j]), "weight": round(float(totals[j] / top), 3), "conversations": int(doc_freq[j]),
-         "size": round(0.9 + 1.1 * float(totals[j] / top), 2)}
+         "size": round(0.9 + 1.1 * float(totals[j] / top), 2),
+         "documents": [int(i) for i in columns.getcol(j).nonzero()[0]]}
         for j in order
     ]
     return overall, per_doc
@@ -127,11 +138,16 @@ def build(inputs: dict, progress: Callable[[int], None] = lambda p: None) -> dic
     documents = ["\n".join(inputs["texts"].get(c.id, [])) for c in conversations]
     progress(20)
     overall, per_doc = topics(documents)
+    for topic in overall:  # whose conversations each topic comes from (who may see it: see TOPIC_MIN_PEOPLE)
+        docs = [conversations[i] for i in topic.pop("documents")]
+        topic["owners"] = sorted({c.owner_id for c in docs if not c.is_baseline})
+        topic["baseline"] = any(c.is_baseline for c in docs)
+        topic["conversation_ids"] = sorted(c.id for c in docs)
     progress(60)
     labels = label_frequencies(inputs["labels"])
     progress(75)
     conv_rows = [
-        {"id": c.id, "owner": c.owner.pseudonym, "is_baseline": c.is_baseline, "title": c.title,
+        {"id": c.id, "owner": c.owner.pseudonym, "owner_id": c.owner_id, "is_baseline": c.is_baseline, "title": c.title,
          "turns": inputs["turns"].get(c.id, 0), "keywords": per_doc[i]}
         for i, c in enumerate(conversations)
     ]
@@ -155,7 +171,10 @@ def build(inputs: dict, progress: Callable[[int], None] = lambda p: None) -> dic
         })
     progress(95)
     return {
+        "format": FORMAT,
         "generated_at": timezone.now().isoformat(),
+        # Whose data went in: a summary is not shown once one of them has withdrawn.
+        "contributors": sorted({m.id for m in inputs["participants"]} | {c.owner_id for c in conversations}),
         "topics": overall,
         "conversations": conv_rows,
         "labels": labels,

@@ -108,7 +108,7 @@ def index(request, workshop, membership):
         conversations=selectors.conversation_list(workshop, membership, coder),
         participants=selectors.active_participants(workshop) if not membership.is_participant else None,
         progress=selectors.member_progress(membership) if membership.is_participant else None,
-        summary=selectors.latest_done_summary(workshop),
+        summary=selectors.shown_summary(workshop),
     )
     return render(request, "coding/index.html", context)
 
@@ -367,11 +367,8 @@ def compare(request, workshop, membership):
 
 def _summary_context(workshop, membership):
     job = selectors.latest_summary_job(workshop)
-    done = selectors.latest_done_summary(workshop)
-    result = done.result if done else None
-    if result and membership.is_participant:
-        result = {**result, "participants": [p for p in result["participants"]
-                                             if p["membership_id"] == membership.id]}
+    done = selectors.shown_summary(workshop)
+    result = selectors.summary_for(done.result, workshop, membership) if done else None
     stale = bool(done) and done.fingerprint != selectors.summary_fingerprint(workshop)
     return _base_context(workshop, membership, job=job, done=done, result=result, stale=stale,
                          JobStatus=JobStatus)

@@ -9,8 +9,8 @@ class DiscussionConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from discussion import selectors
-        from workshops import exports, progress
+        from discussion import selectors, services
+        from workshops import exports, progress, withdrawal
 
         exports.register(
             _("Derived axes (CSV)"),
@@ -32,3 +32,4 @@ class DiscussionConfig(AppConfig):
             [("picks", _("Top-three picks")), ("ratings", _("Axis ratings")), ("ranked", _("Ranked axes"))],
             selectors.progress_counts,
         )
+        withdrawal.register(services.on_withdrawal)

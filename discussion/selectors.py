@@ -15,6 +15,7 @@ from discussion.models import (
     AxisComment,
     AxisEvent,
     AxisEventKind,
+    AxisExample,
     AxisStatus,
     BoardPresence,
     BoardSequence,
@@ -56,7 +57,8 @@ def session_data(session: Session) -> dict:
         "segment_label": str(Segment(session.segment).label),
         "open": session.segment_open,
         "picks_revealed": session.picks_revealed,
-        "spotlight": session.spotlight.pseudonym if session.spotlight_id and session.spotlight else None,
+        "spotlight": (session.spotlight.pseudonym
+                      if session.spotlight_id and shown_member(session.spotlight) else None),
         "timer_ends_at": session.timer_ends_at.isoformat() if session.timer_ends_at else None,
         "version": session.version,
     }
@@ -99,6 +101,42 @@ def _active_members_q(prefix: str) -> Q:
     return Q(**{f"{prefix}__withdrawn_at__isnull": True})
 
 
+# --- withdrawal: what of a withdrawn member may still be shown -----------------------------------
+#
+# The one rule of the Discuss stage (docs/discussion.md, "Withdrawal"): nothing a withdrawn
+# member wrote or did is shown — not their picks, labels, comments, the excerpts they attached,
+# their votes, ratings or rankings, nor their pseudonym as a card's author or editor. Their
+# cards are dealt with once, when they withdraw (services.withdrawal_apply): a card nobody
+# else touched leaves the board; a card others worked on stays as the group's, with their text
+# replaced. Every read below filters with these helpers.
+
+
+def active_members(workshop):
+    """Members whose contributions may be shown: everyone in the workshop who has not withdrawn."""
+    return Membership.objects.active().filter(workshop=workshop)
+
+
+def shown_member(membership) -> Membership | None:
+    """`membership` if it may be named, None if it is gone or withdrawn (author/editor of a card)."""
+    return membership if membership is not None and membership.withdrawn_at is None else None
+
+
+def visible_examples(axes):
+    """Example excerpts of these cards that may be shown: not attached by a withdrawn member, not
+    from a withdrawn member's conversation (baseline conversations stay), not a withdrawn
+    member's highlight."""
+    return (
+        AxisExample.objects.filter(axis__in=axes, added_by__withdrawn_at__isnull=True)
+        .filter(Q(message__conversation__is_baseline=True) | Q(message__conversation__owner__withdrawn_at__isnull=True))
+        .filter(annotation__membership__withdrawn_at__isnull=True)
+        .order_by("created_at", "id")
+    )
+
+
+def visible_comments(axes):
+    return AxisComment.objects.filter(axis__in=axes, membership__withdrawn_at__isnull=True).order_by("created_at", "id")
+
+
 def card_data(axis: Axis) -> dict:
     """Everything a client shows for one card (texts are rendered as text by the client)."""
     sources = []
@@ -111,13 +149,13 @@ def card_data(axis: Axis) -> dict:
     examples = [
         {"id": e.pk, "excerpt": e.excerpt[:EXCERPT_CHARS], "message": e.message_id,
          "conversation": e.message.conversation_id}
-        for e in axis.examples.select_related("message__conversation__owner")
-        if e.message.conversation.is_baseline or e.message.conversation.owner.withdrawn_at is None
+        for e in visible_examples([axis.pk]).select_related("message")
     ]
     comments = [
         {"id": c.pk, "by": c.membership.pseudonym, "text": c.text, "at": c.created_at.isoformat()}
-        for c in AxisComment.objects.filter(axis=axis, membership__withdrawn_at__isnull=True).select_related("membership")
+        for c in visible_comments([axis.pk]).select_related("membership")
     ]
+    created_by, updated_by = shown_member(axis.created_by), shown_member(axis.updated_by)
     return {
         "id": axis.pk,
         "name": axis.name,
@@ -127,8 +165,8 @@ def card_data(axis: Axis) -> dict:
         "merged_into": axis.merged_into_id,
         "split_from": axis.split_from_id,
         "version": axis.version,
-        "by": axis.created_by.pseudonym if axis.created_by_id and axis.created_by else None,
-        "edited_by": axis.updated_by.pseudonym if axis.updated_by_id and axis.updated_by else None,
+        "by": created_by.pseudonym if created_by else None,
+        "edited_by": updated_by.pseudonym if updated_by else None,
         "sources": sources,
         "examples": examples,
         "comments": comments,
@@ -624,6 +662,12 @@ def rating_state(membership) -> dict:
     return {"ratings": ratings, "ranks": ranks}
 
 
+def session_log(workshop, limit: int = 500):
+    """The session's steps for the report; a withdrawn member's own steps are left out."""
+    return (workshop.discussion_events.filter(Q(actor__isnull=True) | Q(actor__withdrawn_at__isnull=True))
+            .select_related("actor").order_by("created_at", "id")[:limit])
+
+
 def progress_counts(workshop) -> dict[int, dict]:
     """Dashboard columns: picks made, Likert ratings given, ranking submitted."""
     result: dict[int, dict] = defaultdict(lambda: {"picks": 0, "ratings": 0, "ranked": "–"})
@@ -815,7 +859,7 @@ def axis_provenance(workshop, history: AxisHistory | None = None) -> list[dict]:
 
     Only active members' labels, annotations and events, and pseudonyms only.
     """
-    axes = list(active_axes(workshop).prefetch_related("sources", "examples__message"))
+    axes = list(active_axes(workshop).prefetch_related("sources"))
     history = history or AxisHistory(workshop)
     likert = {row["id"]: row for row in likert_distribution(workshop)}
     group = {r.axis_id: r.rank for r in group_ranking(workshop)}
@@ -855,13 +899,11 @@ def axis_provenance(workshop, history: AxisHistory | None = None) -> list[dict]:
                 picks_out.append({"pick_id": pick.pk, "name": pick.name, "definition": pick.definition,
                                   "participant": pick.membership.pseudonym, "position": pick.position,
                                   "attribute_id": pick.attribute_id})
-        examples = []
-        for e in axis.examples.all():
-            conv = e.message.conversation
-            if not conv.is_baseline and conv.owner.withdrawn_at is not None:
-                continue
-            examples.append({"excerpt": e.excerpt, "conversation_id": conv.pk, "message_id": e.message_id,
-                             "annotation_id": e.annotation_id})
+        examples = [
+            {"excerpt": e.excerpt, "conversation_id": e.message.conversation_id, "message_id": e.message_id,
+             "annotation_id": e.annotation_id}
+            for e in visible_examples([axis.pk]).select_related("message")
+        ]
         labels = [p["name"] for p in picks_out] + [a["name"] for a in attributes] + [c["text"] for c in codes]
         seen, source_labels = set(), []
         for label in labels:

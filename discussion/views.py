@@ -177,7 +177,7 @@ def results(request, workshop, membership):
 def report(request, workshop, membership):
     context = _results_context(workshop, membership)
     context["generated_at"] = timezone.now()
-    context["events"] = workshop.discussion_events.select_related("actor").order_by("created_at")[:500]
+    context["events"] = selectors.session_log(workshop)
     return render(request, "discussion/report.html", context)
 
 

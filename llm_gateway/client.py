@@ -16,6 +16,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -176,24 +177,82 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _redact(text: str, endpoint: Endpoint) -> str:
-    key = endpoint.api_key()
-    if key and key in text:
-        text = text.replace(key, "[key]")
-    return text[:300]
+# --- Upstream text: secrets out, short reasons in ----------------------------------------------
+#
+# A provider's error body may echo the key (whole, or masked as prefix + suffix: "sk-ab***wxyz"),
+# a bearer token or other credentials. The body goes to the server log only, through redact();
+# what is stored on the message and shown to staff is a short reason built from the HTTP status,
+# the endpoint's key name and the provider's error code when it is a plain identifier
+# ("HTTP 401 from groq (invalid_api_key)"); pages add the category (UpstreamError.kind).
+
+_MASK = r"(?:\*{2,}|•{2,}|x{6,}|X{6,}|(?:\\u2022){2,})"
+_TOKEN = r"[A-Za-z0-9_\-]"
+# Authorization-style credentials and key=value pairs: the name stays, the value goes.
+_CREDENTIAL = re.compile(
+    r"(?i)((?:\b(?:bearer|basic)\s+)"
+    r"|(?:(?:api[_-]?key|access[_-]?token|secret|password|authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic)\s+)?))"
+    r"[^\s\"',;]+"
+)
+_KEYLIKE = re.compile(
+    "|".join([
+        # Provider key prefixes: sk-..., sk-proj-..., gsk_..., xai-..., hf_..., fw_..., tgp_v1_..., nvapi-...
+        r"\b(?:sk|pk|rk|gsk|xai|hf|fw|tgp|nvapi|csk|sess)[-_][A-Za-z0-9_\-*.…•]{2,}",
+        # A masked echo: "ab12****wxyz", "****wxyz", "abcd...wxyz", "abcd…wxyz".
+        rf"{_TOKEN}*{_MASK}[A-Za-z0-9_\-.…]*",
+        rf"{_TOKEN}+(?:\.{{3}}|…|\\u2026){_TOKEN}+",
+        # Long hex runs and long base64/url-safe runs that mix letters and digits.
+        r"\b[0-9a-fA-F]{24,}\b",
+        r"(?<![A-Za-z0-9+/_\-])(?=[A-Za-z0-9+/_\-]*[0-9])(?=[A-Za-z0-9+/_\-]*[A-Za-z])[A-Za-z0-9+/_\-]{24,}={0,2}",
+    ])
+)
+_SPLIT = re.compile(r"[^\s\"',;:()\[\]{}<>]+")
+REDACTED = "[redacted]"
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,47}")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with key-like tokens replaced by [redacted]: the given secrets, any run of 8 or
+    more characters of one of them, bearer tokens and key=value credentials, provider key
+    prefixes (sk-, gsk_, ...), masked echoes (prefix + *** + suffix) and long hex/base64 runs."""
+    text = str(text or "")
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    grams = {s[i:i + 8] for s in secrets if s and len(s) >= 8 for i in range(len(s) - 7)}
+    if grams:
+        text = _SPLIT.sub(lambda m: REDACTED if any(g in m.group(0) for g in grams) else m.group(0), text)
+    text = _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
+    return _KEYLIKE.sub(lambda m: m.group(0) if m.group(0) == REDACTED else REDACTED, text)
+
+
+def _redact(text: str, endpoint: Endpoint, limit: int = 1000) -> str:
+    """Upstream text fit for the server log (and nothing else)."""
+    return redact(text, (endpoint.api_key(),))[:limit]
+
+
+def _error_code(err) -> str:
+    """The provider's error code or type, when it is a plain identifier ("invalid_api_key")."""
+    if not isinstance(err, dict):
+        return ""
+    for field in ("code", "type"):
+        value = err.get(field)
+        if isinstance(value, str) and _CODE.fullmatch(value) and not _KEYLIKE.search(value):
+            return value
+    return ""
 
 
 def _error_from_status(status: int, body: str, endpoint: Endpoint, retry_after: float | None) -> UpstreamError:
-    detail = _redact(body.strip(), endpoint)
+    code, text = "", body.strip()
     try:
         parsed = json.loads(body)
         err = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
-        if isinstance(err, dict):
-            detail = _redact(str(err.get("message") or err.get("detail") or err), endpoint)
-        elif isinstance(err, str):
-            detail = _redact(err, endpoint)
-    except (ValueError, AttributeError):
+        code = _error_code(err)
+        text = json.dumps(parsed, ensure_ascii=False)  # "\u2026" escapes would hide a masked key
+    except (ValueError, AttributeError, RecursionError):
         pass
+    # The body itself goes to the server log only (redacted), never to the database or a page.
+    log.warning("HTTP %s from %s: %s", status, endpoint.key, _redact(text, endpoint))
     if status in (401, 403):
         kind = "auth"
     elif status == 429:
@@ -202,7 +261,8 @@ def _error_from_status(status: int, body: str, endpoint: Endpoint, retry_after: 
         kind = "server"
     else:
         kind = "bad_request"
-    return UpstreamError(kind, f"HTTP {status} from {endpoint.key}: {detail}", status=status, retry_after=retry_after)
+    reason = f"HTTP {status} from {endpoint.key}" + (f" ({code})" if code else "")
+    return UpstreamError(kind, reason, status=status, retry_after=retry_after)
 
 
 # --- One attempt ---------------------------------------------------------------------------------
@@ -279,9 +339,11 @@ async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: i
                     if isinstance(chunk, dict):
                         if chunk.get("error"):
                             err = chunk["error"]
-                            message = err.get("message") if isinstance(err, dict) else str(err)
-                            raise UpstreamError("upstream_error", f"{endpoint.key} reported an error: "
-                                                f"{_redact(str(message), endpoint)}", started=started)
+                            log.warning("error inside the stream from %s: %s", endpoint.key,
+                                        _redact(json.dumps(err, ensure_ascii=False), endpoint))
+                            code = _error_code(err)
+                            raise UpstreamError("upstream_error", f"{endpoint.key} reported an error in the stream"
+                                                + (f" ({code})" if code else ""), started=started)
                         usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
                         for choice in chunk.get("choices") or []:
                             delta = choice.get("delta") or {}

@@ -21,6 +21,10 @@
     drop:<tokens>               tokens, then the connection is cut mid-body
     error:<tokens>              tokens, then an error object inside the stream
     echo                        answers "<n> messages; system=<yes|no>; last=<last user text>"
+    keyecho:<code>:<form>       an error that echoes the request's API key as providers do: HTTP <code>
+                                with an OpenAI-shaped body (code 200: tokens, then an error object in
+                                the stream); <form> is stars ("sk-ab****wxyz", default), dots
+                                ("sk-ab...wxyz"), ellipsis ("sk-a…wxyz"), bearer ("Bearer <key>") or raw
 
   Every scenario honours the request's max_tokens as a real server does: at most that many
   words, then finish_reason "length" (the answer was cut off).
@@ -146,6 +150,17 @@ class FaultUpstream:
             return await self._stream(send, model, request, arg(0, 4), 0, include_usage, end="drop")
         if scenario == "error":
             return await self._stream(send, model, request, arg(0, 4), 0, include_usage, end="error")
+        if scenario == "keyecho":
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+            key = auth.removeprefix("Bearer ")
+            echo = {"stars": key[:5] + "*" * 24 + key[-4:], "dots": key[:5] + "..." + key[-4:],
+                    "ellipsis": key[:4] + "…" + key[-4:], "bearer": auth, "raw": key}[args[1] if len(args) > 1 else "stars"]
+            error = {"message": f"Incorrect API key provided: {echo}. You can find your API key at "
+                                f"https://platform.example/account/api-keys.", "type": "invalid_request_error",
+                     "code": "invalid_api_key", "param": None}
+            if arg(0, 401) == 200:
+                return await self._stream(send, model, request, 3, 0, include_usage, end="error", error=error)
+            return await self._json(send, arg(0, 401), {"error": error})
         if scenario == "echo":
             messages = request.get("messages") or []
             users = [m.get("content", "") for m in messages if m.get("role") == "user"]
@@ -161,7 +176,7 @@ class FaultUpstream:
         await send({"type": "http.response.body", "body": payload})
 
     async def _stream(self, send, model, request, n_tokens, delay_ms, include_usage, *, text=None, end="done",
-                      malformed_at=None, groq_usage=False):
+                      malformed_at=None, groq_usage=False, error=None):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
 
@@ -188,7 +203,7 @@ class FaultUpstream:
         if end == "drop":
             raise ConnectionResetError("injected drop")  # uvicorn cuts the chunked body
         if end == "error":
-            await event({"error": {"message": "injected error inside the stream", "type": "server_error"}})
+            await event({"error": error or {"message": "injected error inside the stream", "type": "server_error"}})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if end == "silent":

@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from workshops import defaults
+from workshops import defaults, withdrawal
 from workshops.events import broadcast
 from workshops.models import (
     PSEUDONYM_PREFIX,
@@ -198,6 +198,7 @@ def membership_withdraw(*, membership: Membership, reason: str = "") -> Membersh
         membership.withdrawn_at = now
         membership.save(update_fields=["withdrawn_at"])
         Withdrawal.objects.update_or_create(membership=membership, defaults={"reason": reason[:500], "created_at": now})
+        withdrawal.run(membership)  # the apps drop what they computed or arranged with the member's data
         broadcast(membership.workshop_id, "progress", {"membership": membership.id})
     return membership
 
