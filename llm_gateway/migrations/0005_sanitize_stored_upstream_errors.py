@@ -40,7 +40,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("llm_gateway", "0003_compare_mode"),
+        ("llm_gateway", "0004_message_finish_reason"),
     ]
 
     operations = [
