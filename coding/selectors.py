@@ -318,10 +318,6 @@ def progress_by_member(workshop: Workshop, only: Membership | None = None) -> di
             "baseline_coded": f"{baseline_coded.get(m, 0)}/{len(baseline_ids)}",
             "codes": codes.get(m, 0),
             "attributes": attributes.get(m, 0),
-            # Not columns: the numbers progress_status reads.
-            "baseline_done": baseline_coded.get(m, 0),
-            "baseline_total": len(baseline_ids),
-            "turns_done": own_coded.get(m, 0),
         }
     return out
 
@@ -329,15 +325,19 @@ def progress_by_member(workshop: Workshop, only: Membership | None = None) -> di
 def progress_status(workshop: Workshop, member_ids, values) -> StageStatus:
     """Reflect: done once a participant has coded every baseline conversation and grouped codes
     into at least one attribute (focused coding)."""
+    def fraction(text) -> tuple[int, int]:  # "3/10", as progress_by_member writes it
+        done, _sep, total = str(text or "0/0").partition("/")
+        return int(done or 0), int(total or 0)
+
     members = {}
     for mid in member_ids:
         v = values.get(mid, {})
         codes, attributes = v.get("codes", 0), v.get("attributes", 0)
-        baseline_done, baseline_total = v.get("baseline_done", 0), v.get("baseline_total", 0)
+        baseline_done, baseline_total = fraction(v.get("baseline_coded"))
         if attributes:
             step = _("Focused coding") + " · " + ngettext("%(n)d attribute", "%(n)d attributes", attributes) % {
                 "n": attributes}
-        elif codes or v.get("turns_done"):
+        elif codes or fraction(v.get("turns_coded"))[0]:
             step = _("Initial coding") + " · " + ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes}
         else:
             step = _("Has not started coding")

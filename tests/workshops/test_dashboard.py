@@ -139,6 +139,11 @@ def test_reflect_status():
     assert board["goal"] == "coded the baseline conversations and defined an attribute"
     assert [r.step for r in board["rows"]] == ["Focused coding · 2 attributes"] * 3
     assert all(r.done for r in board["rows"])
+    # A baseline conversation nobody has coded yet: nobody is done.
+    make_conversation(d.facilitator, turns=[("Was Ashoka great?", "Historians differ.")], is_baseline=True)
+    board = selectors.dashboard(d.workshop)
+    assert [r.step for r in board["rows"]] == ["Focused coding · 2 attributes · baseline 0/1"] * 3
+    assert not any(r.done for r in board["rows"])
 
 
 def test_discuss_status_follows_the_segment():
