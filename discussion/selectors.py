@@ -589,14 +589,14 @@ def rating_state(membership) -> dict:
 
 
 def progress_counts(workshop) -> dict[int, dict]:
-    """Dashboard columns: picks made, Likert ratings given, ranking submitted."""
-    result: dict[int, dict] = defaultdict(lambda: {"picks": 0, "ratings": 0, "ranked": "–"})
+    """Dashboard columns: picks made, Likert ratings given, axes ranked (0 for people with none)."""
+    result: dict[int, dict] = defaultdict(lambda: {"picks": 0, "ratings": 0, "ranked": 0})
     for mid in Pick.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True):
         result[mid]["picks"] += 1
     for mid in LikertRating.objects.filter(membership__workshop=workshop, axis__status=AxisStatus.ACTIVE).values_list("membership_id", flat=True):
         result[mid]["ratings"] += 1
-    for mid in set(IndividualRank.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True)):
-        result[mid]["ranked"] = "✓"
+    for mid in IndividualRank.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True):
+        result[mid]["ranked"] += 1
     return dict(result)
 
 
@@ -620,7 +620,7 @@ def progress_status(workshop, member_ids, values) -> StageStatus:
         total = active_axes(workshop).count()
         for mid in member_ids:
             v = values.get(mid, {})
-            ranked = v.get("ranked") == "✓"
+            ranked = v.get("ranked", 0) > 0
             step = _("Ratings: %(n)d of %(total)d axes rated") % {"n": v.get("ratings", 0), "total": total}
             step += " · " + (_("ranked") if ranked else _("not ranked yet"))
             members[mid] = Status(step, ranked)

@@ -78,9 +78,9 @@ def familiarize_progress(workshop: Workshop) -> dict[int, dict]:
     for mid, consented, orientation, practice, codes, passed, tries in rows:
         out[mid] = {
             "consented": _("yes") if consented else _("no"),
-            "orientation": _("read") if orientation else "—",
-            "practice": _("done") if practice else (ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes} if codes else "—"),
-            "ready": _("passed") if passed else (ngettext("%(n)d try", "%(n)d tries", tries) % {"n": tries} if tries else "—"),
+            "orientation": _("read") if orientation else _("not yet"),
+            "practice": _("done") if practice else (ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes} if codes else _("not yet")),
+            "ready": _("passed") if passed else (ngettext("%(n)d try", "%(n)d tries", tries) % {"n": tries} if tries else _("not yet")),
             # Not columns: what familiarize_status reads.
             "_orientation": orientation is not None, "_practice": practice is not None, "_codes": codes,
             "_passed": passed is not None, "_tries": tries,
@@ -196,15 +196,17 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
         last = m.last_seen_at or m.consented_at or m.joined_at
         row.idle = max(now - last, timedelta(0)) if last else None
         row.idle_text = idle_text(row.idle)
-        row.long_idle = workshop.stage != Stage.CLOSED and not m.is_withdrawn and row.idle is not None and row.idle >= IDLE_AFTER
+        # Idle matters while there is something to do: a person who is done is waiting, not stuck.
+        row.long_idle = (workshop.stage != Stage.CLOSED and not m.is_withdrawn and row.done is not True
+                         and row.idle is not None and row.idle >= IDLE_AFTER)
         row.page = progress.page_label(m.last_seen_page) if m.last_seen_page else ""
         if current is not None:
             v = values[current.name].get(m.id, {})
-            row.cells = [(label, v.get(key, "")) for key, label in current.columns]
+            row.cells = [(label, v.get(key, 0)) for key, label in current.columns]  # no row: nothing yet
         for p in progress.providers():
             v = values[p.name].get(m.id, {})
             stage_label = str(Stage(p.stage).label) if p.stage else p.name
-            row.stages.append((stage_label, [(label, v.get(key, "")) for key, label in p.columns], p is current))
+            row.stages.append((stage_label, [(label, v.get(key, 0)) for key, label in p.columns], p is current))
         rows.append(row)
 
     counted = [r for r in rows if r.done is not None]
