@@ -174,13 +174,14 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
     active_ids = [m.id for m in members if not m.is_withdrawn]
 
     current = progress.provider_for_stage(workshop.stage)
-    values: dict[str, dict[int, dict]] = {p.name: p.func(workshop) for p in progress.providers()}
+    if current is None:
+        view = "all"  # Closed: no stage of its own, show everything
+    shown = progress.providers() if view == "all" else [current]
+    values: dict[str, dict[int, dict]] = {p.name: p.func(workshop) for p in shown}
     status = None
     if current is not None and current.status is not None:
         status = current.status(workshop, active_ids, values[current.name])
     goal = status.goal if status else ""
-    if workshop.stage == Stage.CLOSED:
-        view = "all"
 
     rows: list[DashboardRow] = []
     for m in members:
@@ -203,7 +204,7 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
         if current is not None:
             v = values[current.name].get(m.id, {})
             row.cells = [(label, v.get(key, 0)) for key, label in current.columns]  # no row: nothing yet
-        for p in progress.providers():
+        for p in shown if view == "all" else []:
             v = values[p.name].get(m.id, {})
             stage_label = str(Stage(p.stage).label) if p.stage else p.name
             row.stages.append((stage_label, [(label, v.get(key, 0)) for key, label in p.columns], p is current))

@@ -15,6 +15,11 @@ from workshops.models import Membership, Stage
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _pass_readiness(m):
     services.orientation_complete(membership=m)
     services.practice_code_add(membership=m, code="names a place")
@@ -162,6 +167,22 @@ def test_discuss_status_follows_the_segment():
     last = _row(board, d.people[2].pseudonym)
     assert last.behind and last.step == "Top three: not saved yet"
     assert _row(board, d.people[0].pseudonym).step == "Top three: 1 pick saved"
+
+
+@pytest.mark.parametrize("stage", [Stage.FAMILIARIZE, Stage.INTERACT, Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED])
+def test_dashboard_queries_do_not_grow_with_the_group(client, stage):
+    workshop = make_workshop(stage=stage)
+    client.force_login(facilitator_of(workshop).user)
+    counts = []
+    for n in (3, 30):
+        while workshop.memberships.filter(role="participant").count() < n:
+            m = make_participant(workshop)
+            make_conversation(m, turns=[("Q", "A")])
+        with CaptureQueriesContext(connection) as queries:
+            for view in ("stage", "all"):
+                assert client.get(f"/w/{workshop.slug}/dashboard/?view={view}").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
 
 
 # --- Recording activity ----------------------------------------------------------------------------
