@@ -191,7 +191,9 @@ def progress(workshop) -> dict[int, dict]:
             .annotate(conversations=Count("id", distinct=True),
                       sent=Count("messages", filter=Q(messages__role=MessageRole.USER), distinct=True)))
     tokens = (_answers(workshop).values("conversation__owner_id")
-              .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"), unknown=Count("id", filter=Q(completion_tokens__isnull=True) & ~Q(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]))))
+              .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"),
+                        unknown=Count("id", filter=Q(completion_tokens__isnull=True)
+                                      & ~Q(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]))))
     out: dict[int, dict] = {}
     for row in rows:
         out[row["owner_id"]] = {"conversations": row["conversations"], "messages": row["sent"], "tokens": "0"}

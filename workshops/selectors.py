@@ -65,6 +65,14 @@ VIEWS = {
 }
 
 
+def _n_codes(n: int) -> str:
+    return ngettext("%(n)d code", "%(n)d codes", n) % {"n": n}
+
+
+def _n_tries(n: int) -> str:
+    return ngettext("%(n)d try", "%(n)d tries", n) % {"n": n}
+
+
 def familiarize_progress(workshop: Workshop) -> dict[int, dict]:
     """Dashboard columns of the Familiarize stage, per participant."""
     rows = (
@@ -79,8 +87,8 @@ def familiarize_progress(workshop: Workshop) -> dict[int, dict]:
         out[mid] = {
             "consented": _("yes") if consented else _("no"),
             "orientation": _("read") if orientation else _("not yet"),
-            "practice": _("done") if practice else (ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes} if codes else _("not yet")),
-            "ready": _("passed") if passed else (ngettext("%(n)d try", "%(n)d tries", tries) % {"n": tries} if tries else _("not yet")),
+            "practice": _("done") if practice else (_n_codes(codes) if codes else _("not yet")),
+            "ready": _("passed") if passed else (_n_tries(tries) if tries else _("not yet")),
             # Not columns: what familiarize_status reads.
             "_orientation": orientation is not None, "_practice": practice is not None, "_codes": codes,
             "_passed": passed is not None, "_tries": tries,
@@ -97,10 +105,10 @@ def familiarize_status(workshop: Workshop, member_ids, values) -> progress.Stage
             step = _("Ready: passed the readiness check")
         elif v.get("_practice"):
             tries = v.get("_tries", 0)
-            step = _("Readiness check") + (" · " + ngettext("%(n)d try", "%(n)d tries", tries) % {"n": tries} if tries else "")
+            step = _("Readiness check") + (" · " + _n_tries(tries) if tries else "")
         elif v.get("_orientation"):
             codes = v.get("_codes", 0)
-            step = _("Practice") + (" · " + ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes} if codes else "")
+            step = _("Practice") + (" · " + _n_codes(codes) if codes else "")
         else:
             step = _("Orientation")
         members[mid] = progress.Status(step, bool(v.get("_passed")))
@@ -108,7 +116,8 @@ def familiarize_status(workshop: Workshop, member_ids, values) -> progress.Stage
 
 
 FAMILIARIZE_COLUMNS = [
-    ("consented", gettext_lazy("Consented")), ("orientation", gettext_lazy("Orientation")), ("practice", gettext_lazy("Practice")), ("ready", gettext_lazy("Ready")),
+    ("consented", gettext_lazy("Consented")), ("orientation", gettext_lazy("Orientation")),
+    ("practice", gettext_lazy("Practice")), ("ready", gettext_lazy("Ready")),
 ]
 FAMILIARIZE_PAGES = {
     "workshops:home": gettext_lazy("Workshop home"),
@@ -236,7 +245,8 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
     elif show == "notdone":
         rows = [r for r in rows if r.done is False]
     if query:
-        rows = [r for r in rows if query in r.membership.pseudonym.casefold() or query in r.membership.display_name.casefold()]
+        rows = [r for r in rows
+                if query in r.membership.pseudonym.casefold() or query in r.membership.display_name.casefold()]
 
     never = timedelta.max
     if sort == "pseudonym":

@@ -21,6 +21,7 @@ from workshops.models import Membership
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+PROJECTOR = {"width": 1024, "height": 768}
 
 # Every visible element that sticks out of the viewport (visually hidden helpers excepted).
 OVERFLOW_JS = """() => {
@@ -103,6 +104,14 @@ def test_dashboard_and_board_fit_a_laptop_and_a_phone(django_db_setup, new_page,
             assert page.locator("tr[data-behind]").count() == 9  # ten without picks, one withdrawn
             shot(page, f"dashboard-{view}-{size}", anchor="#progress-h")
             assert_fits(page, f"dashboard {view} {size}")
+
+    projector = new_page(viewport=PROJECTOR)
+    login(projector, d.facilitator.user.username, PASSWORD)
+    projector.goto(f"/w/{workshop.slug}/dashboard/?names=hide")
+    expect(projector.locator("tr[data-pseudonym]")).to_have_count(30)
+    expect(projector.locator("#progress")).not_to_contain_text("Ananya")
+    shot(projector, "dashboard-projector", anchor="#progress-h")
+    assert_fits(projector, "dashboard projector")
 
     # Filtering without a reload (htmx) and the stage confirmation page, on the laptop.
     page = fac["laptop"]
