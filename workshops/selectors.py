@@ -225,8 +225,7 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
     for r in rows:
         if r.done is False:
             if most_done:
-                r.reasons.append(_("not yet %(goal)s, while %(done)d of %(n)d have") % {
-                    "goal": goal, "done": done_count, "n": len(counted)})
+                r.reasons.append(_("%(done)d of %(n)d are done") % {"done": done_count, "n": len(counted)})
             if r.long_idle:
                 r.reasons.append(r.idle_text)
             r.behind = bool(r.reasons)
