@@ -21,6 +21,15 @@ class CodingConfig(AppConfig):
                 ("attributes", _("Attributes")),
             ],
             selectors.progress_by_member,
+            stage="reflect",
+            status=selectors.progress_status,
+            pages={
+                "coding:index": _("Initial coding: conversation list"),
+                "coding:transcript": _("Initial coding"),
+                "coding:focus": _("Focused coding"),
+                "coding:compare": _("Baseline comparison"),
+                "coding:summary": _("Group summary"),
+            },
         )
         exports.register(
             _("Annotations (CSV)"),

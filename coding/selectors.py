@@ -10,11 +10,14 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from coding import summary
 from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
 from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
 from workshops.models import Membership, Role, Stage, Workshop
+from workshops.progress import StageStatus, Status
 
 CODABLE_STATUSES = ("complete", "interrupted")
 
@@ -318,6 +321,31 @@ def progress_by_member(workshop: Workshop, only: Membership | None = None) -> di
             "attributes": attributes.get(m, 0),
         }
     return out
+
+
+def progress_status(workshop: Workshop, member_ids, values) -> StageStatus:
+    """Reflect: done once a participant has coded every baseline conversation and grouped codes
+    into at least one attribute (focused coding)."""
+    def fraction(text) -> tuple[int, int]:  # "3/10", as progress_by_member writes it
+        done, _sep, total = str(text or "0/0").partition("/")
+        return int(done or 0), int(total or 0)
+
+    members = {}
+    for mid in member_ids:
+        v = values.get(mid, {})
+        codes, attributes = v.get("codes", 0), v.get("attributes", 0)
+        baseline_done, baseline_total = fraction(v.get("baseline_coded"))
+        if attributes:
+            step = _("Focused coding") + " · " + ngettext("%(n)d attribute", "%(n)d attributes", attributes) % {
+                "n": attributes}
+        elif codes or fraction(v.get("turns_coded"))[0]:
+            step = _("Initial coding") + " · " + ngettext("%(n)d code", "%(n)d codes", codes) % {"n": codes}
+        else:
+            step = _("Has not started coding")
+        if baseline_total and baseline_done < baseline_total:
+            step += " · " + _("baseline %(done)d/%(total)d") % {"done": baseline_done, "total": baseline_total}
+        members[mid] = Status(step, attributes > 0 and baseline_done >= baseline_total)
+    return StageStatus(_("coded the baseline conversations and defined an attribute"), members)
 
 
 def member_progress(membership: Membership) -> dict:

@@ -21,6 +21,7 @@ from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from workshops.models import Membership
 from workshops.selectors import socket_membership
+from workshops.services import membership_seen
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "ping":  # the client's heartbeat: the board's sequence number tells it whether it missed events
         services.presence_touch(channel_name=channel_name)
         return {"kind": "pong"}
+    if membership.is_participant:  # a command is activity (a heartbeat ping is not): the dashboard's "last active"
+        membership_seen(membership=membership)
     if action == "editing":
         services.presence_editing(membership=membership, channel_name=channel_name, axis_id=data.get("id"))
         return None

@@ -31,6 +31,7 @@ from discussion.models import (
 )
 from llm_gateway.models import Message
 from workshops.models import Membership, Role
+from workshops.progress import StageStatus, Status
 
 EXCERPTS_PER_LABEL = 5
 EXCERPT_CHARS = 400
@@ -669,15 +670,45 @@ def session_log(workshop, limit: int = 500):
 
 
 def progress_counts(workshop) -> dict[int, dict]:
-    """Dashboard columns: picks made, Likert ratings given, ranking submitted."""
-    result: dict[int, dict] = defaultdict(lambda: {"picks": 0, "ratings": 0, "ranked": "–"})
+    """Dashboard columns: picks made, Likert ratings given, axes ranked (0 for people with none)."""
+    result: dict[int, dict] = defaultdict(lambda: {"picks": 0, "ratings": 0, "ranked": 0})
     for mid in Pick.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True):
         result[mid]["picks"] += 1
     for mid in LikertRating.objects.filter(membership__workshop=workshop, axis__status=AxisStatus.ACTIVE).values_list("membership_id", flat=True):
         result[mid]["ratings"] += 1
-    for mid in set(IndividualRank.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True)):
-        result[mid]["ranked"] = "✓"
+    for mid in IndividualRank.objects.filter(membership__workshop=workshop).values_list("membership_id", flat=True):
+        result[mid]["ranked"] += 1
     return dict(result)
+
+
+def progress_status(workshop, member_ids, values) -> StageStatus:
+    """Discuss: the individual task of the current segment (1: save a top three; 5: submit
+    ratings and a ranking). The other segments are done together: nobody is behind in them."""
+    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
+
+    segment = session_for(workshop).segment
+    label = str(Segment(segment).label)
+    members = {}
+    if segment == Segment.TOP_THREE:
+        for mid in member_ids:
+            picks = values.get(mid, {}).get("picks", 0)
+            step = (ngettext("Top three: %(n)d pick saved", "Top three: %(n)d picks saved", picks) % {"n": picks}
+                    if picks else _("Top three: not saved yet"))
+            members[mid] = Status(step, picks > 0)
+        return StageStatus(_("saved a top three"), members)
+    if segment == Segment.RATINGS:
+        total = active_axes(workshop).count()
+        for mid in member_ids:
+            v = values.get(mid, {})
+            ranked = v.get("ranked", 0) > 0
+            step = _("Ratings: %(n)d of %(total)d axes rated") % {"n": v.get("ratings", 0), "total": total}
+            step += " · " + (_("ranked") if ranked else _("not ranked yet"))
+            members[mid] = Status(step, ranked)
+        return StageStatus(_("submitted ratings and a ranking"), members)
+    for mid in member_ids:
+        members[mid] = Status(label, None)
+    return StageStatus("", members)
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ class LlmGatewayConfig(AppConfig):
             "interact",
             [("conversations", _("Conversations")), ("messages", _("Messages sent")), ("tokens", _("Tokens"))],
             selectors.progress,
+            stage="interact",
+            status=selectors.progress_status,
+            pages={"llm_gateway:index": _("Chat: conversation list"), "llm_gateway:conversation": _("Chat")},
         )
         exports.register(
             _("Interact: all messages (CSV)"),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from llm_gateway import registry
 from llm_gateway.models import (
@@ -22,6 +23,7 @@ from llm_gateway.models import (
     WorkshopModel,
 )
 from workshops.models import Membership, Role
+from workshops.progress import Status, StageStatus
 
 
 @dataclass
@@ -178,23 +180,46 @@ def _answers(workshop):
 
 
 def progress(workshop) -> dict[int, dict]:
-    """Dashboard columns: conversations, messages sent and tokens, per membership."""
+    """Dashboard columns: conversations, messages sent and tokens, per membership.
+
+    Tokens are the prompt and completion tokens the endpoints reported. An answer that ended
+    without a count (interrupted, failed, or an endpoint that does not report usage) is not
+    guessed at: it is counted apart and said in words ("2 answers not counted").
+    """
     rows = (Conversation.objects.filter(workshop=workshop)
             .values("owner_id")
             .annotate(conversations=Count("id", distinct=True),
                       sent=Count("messages", filter=Q(messages__role=MessageRole.USER), distinct=True)))
     tokens = (_answers(workshop).values("conversation__owner_id")
-              .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"), unknown=Count("id", filter=Q(completion_tokens__isnull=True) & ~Q(status=MessageStatus.PENDING))))
+              .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"),
+                        unknown=Count("id", filter=Q(completion_tokens__isnull=True)
+                                      & ~Q(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]))))
     out: dict[int, dict] = {}
     for row in rows:
-        out[row["owner_id"]] = {"conversations": row["conversations"], "messages": row["sent"], "tokens": "—"}
+        out[row["owner_id"]] = {"conversations": row["conversations"], "messages": row["sent"], "tokens": "0"}
     for row in tokens:
         total = (row["p"] or 0) + (row["c"] or 0)
-        text = str(total) if total else "—"
+        text = str(total)
         if row["unknown"]:
-            text += " (+?)" if total else "?"
-        out.setdefault(row["conversation__owner_id"], {})["tokens"] = text
+            text += " (" + ngettext("%(n)d answer not counted", "%(n)d answers not counted", row["unknown"]) % {
+                "n": row["unknown"]} + ")"
+        out.setdefault(row["conversation__owner_id"], {"conversations": 0, "messages": 0})["tokens"] = text
     return out
+
+
+def progress_status(workshop, member_ids, values) -> StageStatus:
+    """Interact: a participant is done once they have sent a message to a model."""
+    members = {}
+    for mid in member_ids:
+        v = values.get(mid, {})
+        sent, conversations = v.get("messages", 0), v.get("conversations", 0)
+        if not sent:
+            step = _("Has not sent a message yet")
+        else:
+            step = (ngettext("%(n)d conversation", "%(n)d conversations", conversations) % {"n": conversations}
+                    + " · " + ngettext("%(n)d message", "%(n)d messages", sent) % {"n": sent})
+        members[mid] = Status(step, sent > 0)
+    return StageStatus(_("sent a message to a model"), members)
 
 
 def _pct(values, q):

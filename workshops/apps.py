@@ -23,3 +23,9 @@ class WorkshopsConfig(AppConfig):
 
     def ready(self):
         _memoize_redis_version()
+        from workshops import progress, selectors
+
+        progress.register(
+            "familiarize", selectors.FAMILIARIZE_COLUMNS, selectors.familiarize_progress,
+            stage="familiarize", status=selectors.familiarize_status, pages=selectors.FAMILIARIZE_PAGES,
+        )

@@ -96,6 +96,10 @@ class InviteForm(forms.ModelForm):
 
 class StageForm(forms.Form):
     stage = forms.ChoiceField(choices=Stage.choices)
+    # Sent by the confirmation page: the stage the facilitator saw when confirming (if another
+    # facilitator moved it meanwhile, the page is shown again instead of moving).
+    from_stage = forms.ChoiceField(choices=Stage.choices, required=False)
+    confirm = forms.BooleanField(required=False)
 
 
 class JoinSignupForm(UserCreationForm):

@@ -126,7 +126,10 @@ class Membership(models.Model):
     orientation_done_at = models.DateTimeField(null=True, blank=True)
     practice_done_at = models.DateTimeField(null=True, blank=True)
     readiness_passed_at = models.DateTimeField(null=True, blank=True)
+    # Last activity, for the facilitator's dashboard: written at most once a minute per person
+    # (and when they open a different page), never once per request; see membership_seen.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_page = models.CharField(max_length=80, blank=True)
 
     objects = MembershipQuerySet.as_manager()
 

@@ -18,6 +18,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from workshops.models import Membership, Role, Stage, Workshop
+from workshops.services import membership_seen
 
 
 class StageClosed(PermissionDenied):
@@ -76,6 +77,8 @@ def workshop_view(
                         },
                         status=403,
                     )
+            if membership.is_participant:
+                record_activity(request, membership)
             # Pages of a workshop speak its language (participants' own text is never translated).
             translation.activate(workshop.language)
             request.LANGUAGE_CODE = translation.get_language()
@@ -87,6 +90,22 @@ def workshop_view(
         return wrapper
 
     return decorator
+
+
+def record_activity(request, membership: Membership) -> None:
+    """Last activity for the facilitator's dashboard ("idle 6 min", the page a person is on).
+
+    Activity is what the person does: opening a page (a full GET) or changing something (any
+    other method). htmx GETs are left out: most are live refreshes the page makes by itself,
+    which would keep an absent person looking active. The write is throttled in the service.
+    """
+    if request.method in ("GET", "HEAD"):
+        if getattr(request, "htmx", False):
+            return
+        match = request.resolver_match
+        membership_seen(membership=membership, page=match.view_name if match else "")
+    else:
+        membership_seen(membership=membership)
 
 
 FACILITATOR = (Role.FACILITATOR,)

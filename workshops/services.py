@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -203,9 +203,37 @@ def membership_withdraw(*, membership: Membership, reason: str = "") -> Membersh
     return membership
 
 
+# A person's last activity is written at most this often (plus when they open another page):
+# the dashboard shows "idle 6 min", so a minute's precision is enough, and 30 people clicking
+# around must not cost one UPDATE per request.
+SEEN_WRITE_INTERVAL = timedelta(seconds=60)
+
+
 @transaction.atomic
-def membership_touch(*, membership: Membership) -> None:
-    Membership.objects.filter(pk=membership.pk).update(last_seen_at=timezone.now())
+def membership_seen(*, membership: Membership, page: str = "", now: datetime | None = None) -> bool:
+    """Record that a member was active (on `page`, a view name, when given).
+
+    Throttled: nothing is written when the membership as loaded was seen less than
+    SEEN_WRITE_INTERVAL ago on the same page, so most requests cost no query at all. The
+    UPDATE is conditional too, so concurrent requests (htmx bursts, two tabs) write once.
+    Returns whether a row was written.
+    """
+    now = now or timezone.now()
+    page = page[:80]
+    fresh = membership.last_seen_at is not None and now - membership.last_seen_at < SEEN_WRITE_INTERVAL
+    page_changed = bool(page) and page != membership.last_seen_page
+    if fresh and not page_changed:
+        return False
+    due = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_WRITE_INTERVAL)
+    fields = {"last_seen_at": now}
+    if page:
+        due |= ~Q(last_seen_page=page)
+        fields["last_seen_page"] = page
+    written = Membership.objects.filter(due, pk=membership.pk).update(**fields)
+    membership.last_seen_at = now
+    if page:
+        membership.last_seen_page = page
+    return bool(written)
 
 
 # --- Familiarize ------------------------------------------------------------------------------

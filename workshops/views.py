@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from workshops import forms, selectors, services
 from workshops.models import Invite, Role, Stage
@@ -185,7 +185,6 @@ def withdraw(request, workshop, membership):
 
 @workshop_view()
 def workshop_home(request, workshop, membership):
-    services.membership_touch(membership=membership)
     return render(request, "workshops/workshop_home.html", {
         "workshop": workshop,
         "membership": membership,
@@ -205,11 +204,21 @@ def workshop_settings(request, workshop, membership):
 
 @workshop_view(roles=FACILITATOR)
 def dashboard(request, workshop, membership):
-    extra_columns, rows = selectors.dashboard_rows(workshop)
+    board = selectors.dashboard(
+        workshop,
+        sort=request.GET.get("sort", ""),
+        show=request.GET.get("show", ""),
+        query=request.GET.get("q", ""),
+        view=request.GET.get("view", ""),
+    )
     context = {
         "workshop": workshop,
-        "rows": rows,
-        "extra_columns": extra_columns,
+        "board": board,
+        "query_text": request.GET.get("q", "")[:80],
+        "hide_names": request.GET.get("names") == "hide",
+        "sorts": selectors.SORTS.items(),
+        "shows": selectors.SHOWS.items(),
+        "views": selectors.VIEWS.items(),
         "summary": selectors.dashboard_summary(workshop),
         "stages": Stage.choices,
         "invite_count": workshop.invites.filter(revoked_at__isnull=True).count(),
@@ -220,16 +229,27 @@ def dashboard(request, workshop, membership):
     return render(request, "workshops/dashboard.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @workshop_view(roles=FACILITATOR)
 def stage_set(request, workshop, membership):
-    form = forms.StageForm(request.POST)
-    if form.is_valid():
-        services.workshop_set_stage(workshop=workshop, stage=form.cleaned_data["stage"], by=request.user)
-        messages.success(request, _("The workshop is now in the %(stage)s stage.") % {"stage": Stage(workshop.stage).label})
-    else:
+    """Move the stage in two steps: GET (or a POST without `confirm`) shows what participants
+    will see and who is not done with the current stage; the POST from that page moves it."""
+    form = forms.StageForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
         messages.error(request, _("Choose one of the stages."))
-    return redirect("workshops:dashboard", slug=workshop.slug)
+        return redirect("workshops:dashboard", slug=workshop.slug)
+    stage = form.cleaned_data["stage"]
+    confirmed = request.method == "POST" and form.cleaned_data["confirm"]
+    moved_meanwhile = confirmed and form.cleaned_data["from_stage"] != workshop.stage
+    if confirmed and not moved_meanwhile:
+        services.workshop_set_stage(workshop=workshop, stage=stage, by=request.user)
+        messages.success(request, _("The workshop is now in the %(stage)s stage.") % {"stage": Stage(workshop.stage).label})
+        return redirect("workshops:dashboard", slug=workshop.slug)
+    return render(request, "workshops/stage_confirm.html", {
+        "workshop": workshop,
+        "preview": selectors.stage_change_preview(workshop, stage),
+        "moved_meanwhile": moved_meanwhile,
+    })
 
 
 @workshop_view(roles=FACILITATOR)

@@ -45,7 +45,8 @@ def test_familiarize_pages_have_no_axe_violations(browser, asgi_server, width):
             problems[path or "home"] = axe_violations(page)
         context.clear_cookies()
         login(page, facilitator_of(workshop).user.username, PASSWORD)
-        for path in ["dashboard/", "invites/", "settings/", "familiarize/edit/"]:
+        for path in ["dashboard/", "dashboard/?view=all", "stage/?stage=interact", "invites/", "settings/",
+                     "familiarize/edit/"]:
             page.goto(f"/w/{workshop.slug}/{path}")
             problems[path] = axe_violations(page)
         problems = {k: v for k, v in problems.items() if v}

@@ -78,6 +78,8 @@ def test_facilitator_and_participant_walk_through_familiarize(new_page):
     p.wait_for_function("document.documentElement.dataset.live === 'connected'")
     fac.locator("#stage-select").select_option("interact")
     fac.get_by_role("button", name="Move the workshop to this stage").click()
+    expect(fac.locator("[data-not-done]")).to_contain_text("Everyone (1) has passed the readiness check")
+    fac.get_by_role("button", name="Yes, move to Interact").click()
     expect(fac.get_by_text("The workshop is now in the Interact stage")).to_be_visible()
     workshop.refresh_from_db()
     assert workshop.stage == Stage.INTERACT

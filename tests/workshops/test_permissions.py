@@ -73,7 +73,8 @@ def test_participant_cannot_open_another_workshops_pages(client):
 def test_only_facilitator_moves_the_stage(client, people, who, expected):
     workshop, users = people
     client.force_login(users[who])
-    response = client.post(f"/w/{workshop.slug}/stage/", {"stage": Stage.INTERACT})
+    response = client.post(f"/w/{workshop.slug}/stage/",
+                           {"stage": Stage.INTERACT, "from_stage": Stage.FAMILIARIZE, "confirm": "1"})
     assert response.status_code == expected
     workshop.refresh_from_db()
     assert workshop.stage == (Stage.INTERACT if who == F else Stage.FAMILIARIZE)
