@@ -71,4 +71,4 @@ def seed(*, workshop, stdout=None):
                 if text in codes:
                     services.attribute_add_code(membership=membership, attribute=attribute, code_id=codes[text].id)
     if stdout is not None and made:
-        stdout.write(f"Highlights: {made}")
+        stdout.write(f"{workshop.slug}: {made} highlights with codes, and attributes")

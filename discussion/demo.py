@@ -43,4 +43,4 @@ def seed(*, workshop, facilitator, stdout=None):
             if annotation is not None:
                 services.axis_add_example(membership=facilitator, axis_id=axis.id, annotation_id=annotation.id)
     if stdout is not None:
-        stdout.write(f"Board cards: {len(CARDS)}")
+        stdout.write(f"{workshop.slug}: top-three picks and {len(CARDS)} board cards")

@@ -133,4 +133,4 @@ def seed_conversations(*, workshop, stdout=None):
                                          model_label="Model A", title=title, turns=turns)
             made += 1
     if stdout is not None and made:
-        stdout.write(f"Participant conversations: {made}")
+        stdout.write(f"{workshop.slug}: {made} stored participant conversations")

@@ -49,14 +49,14 @@ class DemoWorkshop:
 
 DEMO_WORKSHOPS = [
     DemoWorkshop(DEMO_SLUG, "History educational assistant", Stage.FAMILIARIZE,
-                 "read the orientation, do the practice and the readiness check; the facilitator then moves "
-                 "the stage on the dashboard"),
+                 "read the orientation, do the practice and the readiness check; as demo-facilitator, move the "
+                 "stage on the Dashboard to go on"),
     DemoWorkshop("history-interact", "History assistant · demo in Interact", Stage.INTERACT,
-                 "Chat with the model: New conversation, ask anything about Indian history"),
+                 "open Interact, press New conversation and ask anything about Indian history"),
     DemoWorkshop("history-reflect", "History assistant · demo in Reflect", Stage.REFLECT,
-                 "Reflect: open a conversation, select words of an answer, type a code, Enter"),
+                 "open Reflect, pick a conversation, select words of an answer, type a code, press Enter"),
     DemoWorkshop("history-discuss", "History assistant · demo in Discuss", Stage.DISCUSS,
-                 "Discuss: the live board (segment 4) already has cards; edit one or add your own"),
+                 "open Discuss: the group board (segment 4) already has cards; edit one or add your own"),
 ]
 
 
