@@ -8,6 +8,7 @@ read as a formula (starting with = + - @, a tab or a carriage return) get a lead
 
 from __future__ import annotations
 
+import bisect
 import csv
 import re
 import uuid
@@ -194,7 +195,8 @@ def qdc_document(workshop: Workshop) -> Iterator[str]:
 # transcript in `Sources/`. Offsets of coded segments (`startPosition`, `endPosition`, end
 # exclusive) count Unicode characters (code points) of that text file, which is UTF-8 without a
 # byte order mark and uses "\n" line ends only. Our spans are code points of one message, so a
-# segment's position is the span plus the offset of the message inside its transcript.
+# segment's position is the span plus the offset of the message inside its transcript (less one
+# for each "\r\n" of the message before it: line ends are written as "\n", a lone "\r" too).
 
 QDPX_SOURCES = "Sources"
 QDPX_CHUNK_BYTES = 64 * 1024
@@ -209,7 +211,22 @@ class _Source:
     description: str
     owner_guid: str | None
     created: str
-    offsets: dict[int, int]  # message id -> offset of its content in the transcript
+    places: dict[int, tuple[int, tuple[int, ...]]]  # message id -> (offset in the transcript, "\r\n" indices)
+
+
+def _newlines(text: str) -> tuple[str, tuple[int, ...]]:
+    """`text` with "\r\n" and a lone "\r" written as "\n", and the indices of the "\r" of each
+    "\r\n" (whose removal shifts what follows)."""
+    if "\r" not in text:
+        return text, ()
+    pairs = tuple(i for i in range(len(text) - 1) if text[i] == "\r" and text[i + 1] == "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), pairs
+
+
+def source_position(place: tuple[int, tuple[int, ...]], index: int) -> int:
+    """Where code point `index` of a message lands in its transcript."""
+    offset, pairs = place
+    return offset + index - bisect.bisect_left(pairs, index)
 
 
 def _one_line(text: str) -> str:
@@ -224,10 +241,10 @@ def _speaker_labels(conversation) -> tuple[str, str]:
 
 def transcript_pieces(conversation, messages, annotated: set[int]) -> Iterator[tuple[int | None, str]]:
     """The plain-text transcript of a conversation as (message id, text) pieces: the piece that
-    carries a message id is exactly that message's content, so its offset is where the message
-    starts in the file. Turns are labelled with the speaker (the participant's pseudonym, the
-    model's blinded label). Answers that cannot be coded (failed, superseded) are left out unless
-    someone coded them before they were replaced."""
+    carries a message id is exactly that message's content (line ends still as stored), so its
+    offset is where the message starts in the file. Turns are labelled with the speaker (the
+    participant's pseudonym, the model's blinded label). Answers that cannot be coded (failed,
+    superseded) are left out unless someone coded them before they were replaced."""
     title = _one_line(conversation.title) or f"Conversation {conversation.pk}"
     asker, model = _speaker_labels(conversation)
     if conversation.is_baseline:
@@ -283,7 +300,8 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
 def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
     """The .qdpx zip, written while it is read: one conversation's messages at a time for the
     transcripts, then project.qde from streamed queries. What stays in memory for the whole
-    export is one integer per included message (its offset) and one small record per transcript."""
+    export is the place of each included message (its offset, and any "\r\n" in it) and one small
+    record per transcript."""
     from llm_gateway.models import Message
 
     sink = _Sink()
@@ -294,15 +312,16 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for conversation in research_conversations(workshop).iterator(chunk_size=200):
             source_guid = guid("source", workshop, conversation.pk)
-            offsets: dict[int, int] = {}
+            places: dict[int, tuple[int, tuple[int, ...]]] = {}
             position = 0
             messages = (Message.objects.filter(conversation=conversation).only(*QDPX_MESSAGE_FIELDS)
                         .order_by("position", "id"))
             with archive.open(_zip_entry(f"{QDPX_SOURCES}/{source_guid}.txt"), "w") as entry:
-                for message_id, text in transcript_pieces(conversation, messages.iterator(chunk_size=100),
-                                                          annotated):
+                for message_id, raw in transcript_pieces(conversation, messages.iterator(chunk_size=100),
+                                                         annotated):
+                    text, pairs = _newlines(raw)
                     if message_id is not None:
-                        offsets[message_id] = position
+                        places[message_id] = (position, pairs)
                     position += len(text)
                     entry.write(text.encode("utf-8"))
                     if sink.size >= QDPX_CHUNK_BYTES:
@@ -316,7 +335,7 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
                 description=(f"Baseline conversation with {model}" if conversation.is_baseline
                              else f"{asker}'s conversation with {model}") + f" (conversation {conversation.pk})",
                 owner_guid=guid("user", workshop, owner.pk) if owner.role == Role.PARTICIPANT else None,
-                created=conversation.created_at.isoformat(), offsets=offsets,
+                created=conversation.created_at.isoformat(), places=places,
             ))
         with archive.open(_zip_entry("project.qde"), "w") as entry:
             for text in project_document(workshop, sources):
@@ -371,12 +390,12 @@ def _text_sources(workshop: Workshop, sources: list[_Source]) -> Iterator[str]:
                f'plainTextPath="internal://{s.guid}.txt"{creator} creationDateTime="{s.created}">\n'
                f"    <Description>{_x(s.description)}</Description>\n")
         for a in _coded_segments(workshop, s.conversation_id).iterator(chunk_size=500):
-            offset = s.offsets.get(a.message_id)
-            if offset is None:  # not in the transcript (cannot happen for a codable answer)
+            place = s.places.get(a.message_id)
+            if place is None:  # not in the transcript (cannot happen for a codable answer)
                 continue
             coder = guid("user", workshop, a.membership_id)
             yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" name={_xa(_segment_name(a.excerpt))} '
-                   f'startPosition="{offset + a.start}" endPosition="{offset + a.end}" '
+                   f'startPosition="{source_position(place, a.start)}" endPosition="{source_position(place, a.end)}" '
                    f'creatingUser="{coder}" creationDateTime="{a.created_at.isoformat()}" '
                    f'modifyingUser="{coder}" modifiedDateTime="{a.updated_at.isoformat()}">\n')
             for link in a.annotationcode_set.all():

@@ -281,3 +281,46 @@ async def test_qdpx_streams_under_asgi(reflect):
     archive = _open(b"".join(parts))
     assert "project.qde" in archive.namelist()
     assert sum(1 for n in archive.namelist() if n.startswith("Sources/")) == 33
+
+
+# --- Offsets, for any text ------------------------------------------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(title=_text, label=_text, contents=st.lists(_text | st.text("a\r\n", max_size=12), min_size=1, max_size=6),
+       spans=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), max_size=6))
+def test_transcript_offsets_locate_every_message(title, label, contents, spans):
+    """Whatever the messages hold (line ends of any kind, combining marks, emoji, right-to-left
+    text), a span of a message lands on exactly that text of the transcript file, whose line
+    ends are all "\n"."""
+    owner = SimpleNamespace(pseudonym="P07", role="participant", get_role_display=lambda: "Participant")
+    conversation = SimpleNamespace(pk=1, title=title, model_label=label, is_baseline=False, owner=owner)
+    messages = [SimpleNamespace(id=i, role="user" if i % 2 == 0 else "assistant", content=c, status="complete",
+                                slot=0, is_candidate=False) for i, c in enumerate(contents)]
+    text, places = "", {}
+    for message_id, raw in exports.transcript_pieces(conversation, messages, set()):
+        piece, pairs = exports._newlines(raw)
+        if message_id is not None:
+            places[message_id] = (len(text), pairs)
+        text += piece
+    assert "\r" not in text
+    assert set(places) == {m.id for m in messages}
+
+    def plain(t):
+        return t.replace("\r\n", "\n").replace("\r", "\n")
+
+    for m in messages:
+        place = places[m.id]
+        assert text[exports.source_position(place, 0):exports.source_position(place, len(m.content))] == plain(m.content)
+        for a, b in spans:
+            start, end = sorted((min(a, len(m.content)), min(b, len(m.content))))
+            if m.content[start - 1:start + 1] == "\r\n" or m.content[end - 1:end + 1] == "\r\n":
+                continue  # a span cannot start or end inside a line end that is written as one character
+            got = text[exports.source_position(place, start):exports.source_position(place, end)]
+            assert got == plain(m.content[start:end])
