@@ -39,7 +39,8 @@ HIGHLIGHTS = {
 ATTRIBUTES = {
     "demo-p1": [("Honest about uncertainty", "Says when historians disagree or evidence is thin.",
                  ["acknowledges debate"]),
-                ("Student-centred", "Starts from what an Indian student knows.", ["US-centric framing", "explains terms"])],
+                ("Student-centred", "Starts from what an Indian student knows.",
+                 ["US-centric framing", "explains terms"])],
     "demo-p2": [("Many voices", "Shows more than one community's view of the past.",
                  ["multiple perspectives", "acknowledges debate", "one-sided history"])],
     "demo-p3": [("Curiosity", "Invites the student to find out more, from people around them.",

@@ -394,8 +394,9 @@ def _text_sources(workshop: Workshop, sources: list[_Source]) -> Iterator[str]:
             if place is None:  # not in the transcript (cannot happen for a codable answer)
                 continue
             coder = guid("user", workshop, a.membership_id)
-            yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" name={_xa(_segment_name(a.excerpt))} '
-                   f'startPosition="{source_position(place, a.start)}" endPosition="{source_position(place, a.end)}" '
+            start, end = source_position(place, a.start), source_position(place, a.end)
+            yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" '
+                   f'name={_xa(_segment_name(a.excerpt))} startPosition="{start}" endPosition="{end}" '
                    f'creatingUser="{coder}" creationDateTime="{a.created_at.isoformat()}" '
                    f'modifyingUser="{coder}" modifiedDateTime="{a.updated_at.isoformat()}">\n')
             for link in a.annotationcode_set.all():
@@ -418,5 +419,6 @@ def _memo_notes(workshop: Workshop) -> Iterator[str]:
     for a in memos.iterator(chunk_size=500):
         yield (f'  <Note guid="{guid("note", workshop, a.pk)}" '
                f'name={_xa(f"Memo by {a.membership.pseudonym} on “{_segment_name(a.excerpt, 40)}”")} '
-               f'creatingUser="{guid("user", workshop, a.membership_id)}" creationDateTime="{a.created_at.isoformat()}">\n'
+               f'creatingUser="{guid("user", workshop, a.membership_id)}" '
+               f'creationDateTime="{a.created_at.isoformat()}">\n'
                f"    <PlainTextContent>{_x(a.memo)}</PlainTextContent>\n  </Note>\n")

@@ -34,7 +34,8 @@ def available(workshop) -> list[dict]:
 BATCH_BYTES = 64 * 1024
 
 
-def stream_download(request, chunks: Iterable[str | bytes], *, content_type: str, filename: str) -> StreamingHttpResponse:
+def stream_download(request, chunks: Iterable[str | bytes], *, content_type: str,
+                    filename: str) -> StreamingHttpResponse:
     """An attachment whose body is produced while it is sent, in constant memory.
 
     Under ASGI (uvicorn, daphne) Django reads a *synchronous* iterator to its end before sending
