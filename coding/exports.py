@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import datetime
 import re
 import uuid
 import zipfile
@@ -233,6 +234,23 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_UNSAFE_IN_FILE_NAMES = re.compile(r'[\\/:*?"<>|]+')
+
+
+def _when(moment) -> str:
+    """xsd:dateTime in UTC to the second, as the REFI-QDA examples write it (QualCoder, for one,
+    reads only that form)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _source_name(conversation, asker: str) -> str:
+    """Unique and usable as a file name: QDA programs save each source under its name (QualCoder
+    refuses a second source of the same name, and cannot copy one whose name has a slash)."""
+    title = _one_line(_UNSAFE_IN_FILE_NAMES.sub(" ", conversation.title)) or "Conversation"
+    owner = "Baseline" if conversation.is_baseline else asker
+    return f"{owner} · {title} ({conversation.pk})"
+
+
 def _speaker_labels(conversation) -> tuple[str, str]:
     owner = conversation.owner
     asker = owner.pseudonym if owner.role == Role.PARTICIPANT else str(owner.get_role_display())
@@ -310,6 +328,7 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
     )
     sources: list[_Source] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.mkdir(QDPX_SOURCES)  # there even when no conversation is (importers list the folder)
         for conversation in research_conversations(workshop).iterator(chunk_size=200):
             source_guid = guid("source", workshop, conversation.pk)
             places: dict[int, tuple[int, tuple[int, ...]]] = {}
@@ -331,11 +350,11 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
             title = _one_line(conversation.title) or f"Conversation {conversation.pk}"
             sources.append(_Source(
                 conversation_id=conversation.pk, guid=source_guid,
-                name=f"{'Baseline' if conversation.is_baseline else asker}: {title}",
+                name=_source_name(conversation, asker),
                 description=(f"Baseline conversation with {model}" if conversation.is_baseline
-                             else f"{asker}'s conversation with {model}") + f" (conversation {conversation.pk})",
+                             else f"{asker}'s conversation with {model}") + f": “{title}” (conversation {conversation.pk})",
                 owner_guid=guid("user", workshop, owner.pk) if owner.role == Role.PARTICIPANT else None,
-                created=conversation.created_at.isoformat(), places=places,
+                created=_when(conversation.created_at), places=places,
             ))
         with archive.open(_zip_entry("project.qde"), "w") as entry:
             for text in project_document(workshop, sources):
@@ -366,7 +385,7 @@ def project_document(workshop: Workshop, sources: list[_Source]) -> Iterator[str
     Coding per code, made by its coder), Notes (highlight memos, referenced by NoteRef), Sets."""
     yield '<?xml version="1.0" encoding="utf-8"?>\n'
     yield (f'<Project xmlns="urn:QDA-XML:project:1.0" name={_xa(workshop.title)} '
-           f'origin={quoteattr("CALMA Workshops")} creationDateTime="{timezone.now().isoformat()}">\n')
+           f'origin={quoteattr("CALMA Workshops")} creationDateTime="{_when(timezone.now())}">\n')
     coders = Membership.objects.filter(workshop=workshop, role=Role.PARTICIPANT).active().order_by("pseudonym")
     yield from _wrapped("<Users>\n", "</Users>\n", (
         f'  <User guid="{guid("user", workshop, m.pk)}" name={_xa(m.pseudonym)} id={_xa(m.pseudonym)}/>\n'
@@ -397,11 +416,13 @@ def _text_sources(workshop: Workshop, sources: list[_Source]) -> Iterator[str]:
             start, end = source_position(place, a.start), source_position(place, a.end)
             yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" '
                    f'name={_xa(_segment_name(a.excerpt))} startPosition="{start}" endPosition="{end}" '
-                   f'creatingUser="{coder}" creationDateTime="{a.created_at.isoformat()}" '
-                   f'modifyingUser="{coder}" modifiedDateTime="{a.updated_at.isoformat()}">\n')
+                   f'creatingUser="{coder}" creationDateTime="{_when(a.created_at)}" '
+                   f'modifyingUser="{coder}" modifiedDateTime="{_when(a.updated_at)}">\n')
+            if a.memo:  # QDA programs that do not follow NoteRef (QualCoder) read this as the coding memo
+                yield f"      <Description>{_x(a.memo)}</Description>\n"
             for link in a.annotationcode_set.all():
                 yield (f'      <Coding guid="{guid("coding", workshop, link.pk)}" creatingUser="{coder}" '
-                       f'creationDateTime="{link.created_at.isoformat()}">'
+                       f'creationDateTime="{_when(link.created_at)}">'
                        f'<CodeRef targetGUID="{guid("code", workshop, link.code_id)}"/></Coding>\n')
             if a.memo:
                 yield f'      <NoteRef targetGUID="{guid("note", workshop, a.pk)}"/>\n'
@@ -420,5 +441,5 @@ def _memo_notes(workshop: Workshop) -> Iterator[str]:
         yield (f'  <Note guid="{guid("note", workshop, a.pk)}" '
                f'name={_xa(f"Memo by {a.membership.pseudonym} on “{_segment_name(a.excerpt, 40)}”")} '
                f'creatingUser="{guid("user", workshop, a.membership_id)}" '
-               f'creationDateTime="{a.created_at.isoformat()}">\n'
+               f'creationDateTime="{_when(a.created_at)}">\n'
                f"    <PlainTextContent>{_x(a.memo)}</PlainTextContent>\n  </Note>\n")

@@ -3,6 +3,7 @@ published schemas (tests/vendor/refi-qda, see PROVENANCE.md there)."""
 
 import io
 import random
+import re
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -136,8 +137,14 @@ def test_qdpx_validates_and_every_coded_span_is_at_its_offsets(coded, client_for
         refs = [r.get("targetGUID") for r in sel.findall(f"{P}NoteRef")]
         if a.memo:
             assert [notes[r] for r in refs] == [a.memo.replace("\x01", "")]
+            assert sel.findtext(f"{P}Description") == a.memo.replace("\x01", "")  # QualCoder's coding memo
         else:
-            assert refs == []
+            assert refs == [] and sel.find(f"{P}Description") is None
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sel.get("creationDateTime"))
+
+    # Source names are unique and usable as file names (QDA programs save each source under it).
+    names = [s.get("name") for s in root.iter(f"{P}TextSource")]
+    assert len(set(names)) == len(names) and not any(c in n for n in names for c in '/\\:*?"<>|')
 
     # Hindi, Arabic, Chinese and emoji intact, with speaker turns labelled.
     own_source = next(s for s in root.iter(f"{P}TextSource") if s.get("creatingUser") and
@@ -187,7 +194,8 @@ def test_qdpx_leaves_out_withdrawn_members_and_names(coded, client_for, project_
 def test_qdpx_of_an_empty_workshop_is_valid(reflect, client_for, project_schema):
     archive = _open(_download(client_for(reflect.facilitator), "export_qdpx", reflect.workshop.slug)[1])
     project_schema.validate(io.BytesIO(archive.read("project.qde")))
-    assert len([n for n in archive.namelist() if n.startswith("Sources/")]) == 3  # two own, one baseline
+    assert len([n for n in archive.namelist() if n.startswith("Sources/") and n.endswith(".txt")]) == 3
+    # Two own conversations and the baseline one; with nothing at all, still a Sources folder.
 
 
 def test_qdpx_is_for_staff_only(coded, client_for):
@@ -280,7 +288,7 @@ async def test_qdpx_streams_under_asgi(reflect):
     assert len(parts) > 3
     archive = _open(b"".join(parts))
     assert "project.qde" in archive.namelist()
-    assert sum(1 for n in archive.namelist() if n.startswith("Sources/")) == 33
+    assert sum(1 for n in archive.namelist() if n.startswith("Sources/") and n.endswith(".txt")) == 33
 
 
 # --- Offsets, for any text ------------------------------------------------------------------------
