@@ -7,19 +7,21 @@ import re
 import tracemalloc
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import xmlschema
 from django.db import connections
 from django.test import AsyncClient
 from django.urls import reverse
+from hypothesis import given, settings as hsettings, strategies as st
 from lxml import etree
 
 from coding import exports, services
 from coding.models import Annotation
 from llm_gateway.models import Conversation, Message
 from tests.coding.conftest import MIXED
-from tests.factories import make_conversation, make_member
+from tests.factories import make_member
 from workshops import services as workshop_services
 
 pytestmark = pytest.mark.django_db
@@ -265,7 +267,8 @@ def test_qdpx_is_written_in_bounded_memory(reflect):
     uncompressed = sum(i.file_size for i in archive.infolist())
     assert uncompressed > 6_000_000  # 120 answers of 20,000 characters (Devanagari, Chinese, Arabic, emoji)
     assert big_chunks > 3 * small_chunks / 2
-    print(f"peak {small_peak} -> {big_peak} bytes, chunks {small_chunks} -> {big_chunks}, {uncompressed} bytes uncompressed")
+    print(f"peak {small_peak} -> {big_peak} bytes, chunks {small_chunks} -> {big_chunks}, "
+          f"{uncompressed} bytes uncompressed")
     assert big_peak < uncompressed / 3, (big_peak, uncompressed)
     assert big_peak < 2 * small_peak, (small_peak, big_peak)
 
@@ -292,10 +295,6 @@ async def test_qdpx_streams_under_asgi(reflect):
 
 
 # --- Offsets, for any text ------------------------------------------------------------------------
-
-from types import SimpleNamespace  # noqa: E402
-
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 
