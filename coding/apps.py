@@ -47,6 +47,12 @@ class CodingConfig(AppConfig):
             lambda w: reverse("coding:export_focused", args=[w.slug]),
         )
         exports.register(
+            _("Project for QDA software (REFI-QDA .qdpx)"),
+            _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: every transcript (participants' and baseline "
+              "conversations) with each coded excerpt, its codes, its coder (by pseudonym) and memos."),
+            lambda w: reverse("coding:export_qdpx", args=[w.slug]),
+        )
+        exports.register(
             _("Codebook for QDA software (REFI-QDA .qdc)"),
             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets."),
             lambda w: reverse("coding:export_qdc", args=[w.slug]),

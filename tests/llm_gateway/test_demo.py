@@ -18,7 +18,7 @@ def test_seed_demo_without_endpoints_leaves_no_models_but_a_baseline_set(setting
     call_command("seed_demo", stdout=out)
     workshop = Workshop.objects.get(slug="history-assistant")
     assert not WorkshopModel.objects.filter(workshop=workshop).exists()
-    assert "offers no model" in out.getvalue()
+    assert "No model offered in the demo workshops yet" in out.getvalue()
     baseline = Conversation.objects.filter(workshop=workshop, is_baseline=True)
     assert baseline.count() == 2
     thanksgiving = baseline.get(title="Thanksgiving")
