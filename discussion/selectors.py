@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from coding.models import Annotation, AnnotationCode, Attribute, Code
 from discussion.models import (
@@ -188,7 +189,13 @@ def undoable_merges(axis: Axis) -> list[dict]:
          "by": shown_pseudonym(e.actor), "at": e.at.isoformat()}
         for e in reversed(rows)
         if e.kind == AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
+        # A withdrawn member's card is not brought back (nor its name shown) by an undo.
+        and not _withdrawn_author(members.get(e.data["absorbed"].get("created_by")))
     ]
+
+
+def _withdrawn_author(membership) -> bool:
+    return membership is not None and membership.is_withdrawn
 
 
 def active_axes(workshop):
@@ -714,6 +721,10 @@ def progress_status(workshop, member_ids, values) -> StageStatus:
 # --- export ---------------------------------------------------------------------------------------
 
 
+# What is shown instead of a withdrawn member's own text (board, results, exports).
+WITHDRAWN_TEXT = gettext_lazy("(withdrawn)")
+
+
 class AxisHistory:
     """Every card of a workshop with its provenance events (three queries, then in memory), as
     the exports show them: pseudonyms only; a withdrawn member's events and cards are left out,
@@ -789,8 +800,50 @@ class AxisHistory:
             out["backfilled"] = True
         return out
 
+    # -- whose text: a text a withdrawn member wrote is never shown, also not as the "before" of
+    # someone else's later edit (issue: withdrawal removes what they wrote from every export) --
+    def withdrawn(self, membership_id) -> bool:
+        return membership_id in self.members and self.pseudonym(membership_id) is None
+
+    def _masked(self, text: dict | None, author) -> dict | None:
+        if text is None or not self.withdrawn(author):
+            return text
+        placeholder = str(WITHDRAWN_TEXT)
+        return {"name": placeholder, "definition": placeholder if text.get("definition") else ""}
+
+    def _walk(self, axis_id):
+        """(event, author of the text before it, author of the text after it), in order."""
+        author = self.axes[axis_id].created_by_id if axis_id in self.axes else None
+        for e in self.events.get(axis_id, []):
+            before_author = author
+            if e.kind in (AxisEventKind.CREATED, AxisEventKind.EDITED) or (
+                    e.kind in (AxisEventKind.MERGED, AxisEventKind.UNMERGED) and e.data.get("before") != e.data.get("after")):
+                author = e.actor_id
+            yield e, before_author, author
+
+    def text_author(self, axis_id):
+        """Who wrote the card's current name and definition (None: the group, or unknown)."""
+        author = self.axes[axis_id].created_by_id if axis_id in self.axes else None
+        for _e, _before, after in self._walk(axis_id):
+            author = after
+        return author
+
+    def shown_text(self, axis_id) -> dict:
+        a = self.axes[axis_id]
+        return self._masked({"name": a.name, "definition": a.definition}, self.text_author(axis_id))
+
     def history(self, axis_id) -> list[dict]:
-        return [self.event_out(e) for e in self.events.get(axis_id, []) if self.event_shown(e)]
+        out = []
+        for e, before_author, after_author in self._walk(axis_id):
+            if not self.event_shown(e):
+                continue
+            row = self.event_out(e)
+            if "before" in row:
+                row["before"] = self._masked(row["before"], before_author)
+            if "after" in row:
+                row["after"] = self._masked(row["after"], after_author)
+            out.append(row)
+        return out
 
     def shown_merged_from(self, axis_id) -> list[int]:
         return [pk for pk in self.merged_from.get(axis_id, []) if self.card_shown(pk)]
@@ -825,7 +878,8 @@ class AxisHistory:
 
     def card_out(self, axis_id) -> dict:
         a = self.axes[axis_id]
-        return {"axis_id": a.pk, "status": a.status, "name": a.name, "definition": a.definition,
+        text = self.shown_text(axis_id)
+        return {"axis_id": a.pk, "status": a.status, "name": text["name"], "definition": text["definition"],
                 "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
                 "merged_into": self.ref(a.merged_into_id), "split_from": self.ref(a.split_from_id),
                 "merged_from": self.shown_merged_from(a.pk), "history": self.history(a.pk)}
@@ -863,7 +917,8 @@ class AxisHistory:
             if a.status != AxisStatus.MERGED:
                 continue
             merge = self.merge_of.get(pk)
-            rows.append({"axis_id": pk, "name": a.name, "definition": a.definition,
+            text = self.shown_text(pk)
+            rows.append({"axis_id": pk, "name": text["name"], "definition": text["definition"],
                          "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
                          "merged_into": self.ref(a.merged_into_id),
                          "merged_at": merge.at.isoformat() if merge else None,
@@ -876,7 +931,8 @@ class AxisHistory:
         if origin is None:
             return None
         a, split = self.axes[origin], self.split_of.get(origin)
-        return {"axis_id": a.pk, "name": a.name, "definition": a.definition,
+        text = self.shown_text(origin)
+        return {"axis_id": a.pk, "name": text["name"], "definition": text["definition"],
                 "proposed_by": self.pseudonym(a.created_by_id), "proposed_at": a.created_at.isoformat(),
                 "split_at": split.at.isoformat() if split else None,
                 "split_by": self.pseudonym(split.actor_id) if split and self.event_shown(split) else None,

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 # What a card shows instead of the name/definition a withdrawn member wrote (docs/discussion.md).
-WITHDRAWN_TEXT = gettext_lazy("(withdrawn)")
+WITHDRAWN_TEXT = selectors.WITHDRAWN_TEXT
 
 
 class NotAllowed(ValidationError):
@@ -502,6 +502,8 @@ def axis_unmerge(*, membership: Membership, merge_event_id) -> Axis:
     undone = AxisEvent.objects.filter(axis=target, kind=AxisEventKind.UNMERGED, data__merge_event=event.pk).exists()
     if absorbed is None or undone or absorbed.status != AxisStatus.MERGED or absorbed.merged_into_id != target.pk:
         raise ValidationError({"merge": _("This merge was undone already.")})
+    if absorbed.created_by_id and Membership.objects.filter(pk=absorbed.created_by_id, withdrawn_at__isnull=False).exists():
+        raise ValidationError({"merge": _("This card's author has withdrawn: it cannot be brought back.")})
     undo = event.data["undo"]
     AxisSource.objects.filter(axis=target, pk__in=undo.get("sources", [])).delete()
     AxisExample.objects.filter(axis=target, pk__in=undo.get("examples", [])).delete()
@@ -767,6 +769,9 @@ def withdrawal_apply(*, workshop: Workshop) -> dict:
             name, definition, editor = placeholder, placeholder if card.definition else "", None
         Axis.objects.filter(pk=card.pk).update(name=name, definition=definition, updated_by_id=editor,
                                                version=F("version") + 1, updated_at=now)
+        # The provenance chain ends at the text now shown; the exports never show the "before".
+        _axis_event(card, AxisEventKind.EDITED, None, before=_text_of(card), withdrawal=True,
+                    after={"name": name, "definition": definition}, version=card.version + 1)
         # Logged with the text it now shows (never theirs), so running this again changes nothing.
         _log(workshop.id, None, "card_withdrawn_text", axis=card.pk, restored=kept is not None,
              after={"name": name, "definition": definition})

@@ -166,7 +166,11 @@ def test_withdrawn_member_is_left_out_of_provenance(session, client_for):
     body = json.dumps(rows)
     assert "P02" not in body and "One-sidedness" not in body and "Only the British view" not in body
     assert json.loads(rows[d.bias.pk]["merged_cards"]) == []
-    assert [h["kind"] for h in json.loads(rows[d.accuracy.pk]["definition_history"])] == ["created"]
+    # P02's edit is left out; the withdrawal put back the text an active member wrote, recorded as
+    # an edit by nobody whose "before" (P02's text) is not shown.
+    history = json.loads(rows[d.accuracy.pk]["definition_history"])
+    assert [h["kind"] for h in history] == ["created", "edited"]
+    assert history[1]["by"] is None and history[1]["after"] == history[0]["after"]
     tree = _json(client, d)
     text = json.dumps(tree)
     assert "P02" not in text and "One-sidedness" not in text
