@@ -50,7 +50,7 @@ class Command(BaseCommand):
             entries.append((name, task, interval_seconds(entry["schedule"]), tuple(entry.get("args", ())),
                             dict(entry.get("kwargs", {}))))
         stop = threading.Event()
-        if threading.current_thread() is threading.main_thread():
+        if not once and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
         self.stdout.write("Periodic work: " + ", ".join(f"{n} every {s:g} s" for n, _t, s, _a, _k in entries))
@@ -61,13 +61,13 @@ class Command(BaseCommand):
                 if due[name] > now:
                     continue
                 due[name] = now + every
-                close_old_connections()
+                if not once:  # a long-lived process: drop connections the database closed (like a worker)
+                    close_old_connections()
                 outcome = task.apply(args=task_args, kwargs=task_kwargs)  # in this process, like a worker
                 if outcome.failed():
                     log.error("periodic %s failed: %s", name, outcome.traceback)
                 else:
                     log.debug("periodic %s: %s", name, outcome.result)
-                close_old_connections()
             if once:
                 break
             stop.wait(max(0.05, min(due.values()) - time.monotonic()))
