@@ -97,7 +97,12 @@ def is_stale(job: Job, now=None) -> bool:
         return False
     now = now or timezone.now()
     last = job.heartbeat_at or job.queued_at or job.created_at
-    return last < now - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    limit = settings.JOB_STALE_SECONDS
+    if job.status == JobStatus.QUEUED:
+        # Waiting behind other work is normal: while the sweeper runs it touches a queued job
+        # (publishing it again) at least every JOB_STALE_SECONDS + JOB_SWEEP_SECONDS.
+        limit += settings.JOB_SWEEP_SECONDS
+    return last < now - timedelta(seconds=limit)
 
 
 def state(job: Job | None) -> dict:

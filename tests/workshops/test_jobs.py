@@ -80,6 +80,16 @@ def test_a_stale_active_job_is_never_reused(workshop, kind, settings):
     assert job.status == JobStatus.FAILED and "stopped answering" in job.error
 
 
+def test_a_queued_job_waiting_behind_other_work_is_not_stale_while_the_sweeper_runs(workshop, kind, settings):
+    settings.JOB_STALE_SECONDS, settings.JOB_SWEEP_SECONDS = 30, 10
+    job = jobs.job_request(workshop=workshop, kind="test-kind")
+    age(job, 35)  # the sweeper republishes it (touching it) at the latest 30 + 10 s after the last touch
+    assert not job.is_stale
+    assert jobs.job_request(workshop=workshop, kind="test-kind").pk == job.pk
+    age(job, 41)  # no sweeper either
+    assert job.is_stale
+
+
 def test_claim_is_a_conditional_update_that_counts_attempts(workshop, kind):
     job = jobs.job_request(workshop=workshop, kind="test-kind")
     first = jobs.job_claim(job_id=job.pk)
