@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import uuid
 from urllib.parse import urlparse
 

@@ -28,11 +28,10 @@ from coding.models import (
     AnnotationCode,
     Attribute,
     Code,
-    Job,
-    JobStatus,
 )
+from workshops import jobs
 from workshops.events import broadcast
-from workshops.models import STAGE_ORDER, Membership, Stage, Workshop
+from workshops.models import STAGE_ORDER, Job, Membership, Stage
 
 CODABLE_STATUSES = ("complete", "interrupted")
 MAX_CODES_PER_REQUEST = 20
@@ -542,58 +541,34 @@ def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_
 # --- Group summary job -------------------------------------------------------------------------
 
 
-@transaction.atomic
 def summary_request(*, membership: Membership, force: bool = False) -> Job:
-    """Queue the group summary, or return the finished/queued job for the same data."""
+    """Queue the group summary (a `summary` job, workshops/jobs.py), or return the running one,
+    or the finished one for the same data (unless `force`)."""
+    from coding import selectors
+
     if not membership.is_facilitator:
         raise NotEditable(_("Only the facilitator generates the group summary."))
-    return _summary_queue(workshop=membership.workshop, requested_by=membership, force=force)
+    workshop = membership.workshop
+    return jobs.job_request(workshop=workshop, kind="summary", by=membership,
+                            fingerprint=selectors.summary_fingerprint(workshop), reuse_done=not force)
 
 
-def _summary_queue(*, workshop: Workshop, requested_by: Membership | None, force: bool = False) -> Job:
-    from coding import selectors, tasks
-
-    fingerprint = selectors.summary_fingerprint(workshop)
-    existing = (
-        Job.objects.select_for_update()
-        .filter(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint)
-        .exclude(status=JobStatus.FAILED)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if existing is not None and not (force and not existing.is_active):
-        return existing
-    job = Job.objects.create(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint, requested_by=requested_by)
-    transaction.on_commit(lambda: tasks.build_summary.delay(job.id))
-    broadcast(workshop.id, "reflect-summary", {"job": job.id})
-    return job
+def summary_notify(job: Job) -> None:
+    """Push a summary job's state: the summary page re-fetches its status partial."""
+    broadcast(job.workshop_id, "reflect-summary", {"job": job.pk})
 
 
 def on_withdrawal(membership: Membership) -> None:
     """The withdrawal hook (workshops.withdrawal): a computed summary holding the member's data
-    is no longer shown (selectors.shown_summary); a new one without it is queued at once."""
+    is no longer shown (selectors.shown_summary); a new one without it is queued at once. (If a
+    summary job is still running, it read their data too: the page hides its result when it
+    ends, and the facilitator's Generate starts the new one.)"""
     from coding import selectors
 
-    latest = selectors.latest_summary_job(membership.workshop)
-    done = selectors.latest_done_summary(membership.workshop)
-    holds_them = done is not None and done.result and membership.id in selectors.summary_contributors(done.result)
-    if holds_them or (latest is not None and latest.is_active):  # a running one read their data too
-        _summary_queue(workshop=membership.workshop, requested_by=None)
+    workshop = membership.workshop
+    done = selectors.latest_done_summary(workshop)
+    if done is not None and done.result and membership.id in selectors.summary_contributors(done.result):
+        jobs.job_request(workshop=workshop, kind="summary", by=None,
+                         fingerprint=selectors.summary_fingerprint(workshop), reuse_done=False)
     else:
         broadcast(membership.workshop_id, "reflect-summary", {})
-
-
-def job_progress(*, job_id: int, progress: int, status: str | None = None, **fields) -> None:
-    """Record progress of a job (used by the task; one UPDATE, then a live event)."""
-    values = {"progress": max(0, min(100, progress)), **fields}
-    if status:
-        values["status"] = status
-    if status == JobStatus.RUNNING:
-        values.setdefault("started_at", timezone.now())
-    if status in (JobStatus.DONE, JobStatus.FAILED):
-        values.setdefault("finished_at", timezone.now())
-    with transaction.atomic():
-        Job.objects.filter(pk=job_id).update(**values)
-        workshop_id = Job.objects.filter(pk=job_id).values_list("workshop_id", flat=True).first()
-        if workshop_id:
-            broadcast(workshop_id, "reflect-summary", {"job": job_id})

@@ -22,7 +22,6 @@ from workshops.models import (
     ReadinessAttempt,
     ReadinessQuestion,
     Role,
-    Stage,
     StageChange,
     Withdrawal,
     Workshop,

@@ -2,10 +2,11 @@ import pytest
 from django.urls import reverse
 
 from coding import services
-from coding.models import Annotation, Attribute, Code, Job
+from coding.models import Annotation, Attribute, Code
 from tests.coding.conftest import MIXED
 from tests.factories import make_member
 from workshops import services as workshop_services
+from workshops.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -334,7 +335,7 @@ def test_rename_without_script_redirects_with_a_message(reflect, client_for):
     r = client.post(url("code_update", reflect.workshop, code.id), {"text": "kindness"}, follow=True)
     assert r.redirect_chain[-1][0] == url("focus", reflect.workshop)
     body = r.content.decode()
-    assert "The code is now called “kindness”." in body and f'value="kindness"' in body
+    assert "The code is now called “kindness”." in body and 'value="kindness"' in body
 
 
 def test_renaming_someone_elses_code_is_refused(reflect, client_for):

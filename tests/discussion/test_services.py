@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from discussion import selectors, services
-from discussion.models import Axis, AxisStatus, GroupRank, LikertRating, Pick, Session, SessionEvent
+from discussion.models import AxisStatus, GroupRank, LikertRating, Pick, Session, SessionEvent
 from tests.discussion.conftest import build, goto
 from tests.factories import make_participant
 

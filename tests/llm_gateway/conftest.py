@@ -10,7 +10,7 @@ from django.core.cache import cache
 
 from llm_gateway import services
 from llm_gateway.models import Conversation, WorkshopModel
-from tests.factories import facilitator_of, make_participant, make_workshop
+from tests.factories import make_participant, make_workshop
 
 
 @pytest.fixture(autouse=True)

@@ -103,3 +103,10 @@ def test_bad_boolean_stops_start():
     result = _load_settings({"DEBUG": "perhaps"})
     assert result.returncode != 0
     assert "DEBUG='perhaps' is not a boolean" in result.stderr
+
+
+def test_a_stale_limit_shorter_than_two_heartbeats_stops_start():
+    """Live jobs would be taken for dead ones and re-queued under a running worker."""
+    result = _load_settings({"DEBUG": "1", "JOB_HEARTBEAT_SECONDS": "10", "JOB_STALE_SECONDS": "15"})
+    assert result.returncode != 0
+    assert "JOB_STALE_SECONDS=15 must be at least twice JOB_HEARTBEAT_SECONDS=10" in result.stderr
