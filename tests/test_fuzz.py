@@ -229,3 +229,56 @@ def test_login_with_a_huge_username_is_a_form_error_not_a_500(client, settings, 
     for username in ("u" * 256, "u" * 5000, "\x00admin", "١٢", "\u202eadmin"):
         response = client.post("/login/", {"username": username, "password": "whatever-123"})
         assert response.status_code in (200, 400, 403), (username[:20], response.status_code)
+
+
+# --- the inputs issue 10 named, each a clean 4xx ---------------------------------------------------
+
+
+@pytest.fixture
+def reflect(db, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return build_stage("reflect")
+
+
+def test_a_nul_byte_in_a_code_is_a_400(reflect, client):
+    client.force_login(reflect.users[P])
+    slug, answer = reflect.workshop.slug, reflect.objects["message_id"]
+    response = client.post(f"/w/{slug}/reflect/annotations/", {"message": answer, "start": 0, "end": 5,
+                                                               "code": "colonial\x00bias"}, headers={"X-Coding": "1"})
+    assert response.status_code == 400 and "NUL" in response.content.decode()
+    response = client.post(f"/w/{slug}/reflect/annotations/{reflect.objects['annotation_pk']}/codes/",
+                           {"code": "a\x00b"}, headers={"X-Coding": "1"})
+    assert response.status_code == 400
+
+
+def test_digits_of_other_scripts_as_ids_are_a_404_or_400(reflect, client):
+    client.force_login(reflect.users[P])
+    slug = reflect.workshop.slug
+    # In a URL: the route converters take ASCII digits only.
+    assert client.get(f"/w/{slug}/reflect/c/١٢/").status_code == 404
+    assert client.post(f"/w/{slug}/reflect/codes/١٢/delete/").status_code == 404
+    # In a form field: "²" passes str.isdigit() but not int(); "١٢" is int 12, someone else's or no code.
+    for value in ("²", "١٢", "߀"):
+        response = client.post(f"/w/{slug}/reflect/attributes/new/", {"name": "Fairness", "code": value},
+                               headers={"X-Coding": "1"})
+        assert response.status_code in (200, 400), (value, response.status_code)
+        response = client.post(f"/w/{slug}/reflect/attributes/{reflect.objects['attribute_pk']}/codes/",
+                               {"code": value}, headers={"X-Coding": "1"})
+        assert response.status_code in (400, 404), (value, response.status_code)
+
+
+def test_a_chat_model_that_is_not_a_number_is_refused(db, settings, client):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    stage = build_stage("interact")
+    client.force_login(stage.users[P])
+    for value in ("abc", "²", "\x00", "9" * 30):
+        response = client.post(f"/w/{stage.workshop.slug}/interact/", {"model": value})
+        assert response.status_code == 200 and "Choose one of the models" in response.content.decode()
+
+
+def test_a_next_that_is_not_a_path_of_this_site_is_ignored(reflect, client):
+    client.force_login(reflect.users[P])
+    slug = reflect.workshop.slug
+    for back in ("a b", "coding:index", "//evil.example/", "/ok\x00", "https://evil.example/"):
+        response = client.post(f"/w/{slug}/reflect/attributes/new/", {"name": "", "next": back})
+        assert response.status_code == 302 and response["Location"] == f"/w/{slug}/reflect/", back
