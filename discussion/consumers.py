@@ -66,7 +66,7 @@ def _unpaired_surrogate(value) -> bool:
 
 def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict | None:
     """Run one command synchronously (in a worker thread). Returns a reply for the sender."""
-    if action != "ping":  # one budget per member, whatever the number of sockets or processes
+    if action not in ("ping", "editing"):  # one budget per member across sockets and processes (presence is free)
         wait = limits.hit("board", membership_id, settings.DISCUSSION_MEMBER_RATE)
         if wait is not None:
             raise RateLimited(wait)

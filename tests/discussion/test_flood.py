@@ -184,7 +184,7 @@ async def test_a_flood_is_logged_once_not_once_per_frame(settings, caplog):
     d = await database_sync_to_async(_board)()
     comm = await _connect(d.workshop, d.people[0].user)
     for ref in range(12):
-        await comm.send_to(text_data=json.dumps({"action": "editing", "ref": ref, "data": {"id": None}}))
+        await comm.send_to(text_data=json.dumps({"action": "card.remove", "ref": ref, "data": {"id": None}}))
     await asyncio.sleep(0)
     await comm.send_to(text_data=json.dumps({"action": "ping", "ref": "last"}))
     await _answer(comm, "last")
