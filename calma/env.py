@@ -8,6 +8,7 @@ process at start instead of silently turning into a default.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -86,4 +87,24 @@ def env_url(name: str, *, schemes: tuple[str, ...], default: str = "") -> str:
             f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; "
             f"got {value!r}."
         )
+    return value
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_RATE_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(value: str, name: str = "rate") -> tuple[int, int]:
+    """'20/m' -> (20, 60); '100/5m' -> (100, 300); '10/30s' -> (10, 30)."""
+    match = _RATE_RE.match(value or "")
+    if not match or int(match.group(1)) < 1 or match.group(2) == "0":
+        raise ImproperlyConfigured(f"{name}={value!r} must look like 20/m, 100/h or 10/30s (at least 1).")
+    count, multiple, unit = match.groups()
+    return int(count), int(multiple or 1) * _RATE_UNIT[unit]
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate such as '30/m' (count per window), checked at start; returned as written."""
+    value = env_str(name, default)
+    parse_rate(value, name)
     return value

@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from calma.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from calma.env import env_bool, env_float, env_int, env_list, env_rate, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -293,12 +293,19 @@ LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 180.0, minimum=0.1)
 LLM_RETRY_BUDGET_SECONDS = env_float("LLM_RETRY_BUDGET_SECONDS", 20.0, minimum=0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
 CHAT_MESSAGE_MAX_CHARS = env_int("CHAT_MESSAGE_MAX_CHARS", 4000, minimum=100)
-CHAT_RATE_LIMIT = env_str("CHAT_RATE_LIMIT", "20/m")
+CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/m")
 LLM_PERSIST_INTERVAL = env_float("LLM_PERSIST_INTERVAL", 0.5, minimum=0.05)
 LLM_HEARTBEAT_SECONDS = env_float("LLM_HEARTBEAT_SECONDS", 10.0, minimum=1)
 LLM_STALE_SECONDS = env_float("LLM_STALE_SECONDS", 45.0, minimum=5)
 LLM_DB_THREADS = env_int("LLM_DB_THREADS", 8, minimum=1, maximum=64)
 LLM_STREAM_BATCH_SECONDS = env_float("LLM_STREAM_BATCH_SECONDS", 0.1, minimum=0)
+
+# The live board (docs/discussion.md "Limits"): commands per member across all their sockets
+# and server processes (counted in Redis), and how many cards may be on the board at once
+# per participant and in all. The board state stays fast at the cap (constant query count).
+DISCUSSION_MEMBER_RATE = env_rate("DISCUSSION_MEMBER_RATE", "60/m")
+DISCUSSION_CARDS_PER_MEMBER = env_int("DISCUSSION_CARDS_PER_MEMBER", 30, minimum=1, maximum=10000)
+DISCUSSION_CARDS_PER_BOARD = env_int("DISCUSSION_CARDS_PER_BOARD", 300, minimum=1, maximum=10000)
 
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH", "")
 # A worker loads the embedding model and compiles UMAP at start (discussion/tasks.py); off for

@@ -64,6 +64,8 @@ def _own(membership: Membership, obj) -> None:
 def normalize_code_text(text: str) -> tuple[str, str]:
     """(display text, normalized key). Raises ValidationError for empty or too long codes."""
     text = unicodedata.normalize("NFC", " ".join((text or "").split()))
+    if "\x00" in text:  # the database refuses it; forms refuse it too (codes also arrive as raw lists)
+        raise ValidationError(_("A code cannot contain a NUL character."), code="invalid")
     if not text:
         raise ValidationError(_("Write a code: it cannot be empty."), code="empty")
     normalized = text.casefold()

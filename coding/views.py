@@ -56,8 +56,11 @@ def writes(view):
                 return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
             messages.error(request, text)
             back = request.POST.get("next", "")
-            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                                   require_https=request.is_secure()):
+            # Only a path of this site: redirect() would take any other text for a view name
+            # (a 500), and control characters cannot go in a Location header.
+            if not (back.startswith("/") and back.isprintable() and len(back) <= 2000) or not \
+                    url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                    require_https=request.is_secure()):
                 back = reverse("coding:index", args=[workshop.slug])
             return redirect(back)
 
@@ -263,7 +266,7 @@ def attribute_create(request, workshop, membership):
     form = forms.AttributeForm(request.POST)
     if not form.is_valid():
         raise ValidationError([e for errs in form.errors.values() for e in errs])
-    code_ids = [int(i) for i in request.POST.getlist("code") if i.isdigit()]
+    code_ids = [int(i) for i in request.POST.getlist("code") if i.isascii() and i.isdigit()]  # not "²" or "١"
     services.attribute_create(membership=membership, name=form.cleaned_data["name"],
                               definition=form.cleaned_data["definition"], code_ids=code_ids)
     return _board_response(request, workshop, membership)

@@ -1,9 +1,12 @@
 """The live board socket: /ws/w/<slug>/board/, one Channels group per workshop (`board.<id>`).
 
 The page loads the full state over HTTP (board_state); this socket carries changes. Clients
-send small JSON commands; each is size-checked, rate-limited per connection, validated and
-handed to a service (which checks the member's rights and broadcasts after commit). Refusals
-are answered to the sender only and logged; nothing is written for them.
+send small JSON commands; each is size-checked, rate-limited per connection (every frame) and
+per member across all their sockets and processes (every command, counted in Redis through
+llm_gateway.limits.hit), validated and handed to a service (which checks the member's rights
+and the card caps, and broadcasts after commit). Refusals are answered to the sender only as
+{"kind": "error", "payload": {"reason": ...}} and logged in one line; nothing is written for
+them, and the socket stays open. Only an unexpected error logs a traceback.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DataError
 
 from discussion import conf, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
+from llm_gateway import limits
 from workshops.models import Membership
 from workshops.selectors import socket_membership
 from workshops.services import membership_seen
@@ -43,8 +49,37 @@ def _run_acked(workshop_id: int, membership_id: int, channel_name: str, action: 
     return reply
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _unpaired_surrogate(value) -> bool:
+    """Whether any string in a decoded JSON value holds a lone surrogate ("\\ud800" escapes
+    decode to text that cannot be stored or sent as UTF-8). Iterative: no recursion limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict | None:
     """Run one command synchronously (in a worker thread). Returns a reply for the sender."""
+    if action not in ("ping", "editing"):  # one budget per member across sockets and processes (presence is free)
+        wait = limits.hit("board", membership_id, settings.DISCUSSION_MEMBER_RATE)
+        if wait is not None:
+            raise RateLimited(wait)
     membership = Membership.objects.select_related("workshop").get(pk=membership_id)
     if membership.is_withdrawn:
         raise services.NotAllowed("withdrawn")
@@ -136,6 +171,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.rate_count, self.rate_window = conf.socket_rate()
         self.max_frame = conf.socket_max_frame()
         self.stamps: list[float] = []
+        self.quiet_until = 0.0  # a flood is logged once per window, not once per frame
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"kind": "hello", "payload": {"me": self.membership.pseudonym, "role": self.membership.role}})
@@ -152,9 +188,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content):
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
-    async def refuse(self, reason: str, ref=None, **extra):
-        log.warning("board %s: refused %s from %s: %s", getattr(self, "workshop_id", "?"), extra.get("action", "?"),
-                    getattr(getattr(self, "membership", None), "pseudonym", "?"), reason)
+    async def refuse(self, reason: str, ref=None, *, flood: float = 0.0, **extra):
+        """Answer the sender with a refusal; log it in one line (a flood: once per `flood` seconds)."""
+        now = time.monotonic()
+        if not flood or now >= self.quiet_until:
+            log.warning("board %s: refused %s from %s: %s", getattr(self, "workshop_id", "?"), extra.get("action", "?"),
+                        getattr(getattr(self, "membership", None), "pseudonym", "?"), reason[:200])
+            if flood:
+                self.quiet_until = now + flood
         await self.send_json({"kind": "error", "payload": {"reason": reason, "ref": ref, **extra}})
 
     def _rate_ok(self) -> bool:
@@ -167,7 +208,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         if not self._rate_ok():  # every frame counts, whatever its content
-            await self.refuse("rate limited: slow down")
+            await self.refuse("rate limited: slow down", flood=self.rate_window)
             return
         if bytes_data is not None or text_data is None:
             await self.refuse("text frames only")
@@ -177,7 +218,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self.refuse("malformed JSON")
             return
         if not isinstance(message, dict) or not isinstance(message.get("action"), str):
@@ -187,6 +228,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
         ref = message.get("ref")
         if not isinstance(data, dict):
             await self.refuse("data must be an object", ref)
+            return
+        if _unpaired_surrogate(message):
+            await self.refuse("invalid text: unpaired surrogate")
             return
         if "workshop" in message and str(message["workshop"]) != str(self.workshop_id):
             await self.refuse("wrong workshop", ref, action=message["action"])
@@ -203,8 +247,19 @@ class BoardConsumer(AsyncWebsocketConsumer):
         except ValidationError as error:
             await self.refuse(_refusal(error), ref, action=action)
             return
+        except RateLimited as limited:
+            await self.refuse(f"Too many changes at once: wait {limited.retry_after} s and try again.", ref,
+                              flood=limited.retry_after, action=action, retry_after=limited.retry_after)
+            return
         except Membership.DoesNotExist:
             await self.close(code=4403)
+            return
+        except (TypeError, ValueError, DataError) as error:  # a value of the wrong kind or out of range
+            await self.refuse(f"invalid value ({error.__class__.__name__})", ref, action=action)
+            return
+        except Exception:  # a bug: keep the socket, tell the sender, log the traceback once
+            log.exception("board %s: %s from %s failed", self.workshop_id, action, self.membership.pseudonym)
+            await self.send_json({"kind": "error", "payload": {"reason": "server error", "ref": ref, "action": action}})
             return
         if reply is not None:
             reply.setdefault("payload", {})["ref"] = ref

@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -169,6 +170,32 @@ def _ordered_axis_ids(workshop_id: int, axis_ids, *, max_len: int | None, field:
             raise ValidationError({field: _("“%(name)s” is no longer on the board (merged or removed).") % {"name": axis.name}})
         result.append(axis)
     return result
+
+
+class BoardFull(ValidationError):
+    """A card cap is reached (DISCUSSION_CARDS_PER_MEMBER / DISCUSSION_CARDS_PER_BOARD)."""
+
+
+def _check_card_caps(*, membership: Membership, session: Session, adding: int, leaving: Axis | None = None) -> None:
+    """Refuse `adding` new cards (while `leaving` goes off the board) beyond the caps.
+
+    Counted under a lock on the board's session row, so concurrent creates from many sockets
+    cannot overshoot. Facilitators may write cards for the group: only the board cap binds them.
+    """
+    Session.objects.select_for_update().filter(pk=session.pk).values_list("pk", flat=True).first()
+    active = Axis.objects.filter(workshop_id=membership.workshop_id, status=AxisStatus.ACTIVE)
+    on_board = active.count() - (1 if leaving is not None else 0)
+    if on_board + adding > settings.DISCUSSION_CARDS_PER_BOARD:
+        raise BoardFull(_("The board is full (%(n)d cards): merge or remove cards before adding more.")
+                        % {"n": settings.DISCUSSION_CARDS_PER_BOARD}, code="board_full")
+    if membership.is_facilitator:
+        return
+    mine = active.filter(created_by=membership).count()
+    if leaving is not None and leaving.created_by_id == membership.pk:
+        mine -= 1
+    if mine + adding > settings.DISCUSSION_CARDS_PER_MEMBER:
+        raise BoardFull(_("You have %(n)d cards on the board, the most one person may add: merge or remove "
+                          "some first.") % {"n": settings.DISCUSSION_CARDS_PER_MEMBER}, code="member_full")
 
 
 def _card_changed(axis: Axis, kind: str = "card") -> None:
@@ -330,6 +357,7 @@ def axis_create(*, membership: Membership, name, definition="", pick_id=None) ->
                                    membership__withdrawn_at__isnull=True).first()
         if pick is None:
             raise ValidationError({"pick": _("No such pick.")})
+    _check_card_caps(membership=membership, session=session, adding=1)
     axis = Axis.objects.create(workshop_id=membership.workshop_id, name=name, definition=definition,
                                created_by=membership, updated_by=membership)
     if pick is not None:
@@ -554,6 +582,7 @@ def axis_split(*, membership: Membership, axis_id, parts: list[dict]) -> list[Ax
     ]
     if len(cleaned) != len(parts):
         raise ValidationError({"parts": _("Each part needs a name.")})
+    _check_card_caps(membership=membership, session=session, adding=len(cleaned), leaving=original)
     created = []
     for name, definition in cleaned:
         axis = Axis.objects.create(workshop_id=original.workshop_id, name=name, definition=definition,

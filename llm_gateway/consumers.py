@@ -8,10 +8,10 @@ The page renders the stored state over HTTP; this socket only carries changes:
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from llm_gateway import selectors
 from llm_gateway.runner import chat_group
+from workshops.consumers import OneWayJsonConsumer
 
 
 @database_sync_to_async
@@ -21,7 +21,7 @@ def _can_read(user, slug, conversation_id) -> bool:
     return selectors.readable_conversation_for_user(user, slug, conversation_id) is not None
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(OneWayJsonConsumer):
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
         if not await _can_read(self.scope.get("user"), kwargs["slug"], kwargs["conversation_id"]):

@@ -1,40 +1,38 @@
-"""Limits shared by every process: per-participant message rate (Redis through Django's
-cache) and the per-workshop token budget (counted in the database)."""
+"""Limits shared by every process: per-member rates (Redis through Django's cache) and the
+per-workshop token budget (counted in the database).
+
+`hit` is the project's one rate counter: the chat (CHAT_RATE_LIMIT) and the live board's
+commands (DISCUSSION_MEMBER_RATE, discussion/consumers.py) both count through it, per member,
+so opening more tabs or sockets does not buy more."""
 
 from __future__ import annotations
 
-import re
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from calma.env import parse_rate as _parse_rate
 
 
-def parse_rate(value: str) -> tuple[int, int]:
+def parse_rate(value: str, name: str = "CHAT_RATE_LIMIT") -> tuple[int, int]:
     """'20/m' -> (20, 60); '100/5m' -> (100, 300)."""
-    match = _RATE_RE.match(value or "")
-    if not match:
-        raise ImproperlyConfigured(f"CHAT_RATE_LIMIT={value!r} must look like 20/m, 100/h or 10/30s.")
-    count, multiple, unit = match.groups()
-    return int(count), int(multiple or 1) * _UNIT[unit]
+    return _parse_rate(value, name)
 
 
-def rate_check(membership_id: int) -> int | None:
-    """Count one message; return None when allowed, else seconds until the window resets.
+def hit(scope: str, ident, rate: str) -> int | None:
+    """Count one event of `scope` for `ident` against `rate` ('30/m'); return None when
+    allowed, else the seconds until the window resets.
 
     Fixed window in the shared cache (atomic INCR in Redis), so the limit holds across
-    every web process.
+    every socket and every web process.
     """
-    limit, window = parse_rate(settings.CHAT_RATE_LIMIT)
+    limit, window = parse_rate(rate, scope)
     now = int(time.time())
     bucket = now // window
-    key = f"llm:rate:{membership_id}:{window}:{bucket}"
+    key = f"{scope}:rate:{ident}:{window}:{bucket}"
     cache.add(key, 0, timeout=window + 5)
     try:
         count = cache.incr(key)
@@ -42,8 +40,13 @@ def rate_check(membership_id: int) -> int | None:
         cache.add(key, 1, timeout=window + 5)
         count = 1
     if count > limit:
-        return (bucket + 1) * window - now
+        return max(1, (bucket + 1) * window - now)
     return None
+
+
+def rate_check(membership_id: int) -> int | None:
+    """Count one chat message of a member (CHAT_RATE_LIMIT)."""
+    return hit("llm", membership_id, settings.CHAT_RATE_LIMIT)
 
 
 def tokens_used(workshop) -> int:

@@ -42,7 +42,9 @@ def chat_index(request, workshop, membership):
     config = selectors.gateway_settings(workshop)
     if request.method == "POST":
         compare = request.POST.get("compare") == "1"
-        model = WorkshopModel.objects.filter(workshop=workshop, pk=request.POST.get("model")).first()
+        model_id = request.POST.get("model", "")
+        model = (WorkshopModel.objects.filter(workshop=workshop, pk=int(model_id)).first()
+                 if model_id.isascii() and model_id.isdigit() else None)
         if (model is None and not (compare and config.compare_mode == CompareMode.MODELS)) or membership.is_researcher:
             messages.error(request, _("Choose one of the models offered in this workshop."))
         else:

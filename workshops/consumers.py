@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 from channels.db import database_sync_to_async
@@ -16,8 +18,29 @@ _stage = database_sync_to_async(workshop_stage)
 # The heartbeat is answered at most this often per connection (each answer reads the stage).
 PONG_EVERY = 2.0
 
+log = logging.getLogger(__name__)
 
-class WorkshopEventsConsumer(AsyncJsonWebsocketConsumer):
+
+class OneWayJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A server-to-client JSON stream (workshop events, chat deltas): what clients send is not
+    used. A frame that is not JSON text (binary, malformed, too deep) is dropped and logged in
+    one line, once per connection, instead of raising (a traceback per frame, socket lost)."""
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        try:
+            if text_data is None:
+                raise ValueError("binary frame")
+            content = json.loads(text_data)
+        except (ValueError, RecursionError) as error:
+            if not getattr(self, "_garbage_logged", False):
+                self._garbage_logged = True
+                log.warning("%s: dropped a frame that is not JSON text (%s); further ones not logged",
+                            self.__class__.__name__, str(error)[:80])
+            return
+        await self.receive_json(content, **kwargs)
+
+
+class WorkshopEventsConsumer(OneWayJsonConsumer):
     async def connect(self):
         membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
         if membership is None:

@@ -89,3 +89,14 @@ def _fresh_channel_layer():
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_board_rate_counters():
+    """Member rate counters live in Redis (by membership id, which a fresh test database reuses)."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match="*board:rate:*"):
+        client.delete(key)
+    yield

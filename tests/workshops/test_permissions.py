@@ -115,3 +115,224 @@ def test_admin_is_for_staff_only(client):
     client.force_login(facilitator)
     for model in ["workshop", "membership", "invite", "stagechange", "readinessquestion", "practicecode"]:
         assert client.get(f"/admin/workshops/{model}/").status_code == 200, model
+
+
+# --- The role x route matrix over every route ---------------------------------------------------
+#
+# Every HTTP route of the URLconf and every websocket route (tests/routes.py enumerates them) is
+# requested by each role, with GET and with an empty POST, and the answer's class must be the
+# one written here. A route without a line fails the test, with the line to add (check it first).
+#
+# Roles, in this order: F facilitator, P participant (consented), U participant who has not
+# consented, W withdrawn participant, R researcher, O outsider (logged in, member of another
+# workshop), A anonymous. Each route is tried in the stage of its app (workshops: Familiarize,
+# llm_gateway: Interact, coding: Reflect, discussion: Discuss, segment 4 open); URL arguments
+# name the participant P's own objects. Codes: 2 = 2xx, 3 = other 3xx, L = 3xx to a login page,
+# C = 3xx to the consent page, 0 = 400, 4 = 403, N = 404, M = 405, 9 = 409, G = 410.
+#                          GET: F P U W R O A  |  POST: F P U W R O A
+ROUTES = {
+    "healthz": "2 2 2 2 2 2 2 | 2 2 2 2 2 2 2",
+    "set_language": "3 3 3 3 3 3 3 | 3 3 3 3 3 3 3",
+    "home": "2 2 2 2 2 2 L | 2 2 2 2 2 2 L",
+    "login": "3 3 3 3 3 3 2 | 3 3 3 3 3 3 2",
+    "logout": "M M M M M M M | 3 3 3 3 3 3 3",
+    "workshop_create": "2 4 4 4 4 4 L | 2 4 4 4 4 4 L",
+    "join": "9 9 9 9 9 2 2 | 9 9 9 9 9 2 2",
+    "workshops:home": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "workshops:settings": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "workshops:dashboard": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "workshops:stage": "M M M M M M M | 3 4 4 4 4 N L",
+    "workshops:invites": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "workshops:invite_revoke": "M M M M M M M | 3 4 4 4 4 N L",
+    "workshops:consent": "3 3 2 4 3 N L | 3 3 2 4 3 N L",
+    "workshops:withdraw": "4 2 2 4 4 N L | 4 2 2 4 4 N L",
+    "workshops:orientation": "2 2 C 4 2 N L | 2 3 C 4 2 N L",
+    "workshops:practice": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "workshops:practice_delete": "M M M M M M M | 4 3 C 4 4 N L",
+    "workshops:readiness": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "workshops:familiarize_edit": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "workshops:research": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "llm_gateway:index": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "llm_gateway:conversation": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "llm_gateway:send": "M M M M M M M | N 3 C 4 N N L",
+    "llm_gateway:baseline": "M M M M M M M | 3 4 4 4 4 N L",
+    "llm_gateway:choose": "M M M M M M M | N 3 C 4 N N L",
+    "llm_gateway:message": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "llm_gateway:regenerate": "M M M M M M M | N 3 C 4 N N L",
+    "llm_gateway:models": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "llm_gateway:conversations": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "llm_gateway:usage": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "llm_gateway:export_messages": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "llm_gateway:export_preferences": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "coding:index": "2 2 C 4 2 N L | M M M M M M M",
+    "coding:transcript": "2 2 C 4 2 N L | M M M M M M M",
+    "coding:annotation_create": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:annotation_add_code": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:annotation_remove_code": "M M M M M M M | 3 2 C 4 3 N L",
+    "coding:annotation_memo": "M M M M M M M | 3 2 C 4 3 N L",
+    "coding:annotation_delete": "M M M M M M M | 3 2 C 4 3 N L",
+    "coding:focus": "2 2 C 4 2 N L | M M M M M M M",
+    "coding:attribute_create": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:attribute_update": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:attribute_delete": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:attribute_add_code": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:attribute_remove_code": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:attribute_excerpts": "2 2 C 4 2 N L | M M M M M M M",
+    "coding:code_update": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:code_delete": "M M M M M M M | 3 3 C 4 3 N L",
+    "coding:compare": "2 4 4 4 2 N L | M M M M M M M",
+    "coding:summary": "2 2 C 4 2 N L | M M M M M M M",
+    "coding:summary_generate": "M M M M M M M | 3 4 4 4 4 N L",
+    "coding:export_annotations": "2 4 4 4 2 N L | M M M M M M M",
+    "coding:export_codebook": "2 4 4 4 2 N L | M M M M M M M",
+    "coding:export_focused": "2 4 4 4 2 N L | M M M M M M M",
+    "coding:export_qdc": "2 4 4 4 2 N L | M M M M M M M",
+    "discussion:session": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
+    "discussion:control": "M M M M M M M | 3 4 4 4 4 N L",
+    "discussion:picks": "M M M M M M M | 3 3 C 4 3 N L",
+    "discussion:ratings": "M M M M M M M | 3 3 C 4 3 N L",
+    "discussion:state": "2 2 C 4 2 N L | M M M M M M M",
+    "discussion:map": "2 2 C 4 2 N L | M M M M M M M",
+    "discussion:excerpts": "2 2 C 4 2 N L | M M M M M M M",
+    "discussion:results": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "discussion:report": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "discussion:export_csv": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+    "discussion:export_json": "2 4 4 4 2 N L | 2 4 4 4 2 N L",
+}
+# Django's admin is for staff only and no role here is staff: every admin URL sends every role
+# to the admin login page, except these.
+# (Admin URLs are tried as the facilitator and anonymously: to the admin, every other role is
+# the same non-staff user.)
+ADMIN_DEFAULT = "L L | L L"
+ADMIN = {
+    "admin:login": "2 2 | 2 2",  # the login form (it tells a logged-in non-staff user they lack access)
+    "admin:logout": "3 3 | 3 3",  # back to the admin index, hence to its login
+}
+
+
+def _classify(response, stage) -> str:
+    code = response.status_code
+    if 200 <= code < 300:
+        return "2"
+    if 300 <= code < 400:
+        location = response["Location"]
+        if location.startswith(("/login/?next=", "/admin/login/")):
+            return "L"
+        if stage is not None and location == f"/w/{stage.workshop.slug}/consent/":
+            return "C"
+        return "3"
+    return {400: "0", 403: "4", 404: "N", 405: "M", 409: "9", 410: "G"}.get(code, str(code))
+
+
+def _request(client, method, url, stage) -> str:
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():  # every request's writes are undone: each sees the same world
+            response = client.generic(method, url)
+            if getattr(response, "streaming", False):  # run the export to its end
+                if response.is_async:
+                    from asgiref.sync import async_to_sync
+
+                    async def drain():
+                        return [chunk async for chunk in response.streaming_content]
+
+                    async_to_sync(drain)()
+                else:
+                    list(response.streaming_content)
+            transaction.set_rollback(True)
+    except Exception as error:  # noqa: BLE001 - a 500: reported in the table, not raised
+        return f"500 {error.__class__.__name__}: {str(error)[:80]}"
+    return _classify(response, stage)
+
+
+@pytest.fixture
+def world(db, settings):
+    from tests.routes import STAGE_OF_NAMESPACE, build_stage
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return {stage: build_stage(stage) for stage in sorted(set(STAGE_OF_NAMESPACE.values()))}
+
+
+def test_every_route_answers_each_role_as_expected(world):
+    from django.test import Client
+
+    from tests.routes import A, F, ROLES, STAGE_OF_NAMESPACE, http_routes, url_for
+
+    clients = {}
+    order = [A, "outsider", "withdrawn", "unconsented", "researcher", "facilitator", "participant"]  # owner last
+    problems, missing = [], []
+    for route in http_routes():
+        stage = world[STAGE_OF_NAMESPACE.get(route.namespace, "familiarize")]
+        is_admin = route.namespace == "admin" or route.pattern.startswith("admin/")
+        url = url_for(route, stage)
+        roles = (F, A) if is_admin else ROLES
+        got = {}
+        for method in ("GET", "POST"):
+            for role in [r for r in order if r in roles]:
+                user = stage.users[role]
+                client = clients.get((role, id(stage)))
+                if client is None or "logout" in route.name:
+                    client = clients[(role, id(stage))] = Client()
+                    if user is not None:
+                        client.force_login(user)
+                got[(method, role)] = _request(client, method, url, stage)
+        if "logout" in route.name:
+            clients.clear()  # logged out: log in again for the next route
+        line = " ".join(got[("GET", r)] for r in roles) + " | " + " ".join(got[("POST", r)] for r in roles)
+        expected = (ADMIN.get(route.name, ADMIN_DEFAULT) if is_admin else ROUTES.get(route.name))
+        if "500" in line:
+            problems.append(f"{route.name} ({url}): a 500: {line}")
+        elif expected is None:
+            missing.append(f'    "{route.name}": "{line}",')
+        elif line != expected:
+            problems.append(f"{route.name} ({url}):\n   expected {expected}\n   got      {line}")
+    assert not problems and not missing, (
+        "\n".join(problems) + ("\nRoutes with no expectation (check, then add to ROUTES):\n" + "\n".join(missing)
+                               if missing else ""))
+
+
+# Websocket routes (calma/routing.py): the stage the route is tried in, and per role (same order)
+# whether the socket is accepted (Y) or closed at connect (-).
+SOCKETS = {
+    "ws/w/<slug:slug>/events/": ("familiarize", "Y Y - - Y - -"),
+    "ws/w/<slug:slug>/chat/<int:conversation_id>/": ("interact", "Y Y - - Y - -"),
+    "ws/w/<slug:slug>/board/": ("discuss", "Y Y - - Y - -"),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_socket_route_admits_each_role_as_expected(settings):
+    from channels.db import database_sync_to_async
+    from channels.layers import channel_layers
+    from channels.routing import URLRouter
+
+    from calma.routing import websocket_urlpatterns
+    from tests.discussion.wsclient import WebsocketCommunicator
+    from tests.routes import ROLES, build_stage, socket_path, socket_routes
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    channel_layers.backends.clear()  # channels_redis binds to the event loop of the test
+    app = URLRouter(websocket_urlpatterns)
+    stages = {}
+    problems = []
+    for route in socket_routes():
+        if route.pattern not in SOCKETS:
+            problems.append(f"{route.pattern}: no expectation (add it to SOCKETS)")
+            continue
+        stage_name, expected = SOCKETS[route.pattern]
+        if stage_name not in stages:
+            stages[stage_name] = await database_sync_to_async(build_stage)(stage_name)
+        stage = stages[stage_name]
+        got = []
+        for role in ROLES:
+            comm = WebsocketCommunicator(app, socket_path(route, stage.objects))
+            if stage.users[role] is not None:
+                comm.scope["user"] = stage.users[role]
+            connected, _code = await comm.connect(timeout=10)
+            got.append("Y" if connected else "-")
+            await comm.disconnect()
+        if " ".join(got) != expected:
+            problems.append(f"{route.pattern}: expected {expected}, got {' '.join(got)}")
+    channel_layers.backends.clear()
+    assert not problems, "\n".join(problems)

@@ -39,6 +39,16 @@ def test_env_int_bounds_and_garbage(monkeypatch):
     assert env.env_int("X_INT", 3) == 3
 
 
+def test_env_rate_is_checked_at_start(monkeypatch):
+    monkeypatch.setenv("X_RATE", "10/30s")
+    assert env.env_rate("X_RATE", "60/m") == "10/30s" and env.parse_rate("10/30s") == (10, 30)
+    assert env.parse_rate("60/m") == (60, 60) and env.parse_rate("100/5m") == (100, 300)
+    for bad in ("abc", "0/m", "10/0m", "10 per minute", "-1/m"):
+        monkeypatch.setenv("X_RATE", bad)
+        with pytest.raises(ImproperlyConfigured, match="X_RATE="):
+            env.env_rate("X_RATE", "60/m")
+
+
 def test_env_url_checks_scheme(monkeypatch):
     monkeypatch.setenv("X_URL", "mysql://db/x")
     with pytest.raises(ImproperlyConfigured, match="must be a URL starting with postgres://"):
