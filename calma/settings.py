@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "llm_gateway",
     "coding",
     "discussion",
+    "evaluation",
 ]
 
 MIDDLEWARE = [

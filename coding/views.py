@@ -26,7 +26,7 @@ from coding.models import Annotation, Attribute, Code, JobStatus
 from workshops.models import Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
-VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED)
+VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED)
 
 
 def _is_fetch(request) -> bool:
