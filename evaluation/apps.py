@@ -9,8 +9,12 @@ class EvaluationConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from evaluation import selectors
-        from workshops import exports, progress
+        from evaluation import judging, selectors
+        from workshops import exports, jobs, progress
+
+        # A judge run is long work a person waits on: the shared job mechanism (claim, progress,
+        # attempts, heartbeat, sweep) runs it; the run itself resumes where it stopped.
+        jobs.register("judge", run=judging.run_job, time_limit=3600)
 
         progress.register(
             "evaluate",

@@ -99,3 +99,15 @@ class RatingsForm(forms.Form):
             value = self.cleaned_data[f"axis_{row['axis'].id}"]
             out[row["axis"].id] = None if value == NOT_APPLICABLE else int(value)
         return out
+
+
+class JudgeForm(forms.Form):
+    endpoints = forms.MultipleChoiceField(label=_("Judge models"), widget=forms.CheckboxSelectMultiple,
+                                          error_messages={"required": _("Choose at least one judge model.")})
+    concurrency = forms.IntegerField(label=_("Calls in flight per judge"), min_value=1, max_value=32, initial=4)
+
+    def __init__(self, *args, **kwargs):
+        from llm_gateway import registry
+
+        super().__init__(*args, **kwargs)
+        self.fields["endpoints"].choices = [(e.key, f"{e.name} ({e.model})") for e in registry.endpoints()]

@@ -153,3 +153,68 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.membership_id} rated item {self.item_id} on axis {self.axis_id}: {self.score}"
+
+
+class JudgeRun(models.Model):
+    """A model judge scoring answers along the axes' rubrics; each (answer, axis) it scores is one
+    JudgeScore. The work is done by the workshop's `judge` job (workshops.jobs: progress, attempts,
+    heartbeat, sweep), which scores whatever any run of the workshop still has left."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="judge_runs")
+    endpoint_key = models.CharField(max_length=100)
+    model_id = models.CharField(max_length=200, blank=True)
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    last_error = models.CharField(max_length=300, blank=True,
+                                  help_text=_("Why the last pass stopped early (the endpoint refused the run)."))
+    created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32),
+                                              name="evaluation_judge_concurrency_range")]
+
+    def __str__(self) -> str:
+        return f"judge {self.endpoint_key} on {self.workshop_id}"
+
+
+class JudgeOutcome(models.TextChoices):
+    SCORED = "scored", _("Scored")
+    NOT_APPLICABLE = "not_applicable", _("Does not apply")
+    UNPARSEABLE = "unparseable", _("Reply could not be read")
+    REFUSED = "refused", _("Judge refused")
+    FAILED = "failed", _("Endpoint failed")
+
+
+FINAL_OUTCOMES = (JudgeOutcome.SCORED, JudgeOutcome.NOT_APPLICABLE, JudgeOutcome.UNPARSEABLE, JudgeOutcome.REFUSED)
+
+
+class JudgeScore(models.Model):
+    """One judge's reading of one answer on one axis. Only `scored` rows carry a number; an
+    unreadable or refused reply is recorded as such, never turned into a score. A `failed` row
+    (the endpoint did not answer) is tried again when the run resumes."""
+
+    run = models.ForeignKey(JudgeRun, on_delete=models.CASCADE, related_name="scores")
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="judge_scores")
+    axis = models.ForeignKey("discussion.Axis", on_delete=models.CASCADE, related_name="judge_scores")
+    rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="judge_scores")
+    outcome = models.CharField(max_length=20, choices=JudgeOutcome.choices)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.TextField(max_length=1000, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "item_id", "axis_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item", "axis"], name="evaluation_judge_score_unique"),
+            models.CheckConstraint(
+                condition=(Q(outcome="scored", score__gte=1, score__lte=5) | (~Q(outcome="scored") & Q(score__isnull=True))),
+                name="evaluation_judge_score_only_when_scored"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} item {self.item_id} axis {self.axis_id}: {self.outcome} {self.score}"

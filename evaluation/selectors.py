@@ -137,3 +137,89 @@ def pool_stats(workshop: Workshop) -> dict:
     total = items.count()
     covered = items.filter(n__gte=cfg.raters_per_answer).count()
     return {"pool": pool_messages(workshop).count(), "items": total, "covered": covered}
+
+
+# --- judges ----------------------------------------------------------------------------------------
+
+
+def judge_runs(workshop: Workshop):
+    from evaluation.models import JudgeRun
+
+    return list(JudgeRun.objects.filter(workshop=workshop).order_by("id"))
+
+
+def judge_job(workshop: Workshop):
+    from workshops.models import Job
+
+    return Job.objects.filter(workshop=workshop, kind="judge").order_by("-created_at", "-id").first()
+
+
+def _spearman(pairs: list[tuple[float, float]]) -> tuple[float | None, int]:
+    from scipy.stats import spearmanr
+
+    if len(pairs) < 3:
+        return None, len(pairs)
+    xs, ys = zip(*pairs)
+    if len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None, len(pairs)
+    rho = spearmanr(xs, ys).statistic
+    return (None if rho != rho else float(rho)), len(pairs)  # NaN → None
+
+
+def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
+    """Each judge against the participants, per axis: alpha with the judge added as one more rater
+    (bootstrap interval), Spearman's rho between the judge's score and the participants' median,
+    the judge's outcome counts; and alpha among the judges when there are several. A judge is
+    flagged on an axis when adding it lowers alpha below the participants' own."""
+    import statistics
+
+    from evaluation.models import JudgeOutcome, JudgeScore
+
+    runs = judge_runs(workshop)
+    people: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    for axis_id, member_id, item_id, score in (
+        Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+        .values_list("axis_id", "membership_id", "item_id", "score")
+    ):
+        people[axis_id].append((member_id, item_id, score))
+    judged: dict[tuple[int, int], dict[int, int | None]] = defaultdict(dict)
+    outcomes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in JudgeOutcome})
+    for run_id, axis_id, item_id, outcome, score in (
+        JudgeScore.objects.filter(run__workshop=workshop).values_list("run_id", "axis_id", "item_id", "outcome", "score")
+    ):
+        outcomes[(run_id, axis_id)][outcome] += 1
+        if outcome == JudgeOutcome.SCORED:
+            judged[(run_id, axis_id)][item_id] = score
+    axes = []
+    for row in axes_with_rubrics(workshop):
+        axis = row["axis"]
+        triples = people.get(axis.id, [])
+        base = alpha_with_interval(triples, resamples=resamples)
+        rated_items: dict[int, list[int]] = defaultdict(list)
+        for _member, item, score in triples:
+            if score is not None:
+                rated_items[item].append(score)
+        judges = []
+        for run in runs:
+            scores = judged.get((run.id, axis.id), {})
+            extra = [(f"judge-{run.id}", item, score) for item, score in scores.items() if item in rated_items]
+            with_judge = alpha_with_interval(triples + extra, resamples=resamples) if extra else None
+            rho, n = _spearman([(statistics.median(rated_items[i]), s) for i, s in scores.items() if i in rated_items])
+            judges.append({
+                "run": run, "with_judge": with_judge, "rho": rho, "rho_n": n,
+                "outcomes": outcomes[(run.id, axis.id)],
+                "flagged": bool(with_judge and with_judge.alpha is not None and base.alpha is not None
+                                and with_judge.alpha < base.alpha),
+            })
+        between = None
+        if len(runs) >= 2:
+            between = alpha_with_interval(
+                [(run.id, item, score) for run in runs for item, score in judged.get((run.id, axis.id), {}).items()],
+                resamples=resamples)
+        axes.append({"axis": axis, "version": row["version"], "participants": base, "judges": judges,
+                     "between_judges": between})
+    return {"runs": runs, "axes": axes}
+
+
+def rated_item_count(workshop: Workshop) -> int:
+    return RatingItem.objects.filter(workshop=workshop, ratings__isnull=False).distinct().count()

@@ -151,3 +151,37 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
         assignment.done_at = None
         assignment.save(update_fields=["done_at"])
     return assignment
+
+
+@transaction.atomic
+def judge_runs_start(*, workshop: Workshop, by: Membership, endpoint_keys: list[str], concurrency: int = 4):
+    """Start one judge run per chosen endpoint and queue the workshop's judge job (or join the one
+    that is already working: it picks up every run with something left)."""
+    from llm_gateway import registry
+    from workshops import jobs
+
+    from evaluation.models import JudgeRun
+
+    if not endpoint_keys:
+        raise ValidationError(_("Choose at least one judge model."))
+    if not selectors.ratable_axes(workshop):
+        raise ValidationError(_("No axis has a complete rubric: a judge needs every point of the scale described."))
+    if not Rating.objects.filter(item__workshop=workshop).exists():
+        raise ValidationError(_("Participants have not rated any answer yet: there is nothing to check a judge against."))
+    runs = []
+    for key in dict.fromkeys(endpoint_keys):
+        endpoint = registry.get(key)
+        if endpoint is None:
+            raise ValidationError(_("%(key)s is not a configured model endpoint.") % {"key": key})
+        runs.append(JudgeRun.objects.create(workshop=workshop, endpoint_key=key, model_id=endpoint.model,
+                                            concurrency=concurrency, created_by=by))
+    job = jobs.job_request(workshop=workshop, kind="judge", by=by)
+    return runs, job
+
+
+@transaction.atomic
+def judge_resume(*, workshop: Workshop, by: Membership):
+    """Score what the workshop's runs still have left (failed calls, a stopped worker)."""
+    from workshops import jobs
+
+    return jobs.job_request(workshop=workshop, kind="judge", by=by)

@@ -10,6 +10,7 @@ patterns = [
     path("rate/", views.rate_start, name="rate_start"),
     path("rate/<int:position>/", views.rate, name="rate"),
     path("results/", views.results, name="results"),
+    path("judges/", views.judges, name="judges"),
     path("export/ratings.csv", views.export_ratings, name="export_ratings"),
     path("export/rubrics.json", views.export_rubrics, name="export_rubrics"),
 ]

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from coding.exports import stream_csv
 from discussion.models import Axis, AxisExample, AxisStatus
-from evaluation import forms, selectors, services
+from evaluation import forms, judging, selectors, services
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -103,16 +103,72 @@ def rate(request, workshop, membership, position):
     }, status=400 if request.method == "POST" else 200)
 
 
+def _judge_context(workshop, membership, form=None) -> dict:
+    from workshops import jobs
+
+    job = selectors.judge_job(workshop)
+    pending = sum(len(judging.pairs_to_score(run)) for run in selectors.judge_runs(workshop))
+    axes = len(selectors.ratable_axes(workshop))
+    items = selectors.rated_item_count(workshop)
+    return {
+        "judge_form": form or (forms.JudgeForm() if membership.is_facilitator else None),
+        "judge_job": jobs.state(job) if job else None,
+        "judge_active": bool(job and job.status in ("queued", "running") and not jobs.is_stale(job)),
+        "judge_pending": pending,
+        "judge_estimate": judging.estimate_tokens(workshop, items * axes),
+        "judge_pairs": items * axes,
+    }
+
+
 @require_GET
 @workshop_view(roles=STAFF)
 def results(request, workshop, membership):
     rows = selectors.agreement(workshop)
     chart = [{"name": r["axis"].name, "counts": r["counts"], "alpha": r["result"].alpha,
               "low": r["result"].low, "high": r["result"].high} for r in rows]
+    judges = selectors.judge_agreement(workshop)
+    judge_chart = [{"axis": a["axis"].name, "participants": a["participants"].alpha,
+                    "judges": [{"name": j["run"].endpoint_key, "alpha": j["with_judge"].alpha if j["with_judge"] else None,
+                                "rho": j["rho"]} for j in a["judges"]]} for a in judges["axes"]]
     return render(request, "evaluation/results.html", {
-        "workshop": workshop, "membership": membership, "rows": rows,
-        "chart_data": {"axes": chart, "labels": {"na": _("does not apply"), "alpha": _("alpha (ordinal)")}},
+        "workshop": workshop, "membership": membership, "rows": rows, "judges": judges,
+        "chart_data": {"axes": chart, "judges": judge_chart,
+                       "labels": {"na": _("does not apply"), "alpha": _("alpha (ordinal)"),
+                                  "participants": _("participants alone")}},
+        **_judge_context(workshop, membership),
     })
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=STAFF)
+def judges(request, workshop, membership):
+    """GET: the judge job's status (polled by the results page while it works). POST (facilitator):
+    start judges, or resume what is left."""
+    if request.method == "GET":
+        return render(request, "evaluation/results.html#judge-status",
+                      {"workshop": workshop, "membership": membership, **_judge_context(workshop, membership)})
+    if not membership.is_facilitator:
+        raise PermissionDenied(_("Researchers read the evaluation; only facilitators change it."))
+    if "resume" in request.POST:
+        services.judge_resume(workshop=workshop, by=membership)
+        messages.success(request, _("Scoring what is left."))
+        return redirect("evaluation:results", slug=workshop.slug)
+    form = forms.JudgeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.judge_runs_start(workshop=workshop, by=membership, endpoint_keys=form.cleaned_data["endpoints"],
+                                      concurrency=form.cleaned_data["concurrency"])
+        except ValidationError as error:
+            for text in error.messages:
+                form.add_error(None, text)
+        else:
+            messages.success(request, _("The judges are scoring; this page follows their progress."))
+            return redirect("evaluation:results", slug=workshop.slug)
+    return render(request, "evaluation/results.html", {
+        "workshop": workshop, "membership": membership, "rows": selectors.agreement(workshop),
+        "judges": selectors.judge_agreement(workshop), "chart_data": {"axes": [], "judges": [], "labels": {}},
+        **_judge_context(workshop, membership, form),
+    }, status=400)
 
 
 RATING_COLUMNS = [

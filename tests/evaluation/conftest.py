@@ -46,3 +46,18 @@ def evaluate(db):
     return SimpleNamespace(workshop=workshop, facilitator=facilitator, participants=participants,
                            baseline=baseline, sandbox=sandbox, own=own, balance=balance, accuracy=accuracy,
                            example=example)
+
+
+@pytest.fixture
+def use_judge(settings, fault_upstream):
+    """Point the registry entry "judge" at the fault upstream with the given model string."""
+    import json
+
+    def configure(*, judge: str, base_url: str | None = None, **overrides):
+        settings.LLM_ENDPOINTS = json.dumps([{"key": "judge", "name": "Judge", "model": judge,
+                                              "base_url": base_url or fault_upstream.base_url}])
+        settings.LLM_ENDPOINTS_FILE = ""
+        for name, value in overrides.items():
+            setattr(settings, name, value)
+
+    return configure
