@@ -168,6 +168,35 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 
+# Long work a person waits on (workshops/jobs.py): the running task writes a heartbeat every
+# JOB_HEARTBEAT_SECONDS; a job silent for JOB_STALE_SECONDS is re-queued by the sweeper (every
+# JOB_SWEEP_SECONDS) until JOB_MAX_ATTEMPTS attempts are used, then failed; a queued job no
+# worker takes within JOB_QUEUE_TIMEOUT_SECONDS is failed. So a job ends within about
+# attempts x (its time limit + JOB_STALE_SECONDS + JOB_SWEEP_SECONDS).
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1)
+JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0, minimum=0.5)
+JOB_SWEEP_SECONDS = env_float("JOB_SWEEP_SECONDS", 30.0, minimum=0.5)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+JOB_QUEUE_TIMEOUT_SECONDS = env_float("JOB_QUEUE_TIMEOUT_SECONDS", 1800.0, minimum=1)
+if JOB_STALE_SECONDS < 2 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOB_STALE_SECONDS={JOB_STALE_SECONDS:g} must be at least twice JOB_HEARTBEAT_SECONDS="
+        f"{JOB_HEARTBEAT_SECONDS:g}, or live jobs would be taken for dead ones."
+    )
+# Tests only: a running job pauses this long at 50 % on its first attempt (a window to kill the worker).
+CALMA_FAULT_JOB_SLEEP = env_float("CALMA_FAULT_JOB_SLEEP", 0.0, minimum=0) if env_bool("CALMA_TESTING", False) else 0.0
+# How often the answers left pending by a process that died are ended (llm_gateway).
+LLM_SWEEP_SECONDS = env_float("LLM_SWEEP_SECONDS", 30.0, minimum=0.5)
+
+# Periodic work: ONE schedule, run by `celery -A calma beat` (docker-compose.yml service `beat`)
+# and, in the embedded mode without a broker, by `manage.py run_periodic` (scripts/run_local.sh).
+CELERY_BEAT_SCHEDULE = {
+    "sweep-jobs": {"task": "workshops.tasks.sweep_jobs", "schedule": JOB_SWEEP_SECONDS,
+                   "options": {"expires": JOB_SWEEP_SECONDS}},
+    "sweep-answers": {"task": "llm_gateway.tasks.sweep_answers", "schedule": LLM_SWEEP_SECONDS,
+                      "options": {"expires": LLM_SWEEP_SECONDS}},
+}
+
 # --- Auth, sessions, security -------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from coding.models import Annotation, AnnotationCode, Attribute, Code, Job
+from coding.models import Annotation, AnnotationCode, Attribute, Code
 
 
 @admin.register(Code)
@@ -26,10 +26,3 @@ class AnnotationCodeAdmin(admin.ModelAdmin):
 class AttributeAdmin(admin.ModelAdmin):
     list_display = ("name", "membership", "workshop")
     filter_horizontal = ("codes",)
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "workshop", "kind", "status", "progress", "created_at", "finished_at")
-    list_filter = ("kind", "status")
-    readonly_fields = ("fingerprint", "result", "error", "started_at", "finished_at")

@@ -9,8 +9,10 @@ class CodingConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from coding import selectors
-        from workshops import exports, progress
+        from coding import selectors, services, tasks
+        from workshops import exports, jobs, progress
+
+        jobs.register("summary", run=tasks.run_summary, notify=services.summary_notify, time_limit=300)
 
         progress.register(
             "reflect",

@@ -11,9 +11,9 @@ from functools import cache
 from django.db import connection
 from django.db.models import Count, F, Max, Prefetch, Q
 
-from coding.models import Annotation, AnnotationCode, Attribute, Code, Job, JobStatus
+from coding.models import Annotation, AnnotationCode, Attribute, Code
 from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
-from workshops.models import Membership, Role, Stage, Workshop
+from workshops.models import Job, JobStatus, Membership, Role, Stage, Workshop
 
 CODABLE_STATUSES = ("complete", "interrupted")
 
@@ -405,12 +405,12 @@ def summary_fingerprint(workshop: Workshop) -> str:
 
 
 def latest_summary_job(workshop: Workshop) -> Job | None:
-    return Job.objects.filter(workshop=workshop, kind=Job.KIND_SUMMARY).order_by("-created_at", "-id").first()
+    return Job.objects.filter(workshop=workshop, kind="summary").order_by("-created_at", "-id").first()
 
 
 def latest_done_summary(workshop: Workshop) -> Job | None:
     return (
-        Job.objects.filter(workshop=workshop, kind=Job.KIND_SUMMARY, status=JobStatus.DONE)
+        Job.objects.filter(workshop=workshop, kind="summary", status=JobStatus.DONE)
         .order_by("-created_at", "-id").first()
     )
 

@@ -28,11 +28,10 @@ from coding.models import (
     AnnotationCode,
     Attribute,
     Code,
-    Job,
-    JobStatus,
 )
+from workshops import jobs
 from workshops.events import broadcast
-from workshops.models import STAGE_ORDER, Membership, Stage
+from workshops.models import STAGE_ORDER, Job, Membership, Stage
 
 CODABLE_STATUSES = ("complete", "interrupted")
 MAX_CODES_PER_REQUEST = 20
@@ -542,41 +541,18 @@ def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_
 # --- Group summary job -------------------------------------------------------------------------
 
 
-@transaction.atomic
 def summary_request(*, membership: Membership, force: bool = False) -> Job:
-    """Queue the group summary, or return the finished/queued job for the same data."""
-    from coding import selectors, tasks
+    """Queue the group summary (a `summary` job, workshops/jobs.py), or return the running one,
+    or the finished one for the same data (unless `force`)."""
+    from coding import selectors
 
     if not membership.is_facilitator:
         raise NotEditable(_("Only the facilitator generates the group summary."))
     workshop = membership.workshop
-    fingerprint = selectors.summary_fingerprint(workshop)
-    existing = (
-        Job.objects.select_for_update()
-        .filter(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint)
-        .exclude(status=JobStatus.FAILED)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if existing is not None and not (force and not existing.is_active):
-        return existing
-    job = Job.objects.create(workshop=workshop, kind=Job.KIND_SUMMARY, fingerprint=fingerprint, requested_by=membership)
-    transaction.on_commit(lambda: tasks.build_summary.delay(job.id))
-    broadcast(workshop.id, "reflect-summary", {"job": job.id})
-    return job
+    return jobs.job_request(workshop=workshop, kind="summary", by=membership,
+                            fingerprint=selectors.summary_fingerprint(workshop), reuse_done=not force)
 
 
-def job_progress(*, job_id: int, progress: int, status: str | None = None, **fields) -> None:
-    """Record progress of a job (used by the task; one UPDATE, then a live event)."""
-    values = {"progress": max(0, min(100, progress)), **fields}
-    if status:
-        values["status"] = status
-    if status == JobStatus.RUNNING:
-        values.setdefault("started_at", timezone.now())
-    if status in (JobStatus.DONE, JobStatus.FAILED):
-        values.setdefault("finished_at", timezone.now())
-    with transaction.atomic():
-        Job.objects.filter(pk=job_id).update(**values)
-        workshop_id = Job.objects.filter(pk=job_id).values_list("workshop_id", flat=True).first()
-        if workshop_id:
-            broadcast(workshop_id, "reflect-summary", {"job": job_id})
+def summary_notify(job: Job) -> None:
+    """Push a summary job's state: the summary page re-fetches its status partial."""
+    broadcast(job.workshop_id, "reflect-summary", {"job": job.pk})

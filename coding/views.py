@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
-from coding.models import Annotation, Attribute, Code, JobStatus
-from workshops.models import Membership, Stage
+from coding.models import Annotation, Attribute, Code
+from workshops.models import JobStatus, Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
 VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED)

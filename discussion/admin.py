@@ -12,7 +12,6 @@ from discussion.models import (
     GroupRank,
     GroupVote,
     IndividualRank,
-    Job,
     LikertRating,
     MapPoint,
     MapVersion,
@@ -32,12 +31,6 @@ class AxisAdmin(admin.ModelAdmin):
     list_display = ("name", "workshop", "status", "version", "updated_at")
     list_filter = ("status",)
     search_fields = ("name",)
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "kind", "status", "progress", "attempts", "created_at", "finished_at")
-    list_filter = ("status",)
 
 
 @admin.register(MapVersion)

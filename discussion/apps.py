@@ -9,8 +9,10 @@ class DiscussionConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from discussion import selectors
-        from workshops import exports, progress
+        from discussion import selectors, services, tasks
+        from workshops import exports, jobs, progress
+
+        jobs.register("map", run=tasks.run_map, notify=services.map_notify)
 
         exports.register(
             _("Derived axes (CSV)"),

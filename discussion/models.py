@@ -1,5 +1,6 @@
 """Discuss: the live session (five segments), group axes on a board, votes, rankings,
-Likert ratings, and the affinity map (embedding cache, map versions, points, jobs)."""
+Likert ratings, and the affinity map (embedding cache, map versions, points; its jobs are
+workshops.models.Job rows of kind `map`)."""
 
 from __future__ import annotations
 
@@ -300,31 +301,3 @@ class MapPoint(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "key"], name="map_point_unique_key")]
-
-
-class Job(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-
-    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="discussion_jobs")
-    kind = models.CharField(max_length=20, default="map")
-    full_layout = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)
-    message = models.CharField(max_length=300, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    result = models.ForeignKey(MapVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    requested_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    worker_pid = models.PositiveIntegerField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(progress__lte=100), name="job_progress_le_100")]
-        indexes = [models.Index(fields=["workshop", "status"])]
-

@@ -18,7 +18,6 @@ from discussion.models import (
     GroupRank,
     GroupVote,
     IndividualRank,
-    Job,
     LikertRating,
     MapVersion,
     Pick,
@@ -26,7 +25,8 @@ from discussion.models import (
     Session,
 )
 from llm_gateway.models import Message
-from workshops.models import Membership, Role
+from workshops import jobs
+from workshops.models import Job, Membership, Role
 
 EXCERPTS_PER_LABEL = 5
 EXCERPT_CHARS = 400
@@ -172,14 +172,14 @@ def group_ranking(workshop) -> list[GroupRank]:
 
 
 def job_data(job: Job | None) -> dict:
+    """The map job as the board shows it (workshops.jobs.state plus the map version it made)."""
     if job is None:
         return {}
-    return {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message,
-            "result": job.result_id}
+    return {**jobs.state(job), "result": (job.result or {}).get("version") if isinstance(job.result, dict) else None}
 
 
 def latest_job(workshop) -> Job | None:
-    return Job.objects.filter(workshop=workshop, kind="map").order_by("-created_at").first()
+    return Job.objects.filter(workshop=workshop, kind="map").order_by("-created_at", "-id").first()
 
 
 def board_state(workshop, membership) -> dict:

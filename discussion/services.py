@@ -35,14 +35,14 @@ from discussion.models import (
     GroupRank,
     GroupVote,
     IndividualRank,
-    Job,
     LikertRating,
     Pick,
     Segment,
     Session,
     SessionEvent,
 )
-from workshops.models import Membership, Role, Stage, Workshop
+from workshops import jobs
+from workshops.models import Job, JobStatus, Membership, Role, Stage, Workshop
 
 log = logging.getLogger(__name__)
 
@@ -701,36 +701,21 @@ def presence_touch(*, channel_name: str) -> None:
 
 @transaction.atomic
 def map_request(*, workshop: Workshop, by: Membership | None, full_layout: bool = False) -> Job:
-    """Queue a map computation (after commit). A queued or running job is reused, not doubled."""
+    """Queue a map computation (a `map` job, workshops/jobs.py). A queued or running job whose
+    worker is alive is reused, not doubled; one whose worker went silent is replaced."""
     if by is not None:
         _require_facilitator(by)
         _require_member(by, workshop)
-    existing = Job.objects.select_for_update().filter(
-        workshop=workshop, kind="map", status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
-    ).first()
-    if existing is not None:
-        if full_layout and not existing.full_layout and existing.status == Job.Status.QUEUED:
-            existing.full_layout = True
-            existing.save(update_fields=["full_layout"])
-        return existing
-    job = Job.objects.create(workshop=workshop, kind="map", full_layout=bool(full_layout), requested_by=by)
-    from discussion.tasks import compute_map
-
-    transaction.on_commit(lambda: compute_map.delay(job.pk))
-    events.board(workshop.id, "job", selectors.job_data(job))
+    job = jobs.job_request(workshop=workshop, kind="map", by=by, params={"full_layout": bool(full_layout)})
+    if full_layout and not job.params.get("full_layout") and job.status == JobStatus.QUEUED:
+        Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(params={**job.params, "full_layout": True})
+        job.params = {**job.params, "full_layout": True}
     return job
 
 
-def job_progress(*, job_id: int, progress: int, message: str = "", status: str | None = None) -> None:
-    """Progress of a running job, written and pushed at once (outside the task's main transaction)."""
-    fields = {"progress": max(0, min(100, int(progress))), "message": message[:300]}
-    if status:
-        fields["status"] = status
-        if status in (Job.Status.DONE, Job.Status.FAILED):
-            fields["finished_at"] = timezone.now()
-    Job.objects.filter(pk=job_id).update(**fields)
-    job = Job.objects.get(pk=job_id)
-    events.send_now(job.workshop_id, "job", selectors.job_data(job))
+def map_notify(job: Job) -> None:
+    """Push a map job's state to the board (the map shows its progress and reloads when done)."""
+    events.board(job.workshop_id, "job", selectors.job_data(job))
 
 
 def integrity_safe(func, **kwargs):

@@ -1,28 +1,19 @@
-"""Celery tasks of the Discuss stage. Tasks take ids, are idempotent, and are queued on commit.
+"""Background work of the Discuss stage.
 
-The worker loads the embedding model and compiles UMAP when its process starts
-(`worker_process_init` for prefork children, `worker_ready` for the solo/threads pools), not
-per task. `acks_late` + `reject_on_worker_lost` (settings) mean a worker killed mid-map leaves
-the previous map version in place (the new one is written in one transaction at the end) and
-the job is delivered again.
+The map is a job of kind `map` (workshops/jobs.py: claim, heartbeat, progress, sweep); this
+module holds its work function. The worker loads the embedding model and compiles UMAP when
+its process starts (`worker_process_init` for prefork children, `worker_ready` for the
+solo/threads pools), not per task.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 
-from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready
-from django.db.models import F
-from django.utils import timezone
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 3
 
 
 @worker_process_init.connect
@@ -50,42 +41,16 @@ def _warm():
         log.exception("could not warm the map engine")
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def compute_map(job_id: int) -> None:
-    from discussion import mapping, services
-    from discussion.models import Job
+def run_map(job, report) -> dict:
+    """The `map` job kind (registered in DiscussionConfig.ready; run by workshops/jobs.py).
 
-    claimed = Job.objects.filter(
-        pk=job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING], attempts__lt=MAX_ATTEMPTS
-    ).update(status=Job.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), worker_pid=os.getpid())
-    if not claimed:
-        job = Job.objects.filter(pk=job_id).first()
-        if job is not None and job.status in (Job.Status.QUEUED, Job.Status.RUNNING):
-            services.job_progress(job_id=job_id, progress=job.progress, message="gave up after repeated failures",
-                                  status=Job.Status.FAILED)
-        return
-    job = Job.objects.select_related("workshop").get(pk=job_id)
-    log.info("map job %s for workshop %s (attempt %s)", job_id, job.workshop_id, job.attempts)
+    The new map version is written in one transaction at the end, so a worker killed mid-map
+    leaves the previous version shown; the sweeper re-queues the job."""
+    from discussion import mapping
 
-    fault_sleep = float(os.environ.get("CALMA_FAULT_MAP_SLEEP", "0") or 0)  # tests: a window to kill the worker
-
-    def progress(pct, message):
-        services.job_progress(job_id=job_id, progress=pct, message=message)
-        if fault_sleep and pct >= 60 and job.attempts == 1:
-            time.sleep(fault_sleep)
-
-    try:
-        result = mapping.compute(job.workshop, full_layout=job.full_layout, progress=progress)
-    except SoftTimeLimitExceeded:
-        services.job_progress(job_id=job_id, progress=job.progress, message="time limit", status=Job.Status.FAILED)
-        return
-    except Exception as exc:  # noqa: BLE001  the previous map stays; the facilitator may retry
-        log.exception("map job %s failed", job_id)
-        services.job_progress(job_id=job_id, progress=0, message=f"failed: {exc.__class__.__name__}",
-                              status=Job.Status.FAILED)
-        return
-    Job.objects.filter(pk=job_id).update(result=result.version)
-    services.job_progress(
-        job_id=job_id, progress=100, status=Job.Status.DONE,
-        message=f"{result.labels} labels, {result.embed.new} embedded, {result.placed_new} placed",
-    )
+    log.info("map job %s for workshop %s (attempt %s)", job.pk, job.workshop_id, job.attempts)
+    result = mapping.compute(job.workshop, full_layout=bool(job.params.get("full_layout")), progress=report)
+    report.done_message = f"{result.labels} labels, {result.embed.new} embedded, {result.placed_new} placed"
+    version = result.version
+    return {"version": version.pk if version else None, "number": version.number if version else None,
+            "labels": result.labels}

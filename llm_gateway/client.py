@@ -212,22 +212,31 @@ async def _next_line(lines: AsyncIterator[str], timeout: float) -> str:
     return await asyncio.wait_for(lines.__anext__(), timeout=max(0.001, timeout))
 
 
-async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: int | None = None) -> AsyncIterator[Event]:
-    """One streamed call. Yields Delta/Usage/Finish; raises UpstreamError (with .started)."""
+async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: int | None = None,
+                      first_token_deadline: float | None = None) -> AsyncIterator[Event]:
+    """One streamed call. Yields Delta/Usage/Finish; raises UpstreamError (with .started).
+
+    `first_token_deadline` (a `time.monotonic()` value) cuts the endpoint's own connect and
+    first-token timeouts short: the retry budget bounds the whole wait for a first token.
+    """
     client = http_client()
     payload = build_payload(endpoint, messages, max_tokens=max_tokens)
     began = time.monotonic()
     total_deadline = began + endpoint.total_timeout
+    first_deadline = began + endpoint.first_token_timeout
+    if first_token_deadline is not None:
+        first_deadline = min(first_deadline, first_token_deadline)
+    first_wait = max(0.001, min(first_deadline, total_deadline) - began)
     started = False
     malformed = 0
     finish_reason: str | None = None
     request = client.build_request(
         "POST", endpoint.url, json=payload, headers=_headers(endpoint),
-        timeout=httpx.Timeout(connect=endpoint.connect_timeout, read=None, write=30, pool=endpoint.connect_timeout),
+        timeout=httpx.Timeout(connect=min(endpoint.connect_timeout, first_wait), read=None, write=30,
+                              pool=min(endpoint.connect_timeout, first_wait)),
     )
     try:
-        response = await asyncio.wait_for(client.send(request, stream=True),
-                                          timeout=min(endpoint.first_token_timeout, endpoint.total_timeout))
+        response = await asyncio.wait_for(client.send(request, stream=True), timeout=first_wait)
     except httpx.ConnectTimeout:
         raise UpstreamError("timeout_connect", f"could not connect to {endpoint.key} in time") from None
     except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
@@ -246,7 +255,7 @@ async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: i
             if started:
                 wait = min(total_deadline, now + endpoint.first_token_timeout) - now
             else:
-                wait = min(total_deadline, began + endpoint.first_token_timeout) - now
+                wait = min(total_deadline, first_deadline) - now
             try:
                 line = await _next_line(lines, wait)
             except StopAsyncIteration:
@@ -258,7 +267,7 @@ async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: i
                 if started:
                     raise UpstreamError("stalled", f"{endpoint.key} stopped sending", started=True) from None
                 raise UpstreamError("timeout_first_token", f"no first token from {endpoint.key} in "
-                                    f"{endpoint.first_token_timeout:g}s") from None
+                                    f"{time.monotonic() - began:.1f}s") from None
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as error:
                 raise UpstreamError("dropped", f"connection to {endpoint.key} lost: {type(error).__name__}",
                                     started=started) from None
@@ -349,6 +358,13 @@ async def stream_reply(endpoint: Endpoint, messages: list[dict], *, max_tokens: 
                        budget_seconds: float | None = None, max_retries: int | None = None) -> AsyncIterator[Event]:
     """Stream an answer, retrying failures before the first token, then trying the fallback.
 
+    The retry budget bounds the whole wait for the first token: every attempt's connect and
+    first-token timeouts are cut to what is left of it, and backoff that does not fit is not
+    waited. With a fallback chain, endpoint i of n may wait until i+1 n-ths of the budget have
+    passed (time an earlier endpoint did not use rolls over), so a hanging primary still leaves
+    the fallback its turn. A budget of 0 turns retries off; the single attempt then keeps the
+    endpoint's own timeouts.
+
     After the first token nothing is retried (the participant has seen text): the error is
     raised with `.started = True` and the caller keeps the partial answer.
     """
@@ -357,13 +373,18 @@ async def stream_reply(endpoint: Endpoint, messages: list[dict], *, max_tokens: 
     began = time.monotonic()
     number = 0
     last_error: UpstreamError | None = None
-    for candidate in fallback_chain(endpoint):
+    chain = fallback_chain(endpoint)
+    for index, candidate in enumerate(chain):
+        share_ends = began + budget * (index + 1) / len(chain) if budget > 0 else None
+        if share_ends is not None and time.monotonic() >= share_ends:
+            continue  # nothing left of this endpoint's share
         attempt = 0
         while True:
             number += 1
             yield Attempt(candidate, number)
             try:
-                async for event in stream_chat(candidate, messages, max_tokens=max_tokens):
+                async for event in stream_chat(candidate, messages, max_tokens=max_tokens,
+                                               first_token_deadline=share_ends):
                     yield event
                 return
             except UpstreamError as error:
@@ -374,9 +395,8 @@ async def stream_reply(endpoint: Endpoint, messages: list[dict], *, max_tokens: 
                 if not error.retryable or attempt >= retries:
                     break
                 delay = error.retry_after if error.retry_after is not None else backoff_delay(attempt)
-                if time.monotonic() - began + delay > budget:
+                if share_ends is None or time.monotonic() + delay >= share_ends:
                     break
                 await asyncio.sleep(delay)
                 attempt += 1
-    assert last_error is not None
-    raise last_error
+    raise last_error or UpstreamError("timeout_first_token", f"the {budget:g}s retry budget was spent")

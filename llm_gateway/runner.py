@@ -29,7 +29,6 @@ import time
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.utils.translation import gettext as _
 
 from llm_gateway import client, registry, services
 from llm_gateway.models import MessageStatus
@@ -166,19 +165,6 @@ def _history_sync(*, message):
 
 async def _history(message):
     return await db_call(_history_sync, message=message)
-
-
-def user_error_text(error: client.UpstreamError | None) -> str:
-    """What the participant reads: calm, no configuration details."""
-    if error is None:
-        return _("Something went wrong while answering.")
-    if error.is_configuration_error:
-        return _("The model is not available right now. The facilitator has been told.")
-    if error.kind == "rate_limited":
-        return _("The model is busy. Please try again in a moment.")
-    if error.kind in ("timeout_first_token", "timeout_connect", "connect", "server"):
-        return _("The model did not answer in time. You can try again.")
-    return _("The answer was cut off. You can try again.")
 
 
 async def generate(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None,

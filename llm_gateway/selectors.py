@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -93,7 +94,19 @@ def last_message(conversation: Conversation) -> Message | None:
 
 
 def messages_for(conversation: Conversation):
-    return list(conversation.messages.order_by("position"))
+    return shown_as_ended(list(conversation.messages.order_by("position")))
+
+
+def shown_as_ended(messages: list[Message]) -> list[Message]:
+    """Answers whose generator went silent (no heartbeat for LLM_STALE_SECONDS) are shown as
+    the scheduled sweep will store them, interrupted or failed, without writing anything:
+    page views are read-only. The objects are for display; they are never saved."""
+    cutoff = timezone.now() - timedelta(seconds=settings.LLM_STALE_SECONDS)
+    for m in messages:
+        if m.status in (MessageStatus.PENDING, MessageStatus.STREAMING) and m.updated_at < cutoff:
+            m.status = MessageStatus.INTERRUPTED if m.content else MessageStatus.FAILED
+            m.error_kind = "lost"
+    return messages
 
 
 _OPEN_RETRY = (MessageStatus.FAILED, MessageStatus.INTERRUPTED)

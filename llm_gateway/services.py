@@ -445,17 +445,25 @@ def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: s
 @transaction.atomic
 def stale_sweep(*, conversation: Conversation | None = None, older_than: float | None = None) -> int:
     """End answers left pending/streaming by a process that died: interrupted if they have
-    text, failed otherwise. Returns how many were ended."""
+    text, failed otherwise. Runs on the beat schedule (llm_gateway.tasks.sweep_answers) and
+    before a participant writes to the conversation; never on a page view. Returns how many
+    were ended; open pages are told (the `interact` event)."""
     cutoff = timezone.now() - timedelta(seconds=stale_seconds() if older_than is None else older_than)
     qs = Message.objects.filter(status__in=ACTIVE, updated_at__lt=cutoff)
     if conversation is not None:
         qs = qs.filter(conversation=conversation)
+    found = list(qs.values_list("id", "conversation__workshop_id"))
+    if not found:
+        return 0
+    qs = Message.objects.filter(pk__in=[pk for pk, _w in found], status__in=ACTIVE, updated_at__lt=cutoff)
     now = timezone.now()
     error = _("The answer stopped: the server handling it went away.")
     n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
                                          completed_at=now, updated_at=now)
     n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
                                       completed_at=now, updated_at=now)
+    for message_id, workshop_id in found:
+        broadcast(workshop_id, "interact", {"message": message_id, "status": "ended"})
     return n
 
 

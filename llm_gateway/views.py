@@ -80,7 +80,6 @@ def _thread_context(request, workshop, membership, conversation, form=None, erro
 @workshop_view(stages=CHAT_STAGES)
 def conversation(request, workshop, membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
-    services.stale_sweep(conversation=conversation)
     context = _thread_context(request, workshop, membership, conversation)
     if request.htmx:
         return render(request, "llm_gateway/conversation.html#thread", context)
@@ -96,6 +95,7 @@ def message_send(request, workshop, membership, conversation_id):
     form = forms.MessageForm(request.POST)
     error = sent = None
     if form.is_valid():
+        services.stale_sweep(conversation=conversation)  # an answer whose server died must not block this one
         previous = selectors.last_message(conversation)
         try:
             sent = services.message_send(conversation=conversation, membership=membership,
@@ -137,8 +137,7 @@ def _message_context(workshop, membership, conversation, *, last_id) -> dict:
 @workshop_view(stages=CHAT_STAGES)
 def message_fragment(request, workshop, membership, conversation_id, message_id):
     conversation = _conversation_or_404(membership, conversation_id)
-    services.stale_sweep(conversation=conversation)
-    message = get_object_or_404(Message, pk=message_id, conversation=conversation)
+    message = selectors.shown_as_ended([get_object_or_404(Message, pk=message_id, conversation=conversation)])[0]
     message.retry_ok = selectors.candidate_retry_ok(conversation, message)
     last = selectors.last_message(conversation)
     return render(request, "llm_gateway/conversation.html#message", {
@@ -152,6 +151,7 @@ def answer_regenerate(request, workshop, membership, conversation_id, message_id
     conversation = _conversation_or_404(membership, conversation_id)
     if not _can_write(membership, conversation):
         raise Http404
+    services.stale_sweep(conversation=conversation)  # an answer whose server died can be asked again
     message = get_object_or_404(Message, pk=message_id, conversation=conversation)
     error = None
     try:

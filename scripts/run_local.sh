@@ -13,7 +13,11 @@ $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 
 LLM_PID=""
-cleanup() { [ -n "$LLM_PID" ] && kill "$LLM_PID" 2>/dev/null || true; }
+PERIODIC_PID=""
+cleanup() {
+  [ -n "$PERIODIC_PID" ] && kill "$PERIODIC_PID" 2>/dev/null || true
+  [ -n "$LLM_PID" ] && kill "$LLM_PID" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
@@ -43,4 +47,8 @@ cat <<MSG
   Admin: http://$HOST:$PORT/admin/ (the facilitator is staff)
 
 MSG
+# The beat schedule's periodic work (job sweeper, stale-answer sweep), in-process: there is no broker here.
+mkdir -p run
+$PY manage.py run_periodic > run/periodic.log 2>&1 &
+PERIODIC_PID=$!
 $PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info

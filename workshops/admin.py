@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from workshops.models import (
     Invite,
+    Job,
     Membership,
     PracticeCode,
     ReadinessAttempt,
@@ -65,3 +66,12 @@ class PracticeCodeAdmin(admin.ModelAdmin):
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin):
     list_display = ("membership", "created_at", "reason")
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "workshop", "kind", "status", "progress", "attempts", "max_attempts", "heartbeat_at",
+                    "created_at", "finished_at")
+    list_filter = ("kind", "status")
+    readonly_fields = ("fingerprint", "params", "result", "error", "message", "attempts", "queued_at", "started_at",
+                       "heartbeat_at", "finished_at", "worker", "worker_pid")

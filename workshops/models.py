@@ -268,3 +268,75 @@ class Withdrawal(models.Model):
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="withdrawal")
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+JOB_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class Job(models.Model):
+    """Long work a person waits on (the group summary, the affinity map, evaluation runs).
+
+    One model and one life cycle for every kind (workshops/jobs.py): queued -> running (claimed
+    by a conditional UPDATE that counts the attempt) -> done | failed. The running task writes
+    `heartbeat_at`; the periodic sweeper re-queues a running job whose heartbeat went silent
+    (attempts left) or fails it, so no job stays active for good. `attempts` doubles as the
+    fencing token: a task only writes while the row still carries its own attempt number.
+    """
+
+    Status = JobStatus
+
+    workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField(max_length=300, blank=True, help_text=_("What the job is doing now."))
+    fingerprint = models.CharField(max_length=64, blank=True, help_text=_("Identifies the inputs, for reuse."))
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    requested_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text=_("host:pid of the last attempt."))
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="job_progress_le_100"),
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in JobStatus]), name="job_status_valid"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="job_max_attempts_ge_1"),
+            models.CheckConstraint(condition=Q(attempts__lte=F("max_attempts")), name="job_attempts_le_max"),
+        ]
+        indexes = [
+            models.Index(fields=["workshop", "kind", "-created_at"], name="job_workshop_kind_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in JOB_ACTIVE
+
+    @property
+    def is_stale(self) -> bool:
+        """Active, but nothing heard from a worker for longer than JOB_STALE_SECONDS."""
+        from workshops import jobs
+
+        return jobs.is_stale(self)

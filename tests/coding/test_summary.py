@@ -1,7 +1,7 @@
 import pytest
 
 from coding import selectors, services, summary
-from coding.models import Job
+from workshops.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def test_label_frequencies_count_people_and_uses():
 
 
 def test_task_builds_summary_and_is_idempotent(reflect, celery_eager, django_capture_on_commit_callbacks):
-    from coding import tasks
+    from workshops.tasks import run_job
 
     services.annotation_create(membership=reflect.p1, message_id=reflect.own_answer.id, start=0, end=5,
                                codes=["greeting"])
@@ -38,7 +38,7 @@ def test_task_builds_summary_and_is_idempotent(reflect, celery_eager, django_cap
                                  "conversation": reflect.own.id}]
     baseline_row = next(c for c in result["conversations"] if c["is_baseline"])
     assert "thanksgiving" in baseline_row["keywords"]
-    tasks.build_summary(job.id)  # running it again leaves the finished job alone
+    run_job(job.id)  # running it again leaves the finished job alone
     job.refresh_from_db()
     assert job.result == result
     assert job.fingerprint == selectors.summary_fingerprint(reflect.workshop)

@@ -2,10 +2,11 @@ import pytest
 from django.urls import reverse
 
 from coding import services
-from coding.models import Annotation, Attribute, Code, Job
+from coding.models import Annotation, Attribute, Code
 from tests.coding.conftest import MIXED
 from tests.factories import make_member
 from workshops import services as workshop_services
+from workshops.models import Job
 
 pytestmark = pytest.mark.django_db
 

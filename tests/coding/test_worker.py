@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from coding import selectors, services
-from coding.models import Job
+from workshops.models import Job
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -176,3 +176,48 @@ def test_multi_turn_history_leaves_out_superseded_answers(chat_setup, fault_upst
     sent = fault_upstream.requests[-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[2]["content"] == again.content
+
+
+def test_a_server_error_is_shown_as_what_happened_not_as_a_timeout(chat_setup, client_for):
+    workshop, participant, conversation = chat_setup("fault:status:500", LLM_MAX_RETRIES=1)
+    answer = send(conversation, participant)
+    assert answer.status == MessageStatus.FAILED and answer.error_kind == "server"
+    assert answer.attempts == 2  # a 500 is retried once, then given up
+    page = client_for(participant).get(f"/w/{workshop.slug}/interact/c/{conversation.id}/").content.decode()
+    assert "The model server returned an error (HTTP 500). You can try again." in page
+    assert "did not answer in time" not in page
+    assert "injected status 500" not in page  # the upstream's own text stays for staff
+
+
+def test_an_unreachable_server_is_not_called_a_timeout(chat_setup, client_for, use_endpoints):
+    from tests.fixtures_llm import free_port
+
+    workshop, participant, conversation = chat_setup("fault:ok", LLM_MAX_RETRIES=0)
+    use_endpoints({"key": "fault", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "x"})
+    answer = send(conversation, participant)
+    assert answer.status == MessageStatus.FAILED and answer.error_kind == "connect"
+    page = client_for(participant).get(f"/w/{workshop.slug}/interact/c/{conversation.id}/").content.decode()
+    assert "The model server could not be reached." in page and "did not answer in time" not in page
+
+
+def test_the_retry_budget_bounds_the_whole_first_token_wait(chat_setup):
+    """The endpoint allows 30 s to the first token and answers after 20 s; the 1.5 s budget
+    must cut the attempt short (before the fix the participant waited the 20 s)."""
+    _w, participant, conversation = chat_setup("fault:slowfirst:20", extra={"timeouts": {"first_token": 30}},
+                                               LLM_RETRY_BUDGET_SECONDS=1.5, LLM_MAX_RETRIES=3)
+    answer = send(conversation, participant)
+    assert answer.status == MessageStatus.FAILED and answer.error_kind == "timeout_first_token"
+    assert answer.attempts == 1  # nothing of the budget is left for a retry
+    assert answer.total_ms < 20_000  # bounded by the budget, not by the endpoint's 20 s
+
+
+def test_a_hanging_primary_leaves_the_fallback_its_share_of_the_budget(chat_setup, fault_upstream):
+    endpoints = [
+        {"key": "primary", "base_url": fault_upstream.base_url, "model": "fault:slowfirst:20",
+         "timeouts": {"first_token": 30}, "fallback": "backup"},
+        {"key": "backup", "base_url": fault_upstream.base_url, "model": "fault:ok:3:budget-fallback"},
+    ]
+    _w, participant, conversation = chat_setup(endpoints=endpoints, LLM_RETRY_BUDGET_SECONDS=2)
+    answer = send(conversation, participant)
+    assert answer.status == MessageStatus.COMPLETE and answer.endpoint_key == "backup"
+    assert answer.total_ms < 20_000

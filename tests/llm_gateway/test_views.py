@@ -212,16 +212,49 @@ def test_model_output_and_participant_text_never_run_as_html(setup, client_for):
     assert '<img src=x' not in page and "&lt;img src=x onerror=" in page
 
 
-def test_stale_streaming_answer_is_swept_on_page_load(setup, client_for):
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def test_page_views_write_nothing_and_show_a_dead_answer_as_interrupted(setup, client_for):
+    """An answer whose generator died is shown as interrupted on a GET, without writing (the
+    scheduled sweep stores it); asking again after that works."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from llm_gateway.tasks import sweep_answers
+
     workshop, participant = setup
     conversation = services.conversation_create(membership=participant, workshop_model=WorkshopModel.objects.first())
     _q, answer = services.message_send(conversation=conversation, membership=participant, text="q")
     Message.objects.filter(pk=answer.pk).update(status=MessageStatus.STREAMING, content="Half an ans",
                                                 updated_at=timezone.now() - timedelta(minutes=5))
-    page = client_for(participant).get(f"/w/{workshop.slug}/interact/c/{conversation.id}/").content.decode()
+    client = client_for(participant)
+    base = f"/w/{workshop.slug}/interact/c/{conversation.id}/"
+    client.get(base)  # the session and CSRF cookie are settled by a first view
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(base).content.decode()
+        fragment = client.get(f"{base}m/{answer.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+    assert writes == []
+    assert "Interrupted." in page and "Try again" in page and "Half an ans" in page
+    assert "Interrupted." in fragment
+    answer.refresh_from_db()
+    assert answer.status == MessageStatus.STREAMING  # the page only displayed it
+    assert sweep_answers.apply().result == 1  # the scheduled sweep stores what the page showed
     answer.refresh_from_db()
     assert answer.status == MessageStatus.INTERRUPTED and answer.content == "Half an ans"
-    assert "Interrupted." in page and "Try again" in page
+    assert answer.error_kind == "lost"
+
+
+def test_asking_again_is_not_blocked_by_an_answer_whose_server_died(setup, client_for):
+    workshop, participant = setup
+    conversation = services.conversation_create(membership=participant, workshop_model=WorkshopModel.objects.first())
+    _q, answer = services.message_send(conversation=conversation, membership=participant, text="q")
+    Message.objects.filter(pk=answer.pk).update(updated_at=timezone.now() - timedelta(minutes=5))  # still pending
+    response = client_for(participant).post(f"/w/{workshop.slug}/interact/c/{conversation.id}/m/{answer.pk}/again/")
+    assert response.status_code == 302
+    answer.refresh_from_db()
+    assert answer.status == MessageStatus.SUPERSEDED and answer.superseded_by is not None
 
 
 def test_usage_page_and_dashboard_columns(setup, client_for):

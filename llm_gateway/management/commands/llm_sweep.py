@@ -1,4 +1,4 @@
-"""End answers left pending/streaming by a process that died (also done on page loads)."""
+"""End answers left pending/streaming by a process that died (also done on the beat schedule: CELERY_BEAT_SCHEDULE)."""
 
 from django.core.management.base import BaseCommand
 
