@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
@@ -148,7 +149,8 @@ async def _ask(endpoint, messages) -> tuple[str, tuple[int | None, int | None]]:
 
     parts: list[str] = []
     usage = (None, None)
-    async for event in client.stream_reply(endpoint, messages, max_tokens=MAX_TOKENS):
+    async for event in client.stream_reply(endpoint, messages, max_tokens=MAX_TOKENS,
+                                           budget_seconds=settings.EVALUATION_JUDGE_BUDGET_SECONDS):
         if isinstance(event, client.Delta):
             parts.append(event.text)
         elif isinstance(event, client.Usage):

@@ -24,7 +24,7 @@
     judge[:mode[:delay_ms]]     a deterministic model judge: replies {"score": N, "reason": ...} where N is
                                 the digit after "quality:" in the last user message (3 if absent; "quality:na"
                                 gives null). mode: ok (default) · garbage (prose, never JSON) · garbageonce
-                                (prose for the first request about each answer, then JSON) · refuse · fenced
+                                (prose for the first of identical requests, then JSON) · refuse · fenced
                                 (JSON inside ```json fences with text around it)
 
   `fault_upstream.requests` records every request body (for assertions on what was sent).
@@ -168,7 +168,7 @@ class FaultUpstream:
         reply = json.dumps({"score": score, "reason": f"Judged <b>{score}</b> from the rubric."})
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
-        if mode == "garbage" or (mode == "garbageonce" and self.count(f"{model}|{last}") == 1):
+        if mode == "garbage" or (mode == "garbageonce" and self.count(f"{model}|{json.dumps(messages)}") == 1):
             reply = "This answer is quite good overall, I would say about four out of five."
         elif mode == "refuse":
             reply = "I'm sorry, I can't help with rating this."
