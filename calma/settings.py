@@ -305,6 +305,9 @@ LLM_DB_THREADS = env_int("LLM_DB_THREADS", 8, minimum=1, maximum=64)
 LLM_STREAM_BATCH_SECONDS = env_float("LLM_STREAM_BATCH_SECONDS", 0.1, minimum=0)
 
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH", "")
+# A worker loads the embedding model and compiles UMAP at start (discussion/tasks.py); off for
+# workers that serve no map jobs.
+MAP_WARM_UP = env_bool("MAP_WARM_UP", True)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
 
 LOGGING = {

@@ -33,6 +33,10 @@ def _warm_ready(sender=None, **kwargs):
 
 
 def _warm():
+    from django.conf import settings
+
+    if not settings.MAP_WARM_UP:  # a worker that serves no map jobs (or a test of other work)
+        return
     try:
         from discussion import mapping
 

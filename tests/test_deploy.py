@@ -24,18 +24,18 @@ SERVICES = COMPOSE["services"]
 
 
 def test_compose_declares_the_production_stack():
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "web", "worker"}
+    assert set(SERVICES) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
     assert SERVICES["postgres"]["healthcheck"]["test"][0] == "CMD-SHELL"
     assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
     assert "postgres-data" in COMPOSE["volumes"]
-    for name in ("migrate", "web", "worker"):
+    for name in ("migrate", "web", "worker", "beat"):
         service = SERVICES[name]
         assert service["env_file"] == ".env"
         assert service["environment"]["DATABASE_URL"].startswith("postgres://")
         assert service["environment"]["REDIS_URL"].startswith("redis://redis:6379")
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert SERVICES["migrate"]["restart"] == "no"
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "beat"):
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     example = (ROOT / ".env.example").read_text()
     for var in ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "LLM_ENDPOINTS"):
@@ -132,3 +132,36 @@ def test_worker_command_starts_and_answers_ping(prod_env):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_beat_command_sends_the_periodic_sweeps(prod_env, tmp_path):
+    """The beat service runs the one schedule (CELERY_BEAT_SCHEDULE): the job sweeper and the
+    stale-answer sweep are sent to the broker on their intervals."""
+    cmd = _python_cmd(SERVICES["beat"]["command"])
+    schedule = cmd.index("--schedule") + 1
+    assert cmd[schedule].startswith("/tmp/")  # writable by the image's non-root user
+    cmd[schedule] = str(tmp_path / "celerybeat-schedule")
+    env = {**prod_env, "JOB_SWEEP_SECONDS": "1", "LLM_SWEEP_SECONDS": "1"}
+    log_path = tmp_path / "beat.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            wanted = ("Sending due task sweep-jobs (workshops.tasks.sweep_jobs)",
+                      "Sending due task sweep-answers (llm_gateway.tasks.sweep_answers)")
+            text = ""
+            while time.monotonic() < deadline:
+                text = log_path.read_text()
+                if all(w in text for w in wanted) or proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+            assert all(w in text for w in wanted), text[-3000:]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    from calma.celery import app
+
+    app.control.purge()  # the sent sweeps are not for another test's worker

@@ -5,8 +5,9 @@ import pytest
 
 from coding.models import Attribute
 from discussion import mapping, selectors, services
-from discussion.models import Embedding, Job, MapVersion
+from discussion.models import Embedding, MapVersion
 from tests.discussion.conftest import add_code, build
+from workshops.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -226,11 +226,11 @@ def test_page_views_write_nothing_and_show_a_dead_answer_as_interrupted(setup, c
     workshop, participant = setup
     conversation = services.conversation_create(membership=participant, workshop_model=WorkshopModel.objects.first())
     _q, answer = services.message_send(conversation=conversation, membership=participant, text="q")
-    Message.objects.filter(pk=answer.pk).update(status=MessageStatus.STREAMING, content="Half an ans",
-                                                updated_at=timezone.now() - timedelta(minutes=5))
     client = client_for(participant)
     base = f"/w/{workshop.slug}/interact/c/{conversation.id}/"
     client.get(base)  # the session and CSRF cookie are settled by a first view
+    Message.objects.filter(pk=answer.pk).update(status=MessageStatus.STREAMING, content="Half an ans",
+                                                updated_at=timezone.now() - timedelta(minutes=5))
     with CaptureQueriesContext(connection) as queries:
         page = client.get(base).content.decode()
         fragment = client.get(f"{base}m/{answer.pk}/", HTTP_HX_REQUEST="true").content.decode()
