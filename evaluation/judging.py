@@ -203,7 +203,7 @@ async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *,
             await save(run.id, item_id, axis_id, version_id, verdict, attempts, usage, error)
             counts[verdict.outcome] += 1
             finished += 1
-            if finished % 10 == 0 or finished == len(pairs):
+            if finished % max(1, total // 50) == 0 or finished == len(pairs):  # at most ~50 progress writes
                 done = offset + finished
                 await progress(min(99, int(100 * done / max(1, total))),
                                _("%(done)d of %(total)d scored") % {"done": done, "total": total})
