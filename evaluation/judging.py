@@ -127,20 +127,28 @@ class RunAborted(Exception):
     """The endpoint refuses the run itself (a wrong key, an unknown model): stop, keep what is scored."""
 
 
-def _load_pair(item_id: int, version_id: int):
-    item = RatingItem.objects.select_related("message__reply_to").get(pk=item_id)
-    version = RubricVersion.objects.get(pk=version_id)
-    question = item.message.reply_to.content if item.message.reply_to_id else ""
-    return item.message.content, question, version
+def _load_context(run: JudgeRun, pairs) -> tuple[dict, dict]:
+    """Everything the prompts need, read once: {item id: (question, answer)}, {version id: system prompt}."""
+    items = {}
+    for item in (RatingItem.objects.filter(pk__in={p[0] for p in pairs})
+                 .select_related("message__reply_to").only("message__content", "message__reply_to__content")):
+        question = item.message.reply_to.content if item.message.reply_to_id else ""
+        items[item.pk] = (question, item.message.content)
+    prompts = {v.pk: system_prompt(run.workshop, v) for v in RubricVersion.objects.filter(pk__in={p[2] for p in pairs})}
+    return items, prompts
 
 
-def _save(run_id: int, item_id: int, axis_id: int, version_id: int, verdict: Verdict, attempts: int,
-          usage: tuple[int | None, int | None], error: str = "") -> None:
-    JudgeScore.objects.update_or_create(
-        run_id=run_id, item_id=item_id, axis_id=axis_id,
-        defaults={"rubric_version_id": version_id, "outcome": verdict.outcome, "score": verdict.score,
-                  "reason": verdict.reason, "error": error[:200], "attempts": attempts,
-                  "prompt_tokens": usage[0], "completion_tokens": usage[1]},
+def _save_batch(run_id: int, rows: list[tuple]) -> None:
+    """Store a batch of judgements in one statement (one row per run, answer and axis: a pair
+    judged again — a failed call retried on resume — replaces its row, never adds one)."""
+    JudgeScore.objects.bulk_create(
+        [JudgeScore(run_id=run_id, item_id=item_id, axis_id=axis_id, rubric_version_id=version_id,
+                    outcome=verdict.outcome, score=verdict.score, reason=verdict.reason, error=error[:200],
+                    attempts=attempts, prompt_tokens=usage[0], completion_tokens=usage[1])
+         for item_id, axis_id, version_id, verdict, attempts, usage, error in rows],
+        update_conflicts=True, unique_fields=["run", "item", "axis"],
+        update_fields=["rubric_version", "outcome", "score", "reason", "error", "attempts", "prompt_tokens",
+                       "completion_tokens", "updated_at"],
     )
 
 
@@ -159,31 +167,51 @@ async def _ask(endpoint, messages) -> tuple[str, tuple[int | None, int | None]]:
 
 
 async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *, offset: int = 0,
-                    total: int | None = None) -> dict:
+                    total: int | None = None, batch: int | None = None) -> dict:
     """Score `pairs` with at most `run.concurrency` calls in flight; returns this pass's counts.
-    `offset` / `total` place this run's progress inside the whole job's."""
+
+    The prompts' material is read once up front and judgements are stored in batches, so the
+    database is not the bottleneck between the calls (one executor thread serves all ORM work).
+    A worker that dies loses at most the unsaved batch: those pairs are asked again on resume,
+    never stored twice. `offset` / `total` place this run's progress inside the whole job's."""
     from llm_gateway import client, registry
 
     endpoint = registry.get(run.endpoint_key)
     if endpoint is None:
         raise RunAborted(_("The judge endpoint %(key)s is no longer configured.") % {"key": run.endpoint_key})
     total = total or len(pairs)
-    workshop = run.workshop
+    batch = batch or max(1, min(25, total // 20))  # small runs still report progress as they go
+    items, prompts = await sync_to_async(_load_context, thread_sensitive=True)(run, pairs)
     gate = asyncio.Semaphore(run.concurrency)
+    writing = asyncio.Lock()
     counts = {o.value: 0 for o in JudgeOutcome}
+    pending: list[tuple] = []
     finished = 0
     aborted: list[str] = []
-    load = sync_to_async(_load_pair, thread_sensitive=True)
-    save = sync_to_async(_save, thread_sensitive=True)
+    save = sync_to_async(_save_batch, thread_sensitive=True)
     progress = sync_to_async(report, thread_sensitive=True)
 
-    async def one(item_id: int, axis_id: int, version_id: int) -> None:
+    async def flush(force: bool = False) -> None:
         nonlocal finished
+        async with writing:
+            if not pending or (len(pending) < batch and not force):
+                return
+            rows = pending[:]
+            del pending[:len(rows)]
+            await save(run.id, rows)
+            finished += len(rows)
+            for row in rows:
+                counts[row[3].outcome] += 1
+            done = offset + finished
+            await progress(min(99, int(100 * done / max(1, total))),
+                           _("%(done)d of %(total)d scored") % {"done": done, "total": total})
+
+    async def one(item_id: int, axis_id: int, version_id: int) -> None:
         async with gate:
             if aborted:
                 return
-            answer, question, version = await load(item_id, version_id)
-            messages = [{"role": "system", "content": system_prompt(workshop, version)},
+            question, answer = items[item_id]
+            messages = [{"role": "system", "content": prompts[version_id]},
                         {"role": "user", "content": user_prompt(question, answer)}]
             verdict, attempts, usage, error = None, 0, (None, None), ""
             for attempts in (1, 2):  # an unreadable reply is asked once more, never guessed
@@ -200,16 +228,12 @@ async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *,
                 verdict = parse_reply(text)
                 if verdict.outcome in (JudgeOutcome.SCORED, JudgeOutcome.NOT_APPLICABLE):
                     break
-            await save(run.id, item_id, axis_id, version_id, verdict, attempts, usage, error)
-            counts[verdict.outcome] += 1
-            finished += 1
-            if finished % max(1, total // 50) == 0 or finished == len(pairs):  # at most ~50 progress writes
-                done = offset + finished
-                await progress(min(99, int(100 * done / max(1, total))),
-                               _("%(done)d of %(total)d scored") % {"done": done, "total": total})
+        pending.append((item_id, axis_id, version_id, verdict, attempts, usage, error))
+        await flush()
 
     try:
         await asyncio.gather(*(one(*pair) for pair in pairs))
+        await flush(force=True)
     finally:
         await client.close_client()
         await sync_to_async(close_old_connections, thread_sensitive=True)()
