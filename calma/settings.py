@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "llm_gateway",
     "coding",
     "discussion",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -291,6 +292,9 @@ LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 LLM_FIRST_TOKEN_TIMEOUT = env_float("LLM_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1)
 LLM_TOTAL_TIMEOUT = env_float("LLM_TOTAL_TIMEOUT", 180.0, minimum=0.1)
 LLM_RETRY_BUDGET_SECONDS = env_float("LLM_RETRY_BUDGET_SECONDS", 20.0, minimum=0)
+# A model judge has nobody waiting on each answer: its calls may wait longer for the first token
+# (a long rubric prompt on a small CPU server) than a participant's chat does.
+EVALUATION_JUDGE_BUDGET_SECONDS = env_float("EVALUATION_JUDGE_BUDGET_SECONDS", 120.0, minimum=0.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0, maximum=10)
 CHAT_MESSAGE_MAX_CHARS = env_int("CHAT_MESSAGE_MAX_CHARS", 4000, minimum=100)
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/m")

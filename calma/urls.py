@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("llm_gateway.urls")),
     path("", include("coding.urls")),
     path("", include("discussion.urls")),
+    path("", include("evaluation.urls")),
 ]
 
 handler403 = "workshops.views.error_403"

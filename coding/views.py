@@ -27,7 +27,7 @@ from workshops.exports import stream_download
 from workshops.models import JobStatus, Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
-VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED)
+VIEW_STAGES = (Stage.REFLECT, Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED)
 
 
 def _is_fetch(request) -> bool:

@@ -18,7 +18,7 @@ from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
 LIVE = (Stage.DISCUSS,)
-RESULTS = (Stage.DISCUSS, Stage.CLOSED)
+RESULTS = (Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED)
 
 
 def _errors(request, error: ValidationError) -> None:

@@ -25,6 +25,11 @@
                                 with an OpenAI-shaped body (code 200: tokens, then an error object in
                                 the stream); <form> is stars ("sk-ab****wxyz", default), dots
                                 ("sk-ab...wxyz"), ellipsis ("sk-a…wxyz"), bearer ("Bearer <key>") or raw
+    judge[:mode[:delay_ms]]     a deterministic model judge: replies {"score": N, "reason": ...} where N is
+                                the digit after "quality:" in the last user message (3 if absent; "quality:na"
+                                gives null). mode: ok (default) · garbage (prose, never JSON) · garbageonce
+                                (prose for the first of identical requests, then JSON) · refuse · fenced
+                                (JSON inside ```json fences with text around it)
 
   Every scenario honours the request's max_tokens as a real server does: at most that many
   words, then finish_reason "length" (the answer was cut off).
@@ -167,7 +172,27 @@ class FaultUpstream:
             has_system = any(m.get("role") == "system" for m in messages)
             text = f"{len(messages)} messages; system={'yes' if has_system else 'no'}; last={users[-1] if users else ''}"
             return await self._stream(send, model, request, 0, 0, include_usage, text=text)
+        if scenario == "judge":
+            return await self._judge(send, model, request, arg(0, "ok"), arg(1, 0), include_usage)
         return await self._stream(send, model, request, arg(0, 8), arg(1, 0), include_usage)
+
+    async def _judge(self, send, model, request, mode, delay_ms, include_usage):
+        import re
+
+        messages = request.get("messages") or []
+        last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        found = re.search(r"quality:(\d|na)", last)
+        score = None if found and found.group(1) == "na" else int(found.group(1)) if found else 3
+        reply = json.dumps({"score": score, "reason": f"Judged <b>{score}</b> from the rubric."})
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        if mode == "garbage" or (mode == "garbageonce" and self.count(f"{model}|{json.dumps(messages)}") == 1):
+            reply = "This answer is quite good overall, I would say about four out of five."
+        elif mode == "refuse":
+            reply = "I'm sorry, I can't help with rating this."
+        elif mode == "fenced":
+            reply = f"Here is my judgement:\n```json\n{reply}\n```\nThanks."
+        return await self._stream(send, model, request, 0, 0, include_usage, text=reply)
 
     async def _json(self, send, status, data, headers=()):
         payload = json.dumps(data).encode()

@@ -16,10 +16,11 @@ class Stage(models.TextChoices):
     INTERACT = "interact", _("Interact")
     REFLECT = "reflect", _("Reflect")
     DISCUSS = "discuss", _("Discuss")
+    EVALUATE = "evaluate", _("Evaluate")
     CLOSED = "closed", _("Closed")
 
 
-STAGE_ORDER = [Stage.FAMILIARIZE, Stage.INTERACT, Stage.REFLECT, Stage.DISCUSS, Stage.CLOSED]
+STAGE_ORDER = [Stage.FAMILIARIZE, Stage.INTERACT, Stage.REFLECT, Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED]
 
 
 class Role(models.TextChoices):

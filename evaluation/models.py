@@ -1,0 +1,220 @@
+"""Evaluate: the group's final axes as versioned rubrics, and participants' own ratings of model
+answers along them (the human reference set that model judges are checked against).
+
+Rubric versions are immutable once anything has been rated with them: editing a rubric then makes
+a new version, and every rating names the version it used (seed paper, section 6)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+SCALE = (1, 2, 3, 4, 5)
+POINT_MAX = 500
+STATEMENT_MAX = 300
+STATEMENTS_MAX = 10
+
+
+class EvaluationSettings(models.Model):
+    """How the rating activity is sampled for one workshop (set by the facilitator)."""
+
+    workshop = models.OneToOneField("workshops.Workshop", on_delete=models.CASCADE, related_name="evaluation")
+    answers_per_person = models.PositiveSmallIntegerField(
+        _("answers each participant rates"), default=8,
+        help_text=_("How many model answers each participant is asked to rate along every axis."))
+    raters_per_answer = models.PositiveSmallIntegerField(
+        _("people who rate each answer"), default=3,
+        help_text=_("Answers are handed out so that each is rated by at least this many people."))
+    include_participant_conversations = models.BooleanField(
+        _("rate answers from participants' own conversations"), default=False,
+        help_text=_("Off: only the shared baseline conversations are rated. On: answers from other "
+                    "participants' conversations are shown too (the question and the answer, never "
+                    "who asked) — say so in the consent text first."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(answers_per_person__gte=1, answers_per_person__lte=100),
+                                   name="evaluation_answers_per_person_range"),
+            models.CheckConstraint(condition=Q(raters_per_answer__gte=1, raters_per_answer__lte=50),
+                                   name="evaluation_raters_per_answer_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluation settings of {self.workshop_id}"
+
+
+class Rubric(models.Model):
+    """One rubric per final axis; its text lives in versions."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="rubrics")
+    axis = models.OneToOneField("discussion.Axis", on_delete=models.CASCADE, related_name="rubric")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"rubric for axis {self.axis_id}"
+
+
+class RubricVersion(models.Model):
+    """A rubric's text at one time. `scale` is {"1": "...", ..., "5": "..."}; `examples` a list of
+    {"example_id", "polarity" ("high"|"low"), "excerpt"} snapshots of the axis' excerpts;
+    `drafted` lists the fields a model proposed that no person has edited or approved yet."""
+
+    rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    definition = models.TextField(max_length=5000, blank=True)
+    scale = models.JSONField(default=dict)
+    should = models.JSONField(default=list)
+    should_not = models.JSONField(default=list)
+    examples = models.JSONField(default=list)
+    drafted = models.JSONField(default=list)
+    created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["rubric_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rubric", "number"], name="evaluation_rubric_version_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="evaluation_rubric_version_number_ge_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.number}"
+
+    @property
+    def is_complete(self) -> bool:
+        """A rubric can be rated or scored only with a description for every point of the scale."""
+        return all(str(self.scale.get(str(p), "")).strip() for p in SCALE)
+
+
+class RatingItem(models.Model):
+    """A model answer in the rating pool of a workshop (sampled once, then handed out)."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="rating_items")
+    message = models.ForeignKey("llm_gateway.Message", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["workshop", "message"], name="evaluation_item_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.id} (message {self.message_id})"
+
+
+class RatingAssignment(models.Model):
+    """An answer handed to one participant to rate along every axis."""
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
+    position = models.PositiveSmallIntegerField()
+    assigned_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["membership_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "membership"], name="evaluation_assignment_unique"),
+            models.UniqueConstraint(fields=["membership", "position"], name="evaluation_assignment_position_unique"),
+        ]
+        indexes = [models.Index(fields=["membership", "done_at"])]
+
+    def __str__(self) -> str:
+        return f"assignment of item {self.item_id} to {self.membership_id}"
+
+
+class Rating(models.Model):
+    """One participant's rating of one answer on one axis: 1–5, or None for "does not apply".
+    Kept per annotator; nothing is stored only as an average."""
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="ratings")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="answer_ratings")
+    rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="ratings")
+    axis = models.ForeignKey("discussion.Axis", on_delete=models.CASCADE, related_name="answer_ratings")
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item_id", "axis_id", "membership_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "membership", "axis"], name="evaluation_rating_unique"),
+            models.CheckConstraint(condition=Q(score__isnull=True) | Q(score__gte=1, score__lte=5),
+                                   name="evaluation_rating_score_1_5"),
+        ]
+        indexes = [models.Index(fields=["axis", "item"])]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} rated item {self.item_id} on axis {self.axis_id}: {self.score}"
+
+
+class JudgeRun(models.Model):
+    """A model judge scoring answers along the axes' rubrics; each (answer, axis) it scores is one
+    JudgeScore. The work is done by the workshop's `judge` job (workshops.jobs: progress, attempts,
+    heartbeat, sweep), which scores whatever any run of the workshop still has left."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="judge_runs")
+    endpoint_key = models.CharField(max_length=100)
+    model_id = models.CharField(max_length=200, blank=True)
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    last_error = models.CharField(max_length=300, blank=True,
+                                  help_text=_("Why the last pass stopped early (the endpoint refused the run)."))
+    created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32),
+                                              name="evaluation_judge_concurrency_range")]
+
+    def __str__(self) -> str:
+        return f"judge {self.endpoint_key} on {self.workshop_id}"
+
+
+class JudgeOutcome(models.TextChoices):
+    SCORED = "scored", _("Scored")
+    NOT_APPLICABLE = "not_applicable", _("Does not apply")
+    UNPARSEABLE = "unparseable", _("Reply could not be read")
+    REFUSED = "refused", _("Judge refused")
+    FAILED = "failed", _("Endpoint failed")
+
+
+FINAL_OUTCOMES = (JudgeOutcome.SCORED, JudgeOutcome.NOT_APPLICABLE, JudgeOutcome.UNPARSEABLE, JudgeOutcome.REFUSED)
+
+
+class JudgeScore(models.Model):
+    """One judge's reading of one answer on one axis. Only `scored` rows carry a number; an
+    unreadable or refused reply is recorded as such, never turned into a score. A `failed` row
+    (the endpoint did not answer) is tried again when the run resumes."""
+
+    run = models.ForeignKey(JudgeRun, on_delete=models.CASCADE, related_name="scores")
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="judge_scores")
+    axis = models.ForeignKey("discussion.Axis", on_delete=models.CASCADE, related_name="judge_scores")
+    rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="judge_scores")
+    outcome = models.CharField(max_length=20, choices=JudgeOutcome.choices)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.TextField(max_length=1000, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run_id", "item_id", "axis_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item", "axis"], name="evaluation_judge_score_unique"),
+            models.CheckConstraint(
+                condition=(Q(outcome="scored", score__gte=1, score__lte=5) | (~Q(outcome="scored") & Q(score__isnull=True))),
+                name="evaluation_judge_score_only_when_scored"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} item {self.item_id} axis {self.axis_id}: {self.outcome} {self.score}"

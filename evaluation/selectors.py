@@ -1,0 +1,225 @@
+"""Reads of the Evaluate stage."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Count, Max, Prefetch, Q
+
+from discussion.selectors import active_axes
+from evaluation.agreement import AlphaResult, alpha_with_interval
+from evaluation.models import EvaluationSettings, Rating, RatingAssignment, RatingItem, Rubric, RubricVersion
+from llm_gateway.models import Message, MessageRole, MessageStatus
+from workshops.models import Membership, Workshop
+
+
+def settings_for(workshop: Workshop) -> EvaluationSettings:
+    return EvaluationSettings.objects.filter(workshop=workshop).first() or EvaluationSettings(workshop=workshop)
+
+
+def current_version(rubric: Rubric | None) -> RubricVersion | None:
+    if rubric is None:
+        return None
+    return rubric.versions.order_by("-number").first()
+
+
+def axes_with_rubrics(workshop: Workshop) -> list[dict]:
+    """Every final axis with its rubric's current version (None before one is written)."""
+    axes = list(active_axes(workshop).select_related("rubric"))
+    latest = {}
+    rubric_ids = [a.rubric.id for a in axes if hasattr(a, "rubric")]
+    if rubric_ids:
+        newest = (RubricVersion.objects.filter(rubric_id__in=rubric_ids).values("rubric_id")
+                  .annotate(n=Max("number")))
+        wanted = Q()
+        for row in newest:
+            wanted |= Q(rubric_id=row["rubric_id"], number=row["n"])
+        for version in RubricVersion.objects.filter(wanted).annotate(n_ratings=Count("ratings")):
+            latest[version.rubric_id] = version
+    rows = []
+    for axis in axes:
+        rubric = getattr(axis, "rubric", None)
+        rows.append({"axis": axis, "rubric": rubric, "version": latest.get(rubric.id) if rubric else None})
+    return rows
+
+
+def ratable_axes(workshop: Workshop) -> list[dict]:
+    """Axes participants rate along: those whose current rubric describes every scale point."""
+    return [row for row in axes_with_rubrics(workshop) if row["version"] and row["version"].is_complete]
+
+
+def pool_messages(workshop: Workshop):
+    """Answers that may be handed out for rating: finished assistant answers of the shared baseline
+    conversations (and, if the facilitator turned it on, of participants' conversations) — never a
+    withdrawn member's, never a facilitator's sandbox, never a superseded or unfinished answer."""
+    cfg = settings_for(workshop)
+    conversations = Q(conversation__is_baseline=True)
+    if cfg.include_participant_conversations:
+        conversations |= Q(conversation__is_sandbox=False, conversation__owner__role="participant")
+    return (Message.objects.filter(conversation__workshop=workshop, role=MessageRole.ASSISTANT,
+                                   status=MessageStatus.COMPLETE, conversation__owner__withdrawn_at__isnull=True)
+            .filter(conversations).exclude(content=""))
+
+
+def _question_for(message: Message) -> Message | None:
+    if message.reply_to_id:
+        return message.reply_to
+    return (Message.objects.filter(conversation_id=message.conversation_id, role=MessageRole.USER,
+                                   position__lt=message.position).order_by("-position").first())
+
+
+def assignments_of(membership: Membership) -> list[RatingAssignment]:
+    return list(RatingAssignment.objects.filter(membership=membership).select_related("item__message")
+                .order_by("position"))
+
+
+def assignment_view(membership: Membership, position: int) -> dict | None:
+    """One answer to rate: its question, the answer, and the member's own ratings so far (never
+    anyone else's: no anchoring)."""
+    assignment = (RatingAssignment.objects.filter(membership=membership, position=position)
+                  .select_related("item__message__conversation", "item__message__reply_to").first())
+    if assignment is None:
+        return None
+    message = assignment.item.message
+    mine = {r.axis_id: r.score for r in Rating.objects.filter(item=assignment.item, membership=membership)}
+    rated = set(mine)
+    return {"assignment": assignment, "message": message, "question": _question_for(message),
+            "mine": mine, "rated_axes": rated}
+
+
+def progress_by_member(workshop: Workshop) -> dict[int, dict]:
+    """For the facilitator dashboard: answers each participant has finished rating, of assigned."""
+    rows = (RatingAssignment.objects.filter(membership__workshop=workshop)
+            .values("membership_id")
+            .annotate(done=Count("id", filter=Q(done_at__isnull=False)), total=Count("id")))
+    return {r["membership_id"]: {"rated": f"{r['done']}/{r['total']}"} for r in rows}
+
+
+def ratings_for_export(workshop: Workshop):
+    """Annotator-level rows, withdrawn members left out, in a stable order."""
+    return (Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+            .select_related("membership", "rubric_version__rubric", "axis", "item__message__reply_to",
+                            "item__message__conversation")
+            .order_by("axis_id", "item_id", "membership__pseudonym"))
+
+
+def rubric_versions_for_export(workshop: Workshop):
+    return (Rubric.objects.filter(workshop=workshop).select_related("axis")
+            .prefetch_related(Prefetch("versions", queryset=RubricVersion.objects.select_related("created_by")
+                                       .order_by("number"))))
+
+
+def agreement(workshop: Workshop, *, resamples: int = 1000) -> list[dict]:
+    """Per final axis: Krippendorff's alpha (ordinal) among participants with a bootstrap 95%
+    interval, the number of items and ratings, and the score distribution for the chart."""
+    by_axis: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    rows = (Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+            .values_list("axis_id", "membership_id", "item_id", "score"))
+    for axis_id, member_id, item_id, score in rows:
+        by_axis[axis_id].append((member_id, item_id, score))
+    out = []
+    for row in axes_with_rubrics(workshop):
+        axis = row["axis"]
+        triples = by_axis.get(axis.id, [])
+        result: AlphaResult = alpha_with_interval(triples, resamples=resamples)
+        counts = [sum(1 for _m, _i, s in triples if s == point) for point in (1, 2, 3, 4, 5)]
+        out.append({
+            "axis": axis, "version": row["version"], "result": result,
+            "ratings_total": len(triples), "not_applicable": sum(1 for t in triples if t[2] is None),
+            "raters": len({t[0] for t in triples}), "counts": counts,
+        })
+    return out
+
+
+def pool_stats(workshop: Workshop) -> dict:
+    items = RatingItem.objects.filter(workshop=workshop).annotate(n=Count("assignments"))
+    cfg = settings_for(workshop)
+    total = items.count()
+    covered = items.filter(n__gte=cfg.raters_per_answer).count()
+    return {"pool": pool_messages(workshop).count(), "items": total, "covered": covered}
+
+
+# --- judges ----------------------------------------------------------------------------------------
+
+
+def judge_runs(workshop: Workshop):
+    from evaluation.models import JudgeRun
+
+    return list(JudgeRun.objects.filter(workshop=workshop).order_by("id"))
+
+
+def judge_job(workshop: Workshop):
+    from workshops.models import Job
+
+    return Job.objects.filter(workshop=workshop, kind="judge").order_by("-created_at", "-id").first()
+
+
+def _spearman(pairs: list[tuple[float, float]]) -> tuple[float | None, int]:
+    from scipy.stats import spearmanr
+
+    if len(pairs) < 3:
+        return None, len(pairs)
+    xs, ys = zip(*pairs)
+    if len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None, len(pairs)
+    rho = spearmanr(xs, ys).statistic
+    return (None if rho != rho else float(rho)), len(pairs)  # NaN → None
+
+
+def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
+    """Each judge against the participants, per axis: alpha with the judge added as one more rater
+    (bootstrap interval), Spearman's rho between the judge's score and the participants' median,
+    the judge's outcome counts; and alpha among the judges when there are several. A judge is
+    flagged on an axis when adding it lowers alpha below the participants' own."""
+    import statistics
+
+    from evaluation.models import JudgeOutcome, JudgeScore
+
+    runs = judge_runs(workshop)
+    people: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    for axis_id, member_id, item_id, score in (
+        Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+        .values_list("axis_id", "membership_id", "item_id", "score")
+    ):
+        people[axis_id].append((member_id, item_id, score))
+    judged: dict[tuple[int, int], dict[int, int | None]] = defaultdict(dict)
+    outcomes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in JudgeOutcome})
+    for run_id, axis_id, item_id, outcome, score in (
+        JudgeScore.objects.filter(run__workshop=workshop).values_list("run_id", "axis_id", "item_id", "outcome", "score")
+    ):
+        outcomes[(run_id, axis_id)][outcome] += 1
+        if outcome == JudgeOutcome.SCORED:
+            judged[(run_id, axis_id)][item_id] = score
+    axes = []
+    for row in axes_with_rubrics(workshop):
+        axis = row["axis"]
+        triples = people.get(axis.id, [])
+        base = alpha_with_interval(triples, resamples=resamples)
+        rated_items: dict[int, list[int]] = defaultdict(list)
+        for _member, item, score in triples:
+            if score is not None:
+                rated_items[item].append(score)
+        judges = []
+        for run in runs:
+            scores = judged.get((run.id, axis.id), {})
+            extra = [(f"judge-{run.id}", item, score) for item, score in scores.items() if item in rated_items]
+            with_judge = alpha_with_interval(triples + extra, resamples=resamples) if extra else None
+            rho, n = _spearman([(statistics.median(rated_items[i]), s) for i, s in scores.items() if i in rated_items])
+            judges.append({
+                "run": run, "with_judge": with_judge, "rho": rho, "rho_n": n,
+                "outcomes": outcomes[(run.id, axis.id)],
+                "flagged": bool(with_judge and with_judge.alpha is not None and base.alpha is not None
+                                and with_judge.alpha < base.alpha),
+            })
+        between = None
+        if len(runs) >= 2:
+            between = alpha_with_interval(
+                [(run.id, item, score) for run in runs for item, score in judged.get((run.id, axis.id), {}).items()],
+                resamples=resamples)
+        axes.append({"axis": axis, "version": row["version"], "participants": base, "judges": judges,
+                     "between_judges": between})
+    return {"runs": runs, "axes": axes}
+
+
+def rated_item_count(workshop: Workshop) -> int:
+    return RatingItem.objects.filter(workshop=workshop, ratings__isnull=False).distinct().count()

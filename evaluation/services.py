@@ -1,0 +1,187 @@
+"""Every write of the Evaluate stage: rubrics (versioned), the rating pool and its hand-out, ratings."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from discussion.models import Axis, AxisExample, AxisStatus
+from evaluation import selectors
+from evaluation.models import (
+    POINT_MAX, SCALE, STATEMENT_MAX, STATEMENTS_MAX, EvaluationSettings, Rating, RatingAssignment, RatingItem,
+    Rubric, RubricVersion,
+)
+from workshops.models import Membership, Workshop
+
+
+def _clean_text(value: str, limit: int, label: str) -> str:
+    value = (value or "").replace("\x00", "").strip()
+    if len(value) > limit:
+        raise ValidationError(_("%(label)s is longer than %(n)d characters.") % {"label": label, "n": limit})
+    return value
+
+
+def _clean_statements(values, label: str) -> list[str]:
+    cleaned = [_clean_text(v, STATEMENT_MAX, label) for v in values or []]
+    cleaned = [v for v in cleaned if v]
+    if len(cleaned) > STATEMENTS_MAX:
+        raise ValidationError(_("At most %(n)d %(label)s statements.") % {"n": STATEMENTS_MAX, "label": label})
+    return cleaned
+
+
+@transaction.atomic
+def evaluation_settings_update(*, workshop: Workshop, answers_per_person: int, raters_per_answer: int,
+                               include_participant_conversations: bool) -> EvaluationSettings:
+    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
+    cfg.answers_per_person = answers_per_person
+    cfg.raters_per_answer = raters_per_answer
+    cfg.include_participant_conversations = include_participant_conversations
+    cfg.full_clean()
+    cfg.save()
+    return cfg
+
+
+@transaction.atomic
+def rubric_save(*, axis: Axis, by: Membership, scale: dict, should=(), should_not=(),
+                examples: list[tuple[int, str]] = ()) -> RubricVersion:
+    """Write an axis' rubric. The axis' name and definition are copied in as they are now.
+
+    While nobody has rated with the current version it is updated in place; once ratings exist,
+    a new version is made, so no earlier rating ever changes meaning. A person saving the rubric
+    approves it: nothing stays marked as drafted by a model."""
+    if axis.status != AxisStatus.ACTIVE:
+        raise ValidationError(_("Only the group's final axes get a rubric."))
+    cleaned_scale = {str(p): _clean_text(str(scale.get(str(p), scale.get(p, "")) or ""), POINT_MAX,
+                                         _("Point %(p)d") % {"p": p}) for p in SCALE}
+    snapshots = []
+    if examples:
+        by_id = {e.id: e for e in AxisExample.objects.filter(axis=axis, id__in=[i for i, _p in examples])}
+        for example_id, polarity in examples:
+            if polarity not in ("high", "low"):
+                raise ValidationError(_("An example illustrates a high or a low score."))
+            example = by_id.get(example_id)
+            if example is None:
+                raise ValidationError(_("That excerpt is not attached to this axis."))
+            snapshots.append({"example_id": example.id, "polarity": polarity, "excerpt": example.excerpt})
+    fields = {
+        "name": axis.name, "definition": axis.definition, "scale": cleaned_scale,
+        "should": _clean_statements(should, _("should")),
+        "should_not": _clean_statements(should_not, _("should not")),
+        "examples": snapshots, "drafted": [],
+    }
+    rubric, _created = Rubric.objects.select_for_update().get_or_create(axis=axis, defaults={"workshop_id": axis.workshop_id})
+    current = rubric.versions.order_by("-number").first()
+    if current is not None and not current.ratings.exists():
+        for key, value in fields.items():
+            setattr(current, key, value)
+        current.created_by = by
+        current.save()
+        return current
+    number = current.number + 1 if current else 1
+    return RubricVersion.objects.create(rubric=rubric, number=number, created_by=by, **fields)
+
+
+def _shuffle_key(item_id: int, membership_id: int) -> str:
+    """A stable per-person order, so two people are not handed the same answers first."""
+    return hashlib.blake2b(f"{item_id}:{membership_id}".encode(), digest_size=8).hexdigest()
+
+
+@transaction.atomic
+def assignments_ensure(*, membership: Membership) -> list[RatingAssignment]:
+    """Hand a participant their share of answers to rate, up to `answers_per_person`.
+
+    Answers with the fewest raters go first, so every answer reaches `raters_per_answer` raters
+    before any gets more. Hand-outs of one workshop are serialised on its settings row."""
+    if not membership.is_participant or membership.is_withdrawn:
+        raise PermissionDenied(_("Only participants rate answers."))
+    workshop = membership.workshop
+    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
+    existing = list(RatingAssignment.objects.filter(membership=membership).order_by("position"))
+    missing = cfg.answers_per_person - len(existing)
+    if missing <= 0:
+        return existing
+    pool = list(selectors.pool_messages(workshop).values_list("id", flat=True))
+    RatingItem.objects.bulk_create([RatingItem(workshop=workshop, message_id=m) for m in pool],
+                                   ignore_conflicts=True)
+    taken = {a.item_id for a in existing}
+    candidates = (RatingItem.objects.filter(workshop=workshop, message_id__in=pool).exclude(id__in=taken)
+                  .annotate(n=Count("assignments")).values_list("id", "n"))
+    ordered = sorted(candidates, key=lambda row: (row[1], _shuffle_key(row[0], membership.id)))
+    start = (existing[-1].position + 1) if existing else 1
+    new = [RatingAssignment(item_id=item_id, membership=membership, position=start + i)
+           for i, (item_id, _n) in enumerate(ordered[:missing])]
+    RatingAssignment.objects.bulk_create(new)
+    return existing + new
+
+
+@transaction.atomic
+def ratings_submit(*, membership: Membership, position: int, scores: dict[int, int | None]) -> RatingAssignment:
+    """Store a participant's ratings of one handed-out answer, one per axis (None: does not apply).
+
+    A second rating of the same answer and axis by the same person replaces the first, and names
+    the rubric version in force now."""
+    assignment = (RatingAssignment.objects.select_for_update().select_related("item")
+                  .filter(membership=membership, position=position).first())
+    if assignment is None:
+        raise ValidationError(_("This answer was not handed to you to rate."))
+    axes = {row["axis"].id: row["version"] for row in selectors.ratable_axes(membership.workshop)}
+    if not axes:
+        raise ValidationError(_("No axis has a complete rubric yet: there is nothing to rate along."))
+    unknown = set(scores) - set(axes)
+    if unknown:
+        raise ValidationError(_("One of the axes is not open for rating."))
+    for axis_id, score in scores.items():
+        if score is not None and score not in SCALE:
+            raise ValidationError(_("A rating is a whole number from 1 to 5, or 'does not apply'."))
+        Rating.objects.update_or_create(
+            item=assignment.item, membership=membership, axis_id=axis_id,
+            defaults={"score": score, "rubric_version": axes[axis_id]},
+        )
+    rated = Rating.objects.filter(item=assignment.item, membership=membership, axis_id__in=list(axes)).count()
+    done = rated >= len(axes)
+    if done and assignment.done_at is None:
+        assignment.done_at = timezone.now()
+        assignment.save(update_fields=["done_at"])
+    elif not done and assignment.done_at is not None:
+        assignment.done_at = None
+        assignment.save(update_fields=["done_at"])
+    return assignment
+
+
+@transaction.atomic
+def judge_runs_start(*, workshop: Workshop, by: Membership, endpoint_keys: list[str], concurrency: int = 4):
+    """Start one judge run per chosen endpoint and queue the workshop's judge job (or join the one
+    that is already working: it picks up every run with something left)."""
+    from llm_gateway import registry
+    from workshops import jobs
+
+    from evaluation.models import JudgeRun
+
+    if not endpoint_keys:
+        raise ValidationError(_("Choose at least one judge model."))
+    if not selectors.ratable_axes(workshop):
+        raise ValidationError(_("No axis has a complete rubric: a judge needs every point of the scale described."))
+    if not Rating.objects.filter(item__workshop=workshop).exists():
+        raise ValidationError(_("Participants have not rated any answer yet: there is nothing to check a judge against."))
+    runs = []
+    for key in dict.fromkeys(endpoint_keys):
+        endpoint = registry.get(key)
+        if endpoint is None:
+            raise ValidationError(_("%(key)s is not a configured model endpoint.") % {"key": key})
+        runs.append(JudgeRun.objects.create(workshop=workshop, endpoint_key=key, model_id=endpoint.model,
+                                            concurrency=concurrency, created_by=by))
+    job = jobs.job_request(workshop=workshop, kind="judge", by=by)
+    return runs, job
+
+
+@transaction.atomic
+def judge_resume(*, workshop: Workshop, by: Membership):
+    """Score what the workshop's runs still have left (failed calls, a stopped worker)."""
+    from workshops import jobs
+
+    return jobs.job_request(workshop=workshop, kind="judge", by=by)

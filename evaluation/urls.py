@@ -1,0 +1,18 @@
+from django.urls import include, path
+
+from evaluation import views
+
+app_name = "evaluation"
+
+patterns = [
+    path("", views.overview, name="overview"),
+    path("rubrics/<int:axis_id>/", views.rubric_edit, name="rubric_edit"),
+    path("rate/", views.rate_start, name="rate_start"),
+    path("rate/<int:position>/", views.rate, name="rate"),
+    path("results/", views.results, name="results"),
+    path("judges/", views.judges, name="judges"),
+    path("export/ratings.csv", views.export_ratings, name="export_ratings"),
+    path("export/rubrics.json", views.export_rubrics, name="export_rubrics"),
+]
+
+urlpatterns = [path("w/<slug:slug>/evaluate/", include(patterns))]

@@ -1,0 +1,220 @@
+"""Thin views of the Evaluate stage: authorize, validate, call one service or selector, render."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from coding.exports import stream_csv
+from discussion.models import Axis, AxisExample, AxisStatus
+from evaluation import forms, judging, selectors, services
+from workshops.models import Stage
+from workshops.permissions import FACILITATOR, STAFF, workshop_view
+
+RATING = (Stage.EVALUATE,)
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=STAFF)
+def overview(request, workshop, membership):
+    cfg = selectors.settings_for(workshop)
+    form = forms.SettingsForm(instance=cfg)
+    if request.method == "POST":
+        if not membership.is_facilitator:
+            raise PermissionDenied(_("Researchers read the evaluation; only facilitators change it."))
+        form = forms.SettingsForm(request.POST, instance=cfg)
+        if form.is_valid():
+            services.evaluation_settings_update(workshop=workshop, **form.cleaned_data)
+            messages.success(request, _("Rating settings saved."))
+            return redirect("evaluation:overview", slug=workshop.slug)
+    return render(request, "evaluation/overview.html", {
+        "workshop": workshop, "membership": membership, "form": form,
+        "rows": selectors.axes_with_rubrics(workshop), "pool": selectors.pool_stats(workshop),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=FACILITATOR)
+def rubric_edit(request, workshop, membership, axis_id):
+    axis = get_object_or_404(Axis, pk=axis_id, workshop=workshop, status=AxisStatus.ACTIVE)
+    rubric = getattr(axis, "rubric", None)
+    version = selectors.current_version(rubric)
+    examples = list(AxisExample.objects.filter(axis=axis).order_by("id"))
+    form = forms.RubricForm(request.POST or None, examples=examples, version=version)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.rubric_save(axis=axis, by=membership, **form.service_kwargs())
+        except ValidationError as error:
+            for text in error.messages:
+                form.add_error(None, text)
+        else:
+            messages.success(request, _("Rubric saved as version %(n)d.") % {"n": saved.number})
+            return redirect("evaluation:overview", slug=workshop.slug)
+    return render(request, "evaluation/rubric_edit.html", {
+        "workshop": workshop, "membership": membership, "axis": axis, "version": version, "form": form,
+        "has_ratings": bool(version and version.ratings.exists()),
+    })
+
+
+@require_GET
+@workshop_view(roles=("participant",), stages=RATING)
+def rate_start(request, workshop, membership):
+    """Hand out this person's share (once) and open the first answer they have not finished."""
+    if not selectors.ratable_axes(workshop):
+        return render(request, "evaluation/rate_waiting.html", {"workshop": workshop, "membership": membership})
+    assignments = services.assignments_ensure(membership=membership)
+    if not assignments:
+        return render(request, "evaluation/rate_waiting.html",
+                      {"workshop": workshop, "membership": membership, "empty_pool": True})
+    todo = next((a for a in assignments if a.done_at is None), None)
+    if todo is None:
+        return render(request, "evaluation/rate_done.html",
+                      {"workshop": workshop, "membership": membership, "assignments": assignments})
+    return redirect("evaluation:rate", slug=workshop.slug, position=todo.position)
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=("participant",), stages=RATING)
+def rate(request, workshop, membership, position):
+    view = selectors.assignment_view(membership, position)
+    if view is None:
+        raise Http404(_("This answer was not handed to you to rate."))
+    axes = selectors.ratable_axes(workshop)
+    form = forms.RatingsForm(request.POST or None, axes=axes, initial_scores=view["mine"])
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ratings_submit(membership=membership, position=position, scores=form.scores())
+        except ValidationError as error:
+            for text in error.messages:
+                form.add_error(None, text)
+        else:
+            return redirect("evaluation:rate_start", slug=workshop.slug)
+    assignments = selectors.assignments_of(membership)
+    return render(request, "evaluation/rate.html", {
+        "workshop": workshop, "membership": membership, "view": view, "form": form,
+        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
+        "assignments": assignments, "done": sum(1 for a in assignments if a.done_at), "position": position,
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _judge_context(workshop, membership, form=None) -> dict:
+    from workshops import jobs
+
+    job = selectors.judge_job(workshop)
+    pending = sum(len(judging.pairs_to_score(run)) for run in selectors.judge_runs(workshop))
+    axes = len(selectors.ratable_axes(workshop))
+    items = selectors.rated_item_count(workshop)
+    return {
+        "judge_form": form or (forms.JudgeForm() if membership.is_facilitator else None),
+        "judge_job": jobs.state(job) if job else None,
+        "judge_active": bool(job and job.status in ("queued", "running") and not jobs.is_stale(job)),
+        "judge_pending": pending,
+        "judge_estimate": judging.estimate_tokens(workshop, items * axes),
+        "judge_pairs": items * axes,
+    }
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def results(request, workshop, membership):
+    rows = selectors.agreement(workshop)
+    chart = [{"name": r["axis"].name, "counts": r["counts"], "alpha": r["result"].alpha,
+              "low": r["result"].low, "high": r["result"].high} for r in rows]
+    judges = selectors.judge_agreement(workshop)
+    judge_chart = [{"axis": a["axis"].name, "participants": a["participants"].alpha,
+                    "judges": [{"name": j["run"].endpoint_key, "alpha": j["with_judge"].alpha if j["with_judge"] else None,
+                                "rho": j["rho"]} for j in a["judges"]]} for a in judges["axes"]]
+    return render(request, "evaluation/results.html", {
+        "workshop": workshop, "membership": membership, "rows": rows, "judges": judges,
+        "chart_data": {"axes": chart, "judges": judge_chart,
+                       "labels": {"na": _("does not apply"), "alpha": _("alpha (ordinal)"),
+                                  "participants": _("participants alone")}},
+        **_judge_context(workshop, membership),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=STAFF)
+def judges(request, workshop, membership):
+    """GET: the judge job's status (polled by the results page while it works). POST (facilitator):
+    start judges, or resume what is left."""
+    if request.method == "GET":
+        return render(request, "evaluation/results.html#judge-status",
+                      {"workshop": workshop, "membership": membership, **_judge_context(workshop, membership)})
+    if not membership.is_facilitator:
+        raise PermissionDenied(_("Researchers read the evaluation; only facilitators change it."))
+    if "resume" in request.POST:
+        services.judge_resume(workshop=workshop, by=membership)
+        messages.success(request, _("Scoring what is left."))
+        return redirect("evaluation:results", slug=workshop.slug)
+    form = forms.JudgeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.judge_runs_start(workshop=workshop, by=membership, endpoint_keys=form.cleaned_data["endpoints"],
+                                      concurrency=form.cleaned_data["concurrency"])
+        except ValidationError as error:
+            for text in error.messages:
+                form.add_error(None, text)
+        else:
+            messages.success(request, _("The judges are scoring; this page follows their progress."))
+            return redirect("evaluation:results", slug=workshop.slug)
+    return render(request, "evaluation/results.html", {
+        "workshop": workshop, "membership": membership, "rows": selectors.agreement(workshop),
+        "judges": selectors.judge_agreement(workshop), "chart_data": {"axes": [], "judges": [], "labels": {}},
+        **_judge_context(workshop, membership, form),
+    }, status=400)
+
+
+RATING_COLUMNS = [
+    "workshop", "axis_id", "axis_name", "rubric_id", "rubric_version", "item_id", "message_id",
+    "conversation_id", "is_baseline", "question", "answer", "participant", "score", "not_applicable",
+    "rated_at",
+]
+
+
+def _rating_rows(workshop, axis_id=None):
+    qs = selectors.ratings_for_export(workshop)
+    if axis_id is not None:
+        qs = qs.filter(axis_id=axis_id)
+    for r in qs.iterator(chunk_size=500):
+        message = r.item.message
+        question = message.reply_to.content if message.reply_to_id else ""
+        yield [workshop.slug, r.axis_id, r.axis.name, r.rubric_version.rubric_id, r.rubric_version.number,
+               r.item_id, message.id, message.conversation_id, message.conversation.is_baseline, question,
+               message.content, r.membership.pseudonym, "" if r.score is None else r.score,
+               r.score is None, r.updated_at.isoformat()]
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_ratings(request, workshop, membership):
+    axis_id = request.GET.get("axis")
+    if axis_id is not None and not (axis_id.isascii() and axis_id.isdigit()):
+        raise Http404
+    response = StreamingHttpResponse(
+        stream_csv(RATING_COLUMNS, _rating_rows(workshop, int(axis_id) if axis_id else None)),
+        content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-ratings.csv"'
+    return response
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_rubrics(request, workshop, membership):
+    data = {"workshop": workshop.slug, "rubrics": [
+        {"rubric_id": rubric.id, "axis_id": rubric.axis_id, "versions": [
+            {"version": v.number, "name": v.name, "definition": v.definition, "scale": v.scale,
+             "should": v.should, "should_not": v.should_not, "examples": v.examples, "drafted": v.drafted,
+             "complete": v.is_complete,
+             "author": v.created_by.pseudonym if v.created_by else None, "created_at": v.created_at.isoformat()}
+            for v in rubric.versions.all()]}
+        for rubric in selectors.rubric_versions_for_export(workshop)]}
+    response = HttpResponse(json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-rubrics.json"'
+    return response

@@ -1,0 +1,84 @@
+"""Evaluate in a real browser: the facilitator writes rubrics for two axes; three participants
+rate the handed-out answers on a phone (every score a tap, "does not apply" allowed); the
+facilitator opens the agreement table and its chart."""
+
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from discussion import services as discussion_services
+from evaluation.models import Rating
+from tests.browser.conftest import login
+from tests.evaluation.conftest import SCALE
+from tests.factories import PASSWORD, facilitator_of, make_conversation, make_participant, make_workshop
+from workshops import services as workshop_services
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOTS = os.environ.get("CALMA_SCREENSHOTS", "")
+PHONE = {"width": 390, "height": 844}
+
+
+def _shot(page, name):
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"evaluate-{name}.png"), full_page=True)
+
+
+def test_rubrics_ratings_on_a_phone_and_agreement(new_page):
+    workshop = make_workshop(stage="discuss", slug="evaluate-history")
+    facilitator = facilitator_of(workshop)
+    people = [make_participant(workshop) for _ in range(3)]
+    baseline = make_conversation(facilitator, [
+        ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut, in May 1857."),
+        ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था, जिसने 1556 से 1605 तक शासन किया।"),
+    ], is_baseline=True)
+    baseline.is_sandbox = True
+    baseline.save(update_fields=["is_sandbox"])
+    axes = [discussion_services.axis_create(membership=facilitator, name="Balance",
+                                            definition="Presenting several perspectives"),
+            discussion_services.axis_create(membership=facilitator, name="<b>Accuracy</b>",
+                                            definition="Facts and dates are right")]
+    workshop_services.workshop_set_stage(workshop=workshop, stage="evaluate", by=facilitator.user)
+
+    fac = new_page()
+    login(fac, facilitator.user.username, PASSWORD)
+    fac.goto(f"/w/{workshop.slug}/evaluate/")
+    expect(fac.get_by_text("<b>Accuracy</b>").first).to_be_visible()  # hostile text shown as text
+    for axis in axes:
+        fac.goto(f"/w/{workshop.slug}/evaluate/rubrics/{axis.id}/")
+        for point in range(1, 6):
+            fac.get_by_label(f"What a {point} looks like").fill(SCALE[str(point)])
+        fac.get_by_role("button", name="Save rubric").click()
+        expect(fac.get_by_text("Rubric saved as version 1.")).to_be_visible()
+    _shot(fac, "overview")
+
+    for i, person in enumerate(people):
+        page = new_page(viewport=PHONE)
+        login(page, person.user.username, PASSWORD)
+        page.goto(f"/w/{workshop.slug}/")
+        page.get_by_role("link", name="Start rating").click()
+        for _answer in range(2):
+            expect(page.get_by_text("The model's answer")).to_be_visible()
+            groups = page.get_by_role("radiogroup")
+            expect(groups).to_have_count(2)
+            groups.nth(0).get_by_text(str(3 + i % 2), exact=True).click()
+            groups.nth(1).get_by_text("does not apply" if i == 2 else "4", exact=True).click()
+            if i == 0 and _answer == 0:
+                _shot(page, "rate-phone")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"]
+            page.get_by_role("button", name="Save and go to the next answer").click()
+        expect(page.get_by_text("every answer handed to you is rated")).to_be_visible()
+        assert not page.js_errors
+
+    assert Rating.objects.count() == 3 * 2 * 2
+    assert Rating.objects.filter(score__isnull=True).count() == 2
+
+    fac.goto(f"/w/{workshop.slug}/evaluate/results/")
+    table = fac.locator("#agreement-table")
+    expect(table).to_contain_text("Balance")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(fac.locator("#eval-chart .main-svg").first).to_be_attached()
+    _shot(fac, "results")
+    assert not fac.js_errors
