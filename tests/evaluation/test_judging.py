@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from evaluation import judging, selectors, services
-from evaluation.models import JudgeOutcome, JudgeRun, JudgeScore, RatingAssignment, RatingItem
+from evaluation.models import JudgeOutcome, JudgeRun, JudgeScore, RatingAssignment
 from tests.evaluation.conftest import SCALE
 
 
