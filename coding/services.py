@@ -562,15 +562,16 @@ def summary_notify(job: Job) -> None:
 
 def on_withdrawal(membership: Membership) -> None:
     """The withdrawal hook (workshops.withdrawal): a computed summary holding the member's data
-    is no longer shown (selectors.shown_summary); a new one without it is queued at once. (If a
-    summary job is still running, it read their data too: the page hides its result when it
-    ends, and the facilitator's Generate starts the new one.)"""
+    is no longer shown (selectors.shown_summary), and a new one without it is queued at once —
+    also when one is being computed right now (it read their data too: it is ended and replaced)."""
     from coding import selectors
 
     workshop = membership.workshop
+    latest = selectors.latest_summary_job(workshop)
     done = selectors.latest_done_summary(workshop)
-    if done is not None and done.result and membership.id in selectors.summary_contributors(done.result):
-        jobs.job_request(workshop=workshop, kind="summary", by=None,
-                         fingerprint=selectors.summary_fingerprint(workshop), reuse_done=False)
+    holds_them = done is not None and done.result and membership.id in selectors.summary_contributors(done.result)
+    if holds_them or (latest is not None and latest.is_active):
+        jobs.job_request(workshop=workshop, kind="summary", by=None, fingerprint=selectors.summary_fingerprint(workshop),
+                         replace_active=_("A participant withdrew: the summary is computed again without their data."))
     else:
         broadcast(membership.workshop_id, "reflect-summary", {})

@@ -150,22 +150,25 @@ def _publish(job_id: int, kind: JobKind) -> None:
 
 @transaction.atomic
 def job_request(*, workshop: Workshop, kind: str, by: Membership | None = None, fingerprint: str = "",
-                params: dict | None = None, reuse_done: bool = False) -> Job:
+                params: dict | None = None, reuse_done: bool = False, replace_active: str = "") -> Job:
     """Queue `kind` for the workshop, or return the job that already does it.
 
     Returned instead of a new job: the kind's active job while its worker is alive; with
     `reuse_done`, the latest finished job with the same `fingerprint`. An active job whose
-    heartbeat went silent is failed here and a new one queued.
+    heartbeat went silent is failed here and a new one queued. `replace_active` (a reason)
+    ends an active job even while its worker is alive — its inputs changed so that its result
+    must not be used (a participant withdrew) — and queues a new one; the old run's next
+    write finds its row gone from under it (JobLost) and it stops.
     """
     spec = get_kind(kind)
     Workshop.objects.select_for_update().filter(pk=workshop.pk).first()  # one request at a time per workshop
     now = timezone.now()
     for active in Job.objects.filter(workshop=workshop, kind=kind, status__in=JOB_ACTIVE).order_by("-created_at"):
-        if not is_stale(active, now):
+        if not is_stale(active, now) and not replace_active:
             return active
         ended = Job.objects.filter(pk=active.pk, status=active.status, attempts=active.attempts).update(
             status=JobStatus.FAILED, finished_at=now,
-            error="The worker stopped answering; a new run was started instead.",
+            error=replace_active or "The worker stopped answering; a new run was started instead.",
         )
         if ended:
             active.refresh_from_db()

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from coding import selectors, services
-from coding.models import Job
+from workshops.models import Job
 from tests.factories import make_conversation, make_participant
 from workshops import services as workshop_services
 
