@@ -211,6 +211,7 @@ if TRUSTED_PROXY_HOPS:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_" + TRUSTED_PROXY_HEADER.upper().replace("-", "_"),)
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_HOPS - 1  # ipware counts the proxies listed in the header
     AXES_IPWARE_PROXY_ORDER = "left-most"
+    IPWARE_STRICT = False  # entries a client wrote left of our proxies' are ignored, not fatal
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
     AXES_IPWARE_PROXY_COUNT = None
