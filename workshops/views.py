@@ -48,6 +48,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+@require_safe
 @login_required
 def home(request):
     memberships = selectors.memberships_for_user(request.user)
@@ -72,6 +73,7 @@ def workshop_create(request):
     return render(request, "workshops/workshop_form.html", {"form": form, "creating": True})
 
 
+@require_safe
 def healthz(request):
     """Database, channel layer and broker state, as JSON (200 when all answer, else 503)."""
     result = {}
@@ -252,6 +254,7 @@ def withdraw(request, workshop, membership):
 # --- Workshop pages ---------------------------------------------------------------------------
 
 
+@require_safe
 @workshop_view()
 def workshop_home(request, workshop, membership):
     services.membership_touch(membership=membership)
@@ -272,6 +275,7 @@ def workshop_settings(request, workshop, membership):
     return render(request, "workshops/workshop_form.html", {"form": form, "workshop": workshop})
 
 
+@require_safe
 @workshop_view(roles=FACILITATOR)
 def dashboard(request, workshop, membership):
     extra_columns, rows = selectors.dashboard_rows(workshop)
@@ -438,6 +442,7 @@ def familiarize_edit(request, workshop, membership):
     return render(request, "workshops/familiarize_edit.html", {"workshop": workshop, "form": form, "formset": formset})
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def research(request, workshop, membership):
     from workshops import exports
