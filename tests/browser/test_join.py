@@ -22,6 +22,7 @@ def test_join_by_link_alone_on_a_phone_then_return_on_another_device(new_page):
 
     phone = new_page(viewport=PHONE)
     phone.goto(f"/join/{invite.token}/")
+    phone.screenshot(path="/tmp/join-form-phone.png", full_page=True)
     # No username, no password: a name (optional) and consent.
     expect(phone.get_by_label("Password")).to_have_count(0)
     expect(phone.get_by_label("Username")).to_have_count(0)
@@ -60,6 +61,24 @@ def test_join_by_link_alone_on_a_phone_then_return_on_another_device(new_page):
     laptop.get_by_role("button", name="Continue").click()
     laptop.goto(f"/w/{workshop.slug}/")
     expect(laptop.locator("header [data-pseudonym]")).to_have_text(member.pseudonym)
+    # connect-src 'self' lets the page open its own websocket (ws: of the same host) and
+    # nothing else.
+    result = laptop.evaluate("""async (slug) => {
+        const violations = [];
+        document.addEventListener("securitypolicyviolation", (e) => violations.push(e.blockedURI));
+        const own = await new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/w/${slug}/events/`);
+            ws.onopen = () => { ws.close(); resolve("open"); };
+            ws.onerror = () => resolve("error");
+            setTimeout(() => resolve("timeout"), 10000);
+        });
+        let other = "allowed";
+        try { new WebSocket("ws://calma-elsewhere.invalid/ws/"); } catch (e) { other = "blocked"; }
+        await new Promise((r) => setTimeout(r, 300));
+        return {own, other, violations};
+    }""", workshop.slug)
+    assert result["own"] == "open", result
+    assert result["other"] == "blocked" or any("calma-elsewhere" in v for v in result["violations"]), result
     # The code page does not show the code a second time.
     phone.goto("/account/code/")
     expect(phone.locator("[data-return-code]")).to_have_count(0)
