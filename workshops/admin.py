@@ -6,6 +6,7 @@ from workshops.models import (
     PracticeCode,
     ReadinessAttempt,
     ReadinessQuestion,
+    ReturnCode,
     StageChange,
     Withdrawal,
     Workshop,
@@ -65,3 +66,16 @@ class PracticeCodeAdmin(admin.ModelAdmin):
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin):
     list_display = ("membership", "created_at", "reason")
+
+
+@admin.register(ReturnCode)
+class ReturnCodeAdmin(admin.ModelAdmin):
+    """Only the hash is stored; an admin can delete a code (the person then makes a new one
+    on their account page, or joins again) but never read or set one."""
+
+    list_display = ("user", "created_at", "last_used_at")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "code_hash", "created_at", "last_used_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -146,9 +146,28 @@ class AccountLoginForm(forms.Form):
     password1 = forms.CharField(label=_("New password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128)
     password2 = forms.CharField(label=_("New password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128)
 
-    def __init__(self, *args, user, **kwargs):
+    current_password = forms.CharField(
+        label=_("Your current password"), max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    field_order = ["current_password", "username", "password1", "password2"]
+
+    def __init__(self, *args, user, request=None, **kwargs):
         self.user = user
+        self.request = request
         super().__init__(*args, **kwargs)
+        if not user.has_usable_password():
+            del self.fields["current_password"]  # joined by link: nothing to confirm yet
+
+    def clean_current_password(self):
+        from django.contrib.auth import authenticate
+
+        value = self.cleaned_data["current_password"]
+        # Through authenticate(), so wrong guesses are throttled like any login.
+        if authenticate(self.request, username=self.user.get_username(), password=value) != self.user:
+            raise forms.ValidationError(_("That is not your current password."))
+        return value
 
     def clean_username(self):
         name = self.cleaned_data["username"].strip()

@@ -206,7 +206,7 @@ def return_login(request, code=""):
 def account(request):
     """The person's own account: a new return code, an optional username and password."""
     user = request.user
-    form = forms.AccountLoginForm(_post(request), user=user)
+    form = forms.AccountLoginForm(_post(request), user=user, request=request)
     if request.method == "POST" and "new_code" in request.POST:
         code = services.return_code_issue(user=user)
         request.session[_RETURN_CODE_KEY] = {"code": code, "slug": ""}

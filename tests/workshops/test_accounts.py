@@ -140,6 +140,11 @@ def test_staff_invites_join_the_same_way_and_can_set_a_password(client):
     other = Client()
     assert _login(other, "dr.r", "a-Long-passphrase-42").status_code == 302
     assert int(other.session["_auth_user_id"]) == researcher.user_id
+    # Changing it later asks for the current one (a session left open is not enough).
+    change = {"password1": "another-Long-phrase-7", "password2": "another-Long-phrase-7"}
+    response = client.post("/account/", {**change, "current_password": "wrong"})
+    assert response.status_code == 200 and "not your current password" in response.content.decode()
+    assert client.post("/account/", {**change, "current_password": "a-Long-passphrase-42"}).status_code == 302
 
 
 def test_joining_never_asks_for_or_reveals_a_username(client):
