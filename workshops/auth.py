@@ -73,6 +73,20 @@ class ReturnCodeBackend(ModelBackend):
         return found.user
 
 
+def throttle_username(request, credentials=None) -> str | None:
+    """The username axes records (AXES_USERNAME_CALLABLE): as typed, cut to fit its column.
+
+    Any login form (ours, the admin's) may pass an over-long or NUL-carrying name to
+    authenticate(); recording it as is raised a database error (a 500)."""
+    if credentials:
+        username = credentials.get("username")
+    else:
+        username = getattr(request, "POST", {}).get("username")
+    if not isinstance(username, str):
+        return None
+    return username.replace("\0", "")[:255]
+
+
 class LoginThrottleHandler(AxesDatabaseHandler):
     """django-axes' database handler with two limits (see the module docstring).
 

@@ -243,6 +243,10 @@ def test_username_over_255_characters_is_a_form_error(throttled, client):
     assert "at most 150 characters" in response.content.decode()
     response = client.post("/login/", {"username": "y" * 100_000, "password": "p" * 5000})
     assert response.status_code == 200
+    # The admin's login form passes any length on to authenticate(): still no 500.
+    response = client.post("/admin/login/", {"username": "z" * 300, "password": "whatever"})
+    assert response.status_code == 200
+    assert AccessAttempt.objects.filter(username="z" * 255).exists()
 
 
 @pytest.fixture
