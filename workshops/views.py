@@ -17,9 +17,10 @@ from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from workshops import forms, selectors, services
@@ -134,6 +135,9 @@ def join(request, token):
             return render(request, "workshops/join_refused.html", {
                 "workshop": workshop, "reason": _("You have already joined this workshop."), "existing": existing,
             }, status=409)
+    # The invite's page speaks the workshop's language, like its other pages.
+    translation.activate(workshop.language)
+    request.LANGUAGE_CODE = translation.get_language()
     reason = invite.unusable_reason()
     if reason:
         return render(request, "workshops/join_refused.html", {"workshop": workshop, "reason": reason}, status=410)
@@ -153,7 +157,7 @@ def join(request, token):
                 return redirect("workshops:home", slug=workshop.slug)
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
             # Shown once, on the next page; only its hash is stored.
-            request.session[_RETURN_CODE_KEY] = {"code": code, "slug": workshop.slug}
+            request.session[_RETURN_CODE_KEY] = {"code": code, "slug": workshop.slug, "language": workshop.language}
             return redirect("return_code_show")
     return render(request, "workshops/join.html", {
         "invite": invite, "workshop": workshop, "form": form, "existing_user": request.user.is_authenticated,
@@ -176,6 +180,9 @@ def return_code_show(request):
         context["return_link"] = request.build_absolute_uri(reverse("return_login_code", args=[once["code"]]))
         if once.get("slug"):
             context["next_url"] = reverse("workshops:home", args=[once["slug"]])
+            if once.get("language"):
+                translation.activate(once["language"])
+                request.LANGUAGE_CODE = translation.get_language()
     return render(request, "workshops/return_code.html", context)
 
 

@@ -159,6 +159,15 @@ def test_joining_never_asks_for_or_reveals_a_username(client):
     assert strip(existing) == strip(unknown)
 
 
+def test_a_hindi_workshops_invite_speaks_hindi(client):
+    workshop = make_workshop(language="hi")
+    invite = _invite(workshop)
+    page = client.get(f"/join/{invite.token}/").content.decode()
+    assert "आपका नाम (वैकल्पिक)" in page  # "Your name (optional)"
+    _code, page = _join(client, invite)
+    assert "आपका वापसी कोड" in page  # "Your return code"
+
+
 # --- Header and display name --------------------------------------------------------------
 
 
