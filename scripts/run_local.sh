@@ -43,4 +43,4 @@ cat <<MSG
   Admin: http://$HOST:$PORT/admin/ (the facilitator is staff)
 
 MSG
-$PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info
+$PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info --no-proxy-headers

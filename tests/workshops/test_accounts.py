@@ -304,3 +304,14 @@ def test_rotating_forwarded_for_still_locks(compose_web):
     response = _http_login(compose_web, "victim", PASSWORD, forwarded="198.51.100.200")
     assert response.status_code == 429
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"127.0.0.1"}
+
+
+def test_no_server_command_lets_a_client_choose_its_address():
+    """uvicorn rewrites the peer address from X-Forwarded-For when told to trust it; every
+    way this project starts the server leaves that to TRUSTED_PROXY_HOPS instead."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    local = (ROOT / "scripts" / "run_local.sh").read_text()
+    assert "--no-proxy-headers" in compose and "--forwarded-allow-ips" not in compose
+    assert '"--no-proxy-headers"' in dockerfile.split("CMD")[-1]
+    assert "--no-proxy-headers" in [line for line in local.splitlines() if "uvicorn" in line][-1]
