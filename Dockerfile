@@ -20,4 +20,5 @@ RUN pip install -c /tmp/constraints.txt . \
     && useradd --system --uid 1000 calma && chown -R calma /app
 USER calma
 EXPOSE 8000
-CMD ["uvicorn", "calma.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+# --no-proxy-headers: the client address is the socket's; behind a proxy set TRUSTED_PROXY_HOPS.
+CMD ["uvicorn", "calma.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "calma.middleware.PrivateCacheMiddleware",
 ]
 
 ROOT_URLCONF = "calma.urls"
@@ -201,6 +202,7 @@ CELERY_BEAT_SCHEDULE = {
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "workshops.auth.ReturnCodeBackend",  # personal return codes of people who joined by link
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -212,12 +214,38 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Login throttling (django-axes; workshops/auth.py). Failures are counted per username and
+# address (LOGIN_FAILURE_LIMIT) and per address alone (LOGIN_ADDRESS_FAILURE_LIMIT, higher:
+# a classroom behind one NAT address must survive ordinary typos, password spraying must
+# not). Wrong return codes count against the address. Both windows: LOGIN_COOLOFF_HOURS.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30, minimum=1)
 AXES_COOLOFF_TIME = env_float("LOGIN_COOLOFF_HOURS", 0.25, minimum=0)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "workshops.auth.LoginThrottleHandler"
+AXES_USERNAME_CALLABLE = "workshops.auth.throttle_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]  # "code": a return code typed in
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# The client address: the socket's (REMOTE_ADDR) unless the deployment says it is behind
+# proxies. TRUSTED_PROXY_HOPS=N: N proxies of ours stand in front, each appending the address
+# it saw to TRUSTED_PROXY_HEADER; the client is the N-th entry from the right, and anything
+# further left (which a client can write itself) is ignored. Parsed by django-ipware.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10)
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+if TRUSTED_PROXY_HOPS:
+    try:
+        import ipware  # noqa: F401
+    except ImportError:  # pragma: no cover
+        raise ImproperlyConfigured("TRUSTED_PROXY_HOPS needs django-ipware (pip install django-ipware).") from None
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_" + TRUSTED_PROXY_HEADER.upper().replace("-", "_"),)
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_HOPS - 1  # ipware counts the proxies listed in the header
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    IPWARE_STRICT = False  # entries a client wrote left of our proxies' are ignored, not fatal
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+    AXES_IPWARE_PROXY_COUNT = None
 
 SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
 SESSION_COOKIE_SECURE = SECURE
@@ -230,7 +258,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+BEHIND_TLS = env_bool("BEHIND_TLS_PROXY", False) or SECURE_SSL_REDIRECT
+# HSTS is on by default when the deployment says it is served over TLS (one year).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if BEHIND_TLS and not DEBUG else 0, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Content-Security-Policy: no inline script anywhere; styles from our own files only.
@@ -241,7 +271,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src": ["'self'", "'unsafe-inline'"],  # plotly.js injects <style>; scripts stay strict
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
-        "connect-src": ["'self'", "ws:", "wss:"] if DEBUG else ["'self'", "wss:", "ws:"],
+        # 'self' covers ws:/wss: of the page's own host (CSP Level 3; Chromium, Firefox, Safari).
+        "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],

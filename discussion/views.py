@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from discussion import exports, forms, selectors, services
 from discussion.models import Segment
@@ -34,6 +34,7 @@ def _back(workshop, anchor: str = ""):
 
 
 @never_cache
+@require_safe
 @workshop_view(stages=LIVE)
 def session(request, workshop, membership):
     sess = selectors.session_for(workshop)
@@ -166,6 +167,7 @@ def map_json(request, workshop, membership):
 
 
 @never_cache
+@require_safe
 @workshop_view(roles=STAFF)
 def results(request, workshop, membership):
     context = _results_context(workshop, membership)
@@ -173,6 +175,7 @@ def results(request, workshop, membership):
 
 
 @never_cache
+@require_safe
 @workshop_view(roles=STAFF)
 def report(request, workshop, membership):
     context = _results_context(workshop, membership)
@@ -200,6 +203,7 @@ def _results_context(workshop, membership) -> dict:
     }
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def export_csv(request, workshop, membership):
     response = StreamingHttpResponse(exports.axes_csv_rows(workshop), content_type="text/csv; charset=utf-8")
@@ -207,6 +211,7 @@ def export_csv(request, workshop, membership):
     return response
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def export_json(request, workshop, membership):
     data = exports.axes_json(workshop)

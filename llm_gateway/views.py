@@ -11,7 +11,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from llm_gateway import forms, registry, selectors, services
 from llm_gateway.models import CompareMode, Message, MessageStatus, Preference, WorkshopModel
@@ -79,6 +79,7 @@ def _thread_context(request, workshop, membership, conversation, form=None, erro
     }
 
 
+@require_safe
 @workshop_view(stages=CHAT_STAGES)
 def conversation(request, workshop, membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
@@ -137,6 +138,7 @@ def _message_context(workshop, membership, conversation, *, last_id) -> dict:
     }
 
 
+@require_safe
 @workshop_view(stages=CHAT_STAGES)
 def message_fragment(request, workshop, membership, conversation_id, message_id):
     conversation = _conversation_or_404(membership, conversation_id)
@@ -242,6 +244,7 @@ def models_setup(request, workshop, membership):
     })
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def conversations_all(request, workshop, membership):
     rows = [(c, selectors.label_for(workshop, c, staff=True)) for c in selectors.workshop_conversations(workshop)]
@@ -250,6 +253,7 @@ def conversations_all(request, workshop, membership):
     })
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def usage(request, workshop, membership):
     from llm_gateway import limits
@@ -303,6 +307,7 @@ def _export_rows(workshop_id: int, after_id: int, limit: int = 500) -> list:
     return rows
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def export_messages(request, workshop, membership):
     """Every message, one row each (ordered by message id), pseudonymous, streamed in pages
@@ -355,6 +360,7 @@ def _preference_rows(workshop_id: int) -> list[list[str]]:
     return rows
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def export_preferences(request, workshop, membership):
     """Compare mode: one row per set of candidate answers, with what the participant chose

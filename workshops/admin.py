@@ -7,6 +7,7 @@ from workshops.models import (
     PracticeCode,
     ReadinessAttempt,
     ReadinessQuestion,
+    ReturnCode,
     StageChange,
     Withdrawal,
     Workshop,
@@ -75,3 +76,16 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status")
     readonly_fields = ("fingerprint", "params", "result", "error", "message", "attempts", "queued_at", "started_at",
                        "heartbeat_at", "finished_at", "worker", "worker_pid")
+
+
+@admin.register(ReturnCode)
+class ReturnCodeAdmin(admin.ModelAdmin):
+    """Only the hash is stored; an admin can delete a code (the person then makes a new one
+    on their account page, or joins again) but never read or set one."""
+
+    list_display = ("user", "created_at", "last_used_at")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "code_hash", "created_at", "last_used_at")
+
+    def has_add_permission(self, request):
+        return False

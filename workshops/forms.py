@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -10,7 +11,14 @@ from workshops.models import Invite, Role, Stage, Workshop
 
 
 class LoginForm(AuthenticationForm):
-    pass
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # AuthenticationForm sets max_length after the field is built, so no validator checks
+        # it: an over-long username reached authenticate() and the throttle's database row.
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))
+        self.fields["password"].max_length = 4096
+        self.fields["password"].validators.append(MaxLengthValidator(4096))
 
 
 class WorkshopForm(forms.ModelForm):
@@ -102,37 +110,88 @@ class StageForm(forms.Form):
     confirm = forms.BooleanField(required=False)
 
 
-class JoinSignupForm(UserCreationForm):
+def _clean_display_name(value: str) -> str:
+    return " ".join(value.split())
+
+
+class JoinForm(forms.Form):
+    """Joining by link: an optional display name and consent; no username, no password."""
+
     display_name = forms.CharField(
-        label=_("Display name"), max_length=80,
-        help_text=_("How the facilitator will know you. Other participants see a pseudonym (P01, P02 ...)."),
+        label=_("Your name (optional)"), max_length=80, required=False,
+        help_text=_("Only you and the facilitators see it. Everyone else sees a pseudonym (P01, P02 ...)."),
     )
-    email = forms.EmailField(label=_("Email (optional)"), required=False)
+    agree = forms.BooleanField(
+        label=_("I have read the above and agree to take part."), required=True,
+        error_messages={"required": _("Tick the box to agree, or leave the page if you do not want to take part.")},
+    )
 
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("display_name", "username", "email")
+    def clean_display_name(self):
+        return _clean_display_name(self.cleaned_data["display_name"])
 
-    def __init__(self, *args, **kwargs):
+
+class ReturnCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Your return code"), max_length=40,
+        widget=forms.TextInput(attrs={
+            "autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
+            "placeholder": "ABCD-EFGH-JKLM",
+        }),
+    )
+
+
+class AccountLoginForm(forms.Form):
+    """Optional: a username and password for people who want to log in that way too."""
+
+    username = forms.CharField(
+        label=_("Username"), max_length=150, required=False,
+        help_text=_("Optional. Leave empty to keep the one shown above."),
+    )
+    password1 = forms.CharField(label=_("New password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128)
+    password2 = forms.CharField(label=_("New password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128)
+
+    current_password = forms.CharField(
+        label=_("Your current password"), max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    field_order = ["current_password", "username", "password1", "password2"]
+
+    def __init__(self, *args, user, request=None, **kwargs):
+        self.user = user
+        self.request = request
         super().__init__(*args, **kwargs)
-        self.fields["username"].widget.attrs.pop("autofocus", None)
-        self.fields["display_name"].widget.attrs["autofocus"] = True
+        if not user.has_usable_password():
+            del self.fields["current_password"]  # joined by link: nothing to confirm yet
 
-    def clean_display_name(self):
-        name = " ".join(self.cleaned_data["display_name"].split())
-        if not name:
-            raise forms.ValidationError(_("Please give a display name."))
+    def clean_current_password(self):
+        from django.contrib.auth import authenticate
+
+        value = self.cleaned_data["current_password"]
+        # Through authenticate(), so wrong guesses are throttled like any login.
+        if authenticate(self.request, username=self.user.get_username(), password=value) != self.user:
+            raise forms.ValidationError(_("That is not your current password."))
+        return value
+
+    def clean_username(self):
+        name = self.cleaned_data["username"].strip()
+        if name:
+            get_user_model().username_validator(name)
         return name
 
+    def clean(self):
+        from django.contrib.auth import password_validation
 
-class JoinExistingForm(forms.Form):
-    display_name = forms.CharField(label=_("Display name"), max_length=80)
-
-    def clean_display_name(self):
-        name = " ".join(self.cleaned_data["display_name"].split())
-        if not name:
-            raise forms.ValidationError(_("Please give a display name."))
-        return name
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", _("The two passwords differ."))
+        elif p1:
+            try:
+                password_validation.validate_password(p1, self.user)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data
 
 
 class ConsentForm(forms.Form):

@@ -115,7 +115,8 @@ class Membership(models.Model):
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
-    display_name = models.CharField(_("display name"), max_length=80)
+    # Optional for people who join by link; shown only to the person and the facilitators.
+    display_name = models.CharField(_("display name"), max_length=80, blank=True)
     pseudonym = models.CharField(max_length=8)
     invite = models.ForeignKey("Invite", null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
     joined_at = models.DateTimeField(default=timezone.now)
@@ -343,3 +344,12 @@ class Job(models.Model):
         from workshops import jobs
 
         return jobs.is_stale(self)
+
+
+class ReturnCode(models.Model):
+    """A person's return code (workshops/auth.py): only its hash is kept; one per person."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="return_code")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)

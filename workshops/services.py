@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from workshops import defaults, withdrawal
+from workshops import auth, defaults, withdrawal
 from workshops.events import broadcast
 from workshops.models import (
     PSEUDONYM_PREFIX,
@@ -21,6 +22,7 @@ from workshops.models import (
     PracticeCode,
     ReadinessAttempt,
     ReadinessQuestion,
+    ReturnCode,
     Role,
     StageChange,
     Withdrawal,
@@ -157,26 +159,72 @@ def invite_revoke(*, invite: Invite) -> Invite:
 
 
 @transaction.atomic
-def membership_join(*, invite: Invite, user, display_name: str) -> Membership:
-    """Join a workshop with an invite; refuses an unusable invite or a second join."""
+def membership_join(*, invite: Invite, user, display_name: str = "", consent: bool = False) -> Membership:
+    """Join a workshop with an invite; refuses an unusable invite or a second join.
+
+    `consent=True` records consent to the workshop's current consent text in the same step
+    (the join page shows the text with the tick box)."""
     invite = Invite.objects.select_for_update().select_related("workshop").get(pk=invite.pk)
     reason = invite.unusable_reason()
     if reason:
         raise ValidationError(reason)
     if Membership.objects.filter(workshop=invite.workshop, user=user).exists():
         raise ValidationError(_("You have already joined this workshop."))
-    display_name = display_name.strip()
-    if not display_name:
-        raise ValidationError({"display_name": _("Please give a display name.")})
+    display_name = " ".join(display_name.split())[:80]
     try:
         membership = _membership_add(
-            workshop=invite.workshop, user=user, role=invite.role, display_name=display_name, invite=invite
+            workshop=invite.workshop, user=user, role=invite.role, display_name=display_name, invite=invite,
+            consented=consent,
         )
     except IntegrityError:
         raise ValidationError(_("You have already joined this workshop.")) from None
     Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
     broadcast(invite.workshop_id, "progress", {"membership": membership.id})
     return membership
+
+
+@transaction.atomic
+def account_join_by_link(*, invite: Invite, display_name: str = "", consent: bool) -> tuple[Membership, str]:
+    """Join by an invite link alone: a new account (a generated username nobody types, no
+    usable password), the membership with consent, and a personal return code.
+
+    Returns the membership and the return code in clear: the caller shows it once; only
+    its hash is stored."""
+    if not consent:
+        raise ValidationError(_("Tick the box to agree, or leave the page if you do not want to take part."))
+    user = get_user_model()(username=auth.generated_username())
+    user.set_unusable_password()
+    user.save()
+    membership = membership_join(invite=invite, user=user, display_name=display_name, consent=True)
+    return membership, return_code_issue(user=user)
+
+
+@transaction.atomic
+def return_code_issue(*, user) -> str:
+    """A new return code for `user` (the previous one stops working); returns it in clear."""
+    code = auth.return_code_new()
+    ReturnCode.objects.update_or_create(
+        user=user, defaults={"code_hash": auth.return_code_hash(code), "created_at": timezone.now(), "last_used_at": None}
+    )
+    return code
+
+
+@transaction.atomic
+def return_code_used(*, user) -> None:
+    ReturnCode.objects.filter(user=user).update(last_used_at=timezone.now())
+
+
+@transaction.atomic
+def account_set_login(*, user, password: str, username: str = ""):
+    """Optional username and password for a person who joined by link (or a new password)."""
+    User = get_user_model()
+    if username and username != user.get_username():
+        if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+            raise ValidationError({"username": _("This username cannot be used. Choose another.")})
+        user.username = username
+    user.set_password(password)
+    user.save(update_fields=["username", "password"])
+    return user
 
 
 @transaction.atomic

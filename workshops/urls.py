@@ -26,5 +26,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("w/new/", views.workshop_create, name="workshop_create"),
     path("join/<str:token>/", views.join, name="join"),
+    path("return/", views.return_login, name="return_login"),
+    path("return/<str:code>/", views.return_login, name="return_login_code"),
+    path("account/", views.account, name="account"),
+    path("account/code/", views.return_code_show, name="return_code_show"),
     path("w/<slug:slug>/", include((app_patterns, "workshops"))),
 ]

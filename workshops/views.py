@@ -8,17 +8,20 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import authenticate, login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from workshops import forms, selectors, services
 from workshops.models import Invite, Role, Stage
@@ -46,6 +49,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+@require_safe
 @login_required
 def home(request):
     memberships = selectors.memberships_for_user(request.user)
@@ -70,6 +74,7 @@ def workshop_create(request):
     return render(request, "workshops/workshop_form.html", {"form": form, "creating": True})
 
 
+@require_safe
 def healthz(request):
     """Database, channel layer and broker state, as JSON (200 when all answer, else 503)."""
     result = {}
@@ -118,6 +123,7 @@ def error_404(request, exception=None):
 
 
 @never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 def join(request, token):
     invite = Invite.objects.select_related("workshop").filter(token=token).first()
     if invite is None:
@@ -129,34 +135,106 @@ def join(request, token):
             return render(request, "workshops/join_refused.html", {
                 "workshop": workshop, "reason": _("You have already joined this workshop."), "existing": existing,
             }, status=409)
+    # The invite's page speaks the workshop's language, like its other pages.
+    translation.activate(workshop.language)
+    request.LANGUAGE_CODE = translation.get_language()
     reason = invite.unusable_reason()
     if reason:
         return render(request, "workshops/join_refused.html", {"workshop": workshop, "reason": reason}, status=410)
 
-    if request.user.is_authenticated:
-        form = forms.JoinExistingForm(_post(request), initial={"display_name": request.user.get_username()})
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.membership_join(invite=invite, user=request.user, display_name=form.cleaned_data["display_name"])
-            except ValidationError as error:
-                _form_errors(form, error)
-            else:
-                return redirect("workshops:consent", slug=workshop.slug)
-        return render(request, "workshops/join.html", {"invite": invite, "workshop": workshop, "form": form, "existing_user": True})
-
-    form = forms.JoinSignupForm(_post(request))
+    form = forms.JoinForm(_post(request))
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        fields = {"invite": invite, "display_name": form.cleaned_data["display_name"]}
         try:
-            services.membership_join(invite=invite, user=user, display_name=form.cleaned_data["display_name"])
+            if request.user.is_authenticated:
+                services.membership_join(user=request.user, consent=True, **fields)
+            else:
+                membership, code = services.account_join_by_link(consent=True, **fields)
         except ValidationError as error:
-            user.delete()
             _form_errors(form, error)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("workshops:consent", slug=workshop.slug)
-    login_url = reverse("login") + "?next=" + request.path
-    return render(request, "workshops/join.html", {"invite": invite, "workshop": workshop, "form": form, "login_url": login_url})
+            if request.user.is_authenticated:
+                return redirect("workshops:home", slug=workshop.slug)
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            # Shown once, on the next page; only its hash is stored.
+            request.session[_RETURN_CODE_KEY] = {"code": code, "slug": workshop.slug, "language": workshop.language}
+            return redirect("return_code_show")
+    return render(request, "workshops/join.html", {
+        "invite": invite, "workshop": workshop, "form": form, "existing_user": request.user.is_authenticated,
+        "login_url": reverse("login") + "?next=" + request.path, "return_url": reverse("return_login"),
+    })
+
+
+_RETURN_CODE_KEY = "calma_return_code_once"
+
+
+@require_safe
+def return_code_show(request):
+    """The return code just made, shown once (popped from the session), with its link."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    once = request.session.pop(_RETURN_CODE_KEY, None)
+    context = {"code": None, "next_url": reverse("home")}
+    if once:
+        context["code"] = once["code"]
+        context["return_link"] = request.build_absolute_uri(reverse("return_login_code", args=[once["code"]]))
+        if once.get("slug"):
+            context["next_url"] = reverse("workshops:home", args=[once["slug"]])
+            if once.get("language"):
+                translation.activate(once["language"])
+                request.LANGUAGE_CODE = translation.get_language()
+    return render(request, "workshops/return_code.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def return_login(request, code=""):
+    """Log in with a return code (on another device). GET only shows the form (link
+    previews must not log anyone in); the POST goes to /return/ so the code is not kept in
+    the throttle's log of paths. Wrong codes are throttled like wrong passwords."""
+    if request.method == "POST":
+        form = forms.ReturnCodeForm(request.POST)
+        if form.is_valid():
+            user = authenticate(request, return_token=form.cleaned_data["code"])
+            if user is not None:
+                login(request, user)
+                services.return_code_used(user=user)
+                next_url = request.POST.get("next", "")
+                if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+                    next_url = reverse("home")
+                return redirect(next_url)
+            form.add_error("code", _("That code did not work. Check it, or ask your facilitator."))
+    else:
+        form = forms.ReturnCodeForm(initial={"code": code} if code else None)
+    return render(request, "registration/return.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def account(request):
+    """The person's own account: a new return code, an optional username and password."""
+    user = request.user
+    form = forms.AccountLoginForm(_post(request), user=user, request=request)
+    if request.method == "POST" and "new_code" in request.POST:
+        code = services.return_code_issue(user=user)
+        request.session[_RETURN_CODE_KEY] = {"code": code, "slug": ""}
+        return redirect("return_code_show")
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.account_set_login(
+                user=user, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            update_session_auth_hash(request, user)
+            messages.success(request, _("Saved. You can now log in with your username and password."))
+            return redirect("account")
+    return render(request, "workshops/account.html", {
+        "form": form,
+        "memberships": selectors.memberships_for_user(user),
+        "has_password": user.has_usable_password(),
+        "has_return_code": hasattr(user, "return_code"),
+    })
 
 
 @workshop_view(require_consent=False)
@@ -183,6 +261,7 @@ def withdraw(request, workshop, membership):
 # --- Workshop pages ---------------------------------------------------------------------------
 
 
+@require_safe
 @workshop_view()
 def workshop_home(request, workshop, membership):
     return render(request, "workshops/workshop_home.html", {
@@ -202,6 +281,7 @@ def workshop_settings(request, workshop, membership):
     return render(request, "workshops/workshop_form.html", {"form": form, "workshop": workshop})
 
 
+@require_safe
 @workshop_view(roles=FACILITATOR)
 def dashboard(request, workshop, membership):
     board = selectors.dashboard(
@@ -389,6 +469,7 @@ def familiarize_edit(request, workshop, membership):
     return render(request, "workshops/familiarize_edit.html", {"workshop": workshop, "form": form, "formset": formset})
 
 
+@require_safe
 @workshop_view(roles=STAFF)
 def research(request, workshop, membership):
     from workshops import exports

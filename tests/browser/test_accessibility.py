@@ -39,7 +39,11 @@ def test_familiarize_pages_have_no_axe_violations(browser, asgi_server, width):
         problems["join"] = axe_violations(page)
         page.goto("/login/")
         problems["login"] = axe_violations(page)
+        page.goto("/return/")
+        problems["return"] = axe_violations(page)
         login(page, participant.user.username, PASSWORD)
+        page.goto("/account/")
+        problems["account"] = axe_violations(page)
         for path in ["", "familiarize/", "familiarize/practice/", "familiarize/readiness/", "withdraw/"]:
             page.goto(f"/w/{workshop.slug}/{path}")
             problems[path or "home"] = axe_violations(page)

@@ -37,15 +37,13 @@ def test_facilitator_and_participant_walk_through_familiarize(new_page):
     # The participant, on a phone-sized screen.
     p = new_page(viewport={"width": 390, "height": 844})
     p.goto(link)
-    p.get_by_label("Display name").fill("Wanjiru वा")
-    p.get_by_label("Username").fill("wanjiru")
-    p.locator("#id_password1").fill("a-Long-passphrase-42")
-    p.get_by_label("Password confirmation").fill("a-Long-passphrase-42")
-    p.get_by_role("button", name="Join the workshop").click()
-    expect(p.get_by_role("heading", name="Consent")).to_be_visible()
+    # One step: a name (optional) and consent; no username, no password.
+    p.get_by_label("Your name (optional)").fill("Wanjiru वा")
     p.get_by_label("I have read the above and agree to take part.").check()
-    p.get_by_role("button", name="I agree").click()
-    expect(p.get_by_text("Your pseudonym in this workshop is P01")).to_be_visible()
+    p.get_by_role("button", name="Join the workshop").click()
+    expect(p.get_by_role("heading", name="Your return code")).to_be_visible()
+    p.get_by_role("link", name="Continue").click()
+    expect(p.locator("header [data-pseudonym]")).to_have_text("P01")
 
     # The dashboard updates itself (websocket event, then htmx refresh) without a reload.
     expect(fac.locator('tr[data-pseudonym="P01"]')).to_be_visible(timeout=10000)

@@ -39,56 +39,76 @@ def _invite(workshop, **kwargs):
                                   by=facilitator_of(workshop).user, **kwargs)
 
 
-def _signup(client, invite, username="newcomer", display="Anjali", email=""):
-    return client.post(f"/join/{invite.token}/", {
-        "display_name": display, "username": username, "email": email,
-        "password1": "a-Long-passphrase-42", "password2": "a-Long-passphrase-42",
-    })
+def _signup(client, invite, display="Anjali", agree=True):
+    """Join by the invite link alone: a display name and the consent box."""
+    data = {"display_name": display}
+    if agree:
+        data["agree"] = "on"
+    return client.post(f"/join/{invite.token}/", data)
+
+
+def _joined(workshop):
+    return Membership.objects.filter(workshop=workshop).order_by("-id").first()
 
 
 def test_join_with_invite_creates_account_membership_and_pseudonym(client):
     workshop = make_workshop()
     make_participant(workshop)  # P01 exists
     invite = _invite(workshop, max_uses=5)
+    before = timezone.now()
     response = _signup(client, invite)
     assert response.status_code == 302
-    assert response["Location"] == f"/w/{workshop.slug}/consent/"
-    membership = Membership.objects.get(workshop=workshop, user__username="newcomer")
+    assert response["Location"] == "/account/code/"
+    membership = _joined(workshop)
     assert membership.pseudonym == "P02"
     assert membership.display_name == "Anjali"
-    assert membership.consented_at is None
+    # Consent was given on the join page, with the text shown there.
+    assert membership.consented_at >= before
+    assert membership.consent_text_snapshot == workshop.consent_text
+    # The account was made behind the scenes: nobody chose a username or a password.
+    assert membership.user.username.startswith("member-")
+    assert not membership.user.has_usable_password()
     invite.refresh_from_db()
     assert invite.uses == 1
+    # Logged in, straight into the workshop.
+    assert client.get(f"/w/{workshop.slug}/").status_code == 200
 
 
-def test_consent_is_recorded_with_time_and_text(client):
+def test_join_without_consent_is_refused_and_keeps_what_was_typed(client):
     workshop = make_workshop()
     invite = _invite(workshop)
-    _signup(client, invite)
+    users_before = UserFactory._meta.model.objects.count()
+    response = _signup(client, invite, display="Zhang Wei 张伟", agree=False)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="Zhang Wei 张伟"' in body
+    assert "Tick the box" in body
+    assert UserFactory._meta.model.objects.count() == users_before
+    invite.refresh_from_db()
+    assert invite.uses == 0
+
+
+def test_display_name_is_optional(client):
+    workshop = make_workshop()
+    invite = _invite(workshop)
+    assert _signup(client, invite, display="  ").status_code == 302
+    assert _joined(workshop).display_name == ""
+
+
+def test_consent_page_still_serves_members_added_without_consent(client):
+    workshop = make_workshop()
+    member = make_participant(workshop, consented=False)
+    client.force_login(member.user)
+    assert client.get(f"/w/{workshop.slug}/")["Location"] == f"/w/{workshop.slug}/consent/"
     response = client.post(f"/w/{workshop.slug}/consent/", {})
     assert response.status_code == 200
     assert "Tick the box" in response.content.decode()
     before = timezone.now()
     response = client.post(f"/w/{workshop.slug}/consent/", {"agree": "on"})
     assert response.status_code == 302
-    membership = Membership.objects.get(workshop=workshop, user__username="newcomer")
-    assert membership.consented_at >= before
-    assert membership.consent_text_snapshot == workshop.consent_text
-
-
-def test_signup_form_errors_keep_what_was_typed(client):
-    workshop = make_workshop()
-    invite = _invite(workshop)
-    response = client.post(f"/join/{invite.token}/", {
-        "display_name": "Zhang Wei 张伟", "username": "zw", "password1": "short", "password2": "other",
-    })
-    body = response.content.decode()
-    assert response.status_code == 200
-    assert 'value="Zhang Wei 张伟"' in body
-    assert "didn’t match" in body or "didn't match" in body
-    assert not Membership.objects.filter(workshop=workshop, user__username="zw").exists()
-    invite.refresh_from_db()
-    assert invite.uses == 0
+    member.refresh_from_db()
+    assert member.consented_at >= before
+    assert member.consent_text_snapshot == workshop.consent_text
 
 
 @pytest.mark.parametrize("state,message,status", [
@@ -109,23 +129,25 @@ def test_unusable_invites_are_refused_and_change_nothing(client, state, message,
     elif state == "closed":
         services.workshop_set_stage(workshop=workshop, stage=Stage.CLOSED, by=facilitator_of(workshop).user)
     members_before = Membership.objects.filter(workshop=workshop).count()
+    users_before = UserFactory._meta.model.objects.count()
     response = _signup(client, invite)
     assert response.status_code == status
     assert message in response.content.decode()
     assert Membership.objects.filter(workshop=workshop).count() == members_before
-    assert not UserFactory._meta.model.objects.filter(username="newcomer").exists()
+    assert UserFactory._meta.model.objects.count() == users_before
 
 
 def test_second_join_with_same_link_is_refused(client):
     workshop = make_workshop()
     invite = _invite(workshop, max_uses=10)
     _signup(client, invite)
-    response = client.post(f"/join/{invite.token}/", {"display_name": "Again"})
+    user = _joined(workshop).user
+    response = client.post(f"/join/{invite.token}/", {"display_name": "Again", "agree": "on"})
     assert response.status_code == 409
     assert "already joined" in response.content.decode()
     invite.refresh_from_db()
     assert invite.uses == 1
-    assert Membership.objects.filter(workshop=workshop, user__username="newcomer").count() == 1
+    assert Membership.objects.filter(workshop=workshop, user=user).count() == 1
 
 
 def test_existing_user_joins_second_workshop_with_other_role(client):
@@ -134,8 +156,9 @@ def test_existing_user_joins_second_workshop_with_other_role(client):
     second = make_workshop()
     invite = _invite(second, role=Role.RESEARCHER)
     client.force_login(user)
-    response = client.post(f"/join/{invite.token}/", {"display_name": "Dr R"})
+    response = client.post(f"/join/{invite.token}/", {"display_name": "Dr R", "agree": "on"})
     assert response.status_code == 302
+    assert response["Location"] == f"/w/{second.slug}/"
     roles = dict(Membership.objects.filter(user=user).values_list("workshop__slug", "role"))
     assert roles == {first.slug: Role.PARTICIPANT, second.slug: Role.RESEARCHER}
     assert Membership.objects.get(user=user, workshop=second).pseudonym == "R01"
