@@ -656,8 +656,15 @@
       ev.preventDefault();
       var f = ev.target;
       if (!f.elements.name.value.trim()) { return; }
-      Live.send("card.create", { name: f.elements.name.value, definition: f.elements.definition.value });
-      f.reset();
+      // The text stays until the card is made: a refusal (a cap, the rate) keeps what was typed.
+      newCardRef = Live.send("card.create", { name: f.elements.name.value, definition: f.elements.definition.value });
+    });
+    var newCardRef = null;
+    Live.on(function (m) {
+      if (newCard && newCardRef !== null && m.kind === "created" && m.payload && m.payload.ref === newCardRef) {
+        newCard.reset();
+        newCardRef = null;
+      }
     });
     boardEl.addEventListener("click", function (ev) {
       var b = ev.target.closest("[data-pick-card]");

@@ -29,5 +29,6 @@ def test_a_participant_at_the_card_cap_sees_why_their_card_was_refused(django_db
     status = page.locator("#board-status")
     expect(status).to_contain_text("You have 2 cards on the board, the most one person may add")
     expect(page.locator(".axis-card", has_text="One too many")).to_have_count(0)
+    expect(page.get_by_label("Name", exact=True).first).to_have_value("One too many")  # what was typed is kept
     page.screenshot(path="/tmp/robust-board-cap.png", full_page=False)
     assert not page.js_errors
