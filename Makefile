@@ -53,7 +53,7 @@ bench: install services
 
 # Regenerate constraints.txt from the current environment (after changing pyproject.toml).
 lock:
-	$(PIP) freeze --exclude-editable | grep -v -e '^-e ' -e '^calma-workshops' | sed 's|^torch @ .*|torch==2.13.0|' > constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v -e '^-e ' -e '^calma-workshops' | sed -e 's|^torch @ .*|torch==2.13.0|' -e 's|^torch==2.13.0+cpu$$|torch==2.13.0|' > constraints.txt
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
