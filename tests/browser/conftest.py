@@ -66,3 +66,19 @@ def login(page, username, password):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+@pytest.fixture(scope="module")
+def sync_orm_until_database_teardown():
+    """Synchronous ORM calls beside Playwright's event loop for a whole module, including the
+    transactional flush after its last test (which runs after `browser` has closed). Modules
+    whose tests write to the database between browser steps use it:
+    `pytestmark = [pytest.mark.usefixtures("sync_orm_until_database_teardown"), ...]`.
+    The servers the tests start never inherit the variable (tests/conftest.py removes it)."""
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if old is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old

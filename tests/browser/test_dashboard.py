@@ -18,7 +18,7 @@ from tests.discussion.conftest import build
 from tests.factories import PASSWORD
 from workshops.models import Membership
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.usefixtures("sync_orm_until_database_teardown"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 PROJECTOR = {"width": 1024, "height": 768}
@@ -42,17 +42,6 @@ OVERFLOW_JS = """() => {
           wide: out.slice(0, 15)};
 }"""
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _sync_orm_until_database_teardown():
-    """Synchronous ORM calls beside Playwright's event loop (as in tests/browser/test_discuss.py)."""
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
 
 
 def assert_fits(page, what):

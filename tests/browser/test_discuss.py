@@ -15,23 +15,10 @@ from tests.browser.conftest import login
 from tests.discussion.conftest import build
 from tests.factories import PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.usefixtures("sync_orm_until_database_teardown"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = "/tmp/discuss"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _sync_orm_until_database_teardown():
-    """Allow this test's synchronous ORM calls beside Playwright's event loop, through the
-    database set-up and the transactional flush (same switch as tests/browser/test_reflect.py).
-    The servers the tests start never inherit it (tests/conftest.py removes it)."""
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
 
 
 def shot(page, name):

@@ -16,21 +16,10 @@ from tests.browser.conftest import login
 from tests.discussion.conftest import build, goto
 from tests.factories import PASSWORD, facilitator_of, make_conversation, make_participant, make_workshop
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.usefixtures("sync_orm_until_database_teardown"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = "/tmp/privacy"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _sync_orm_until_database_teardown():
-    """Synchronous ORM calls beside Playwright's event loop (as in tests/browser/test_discuss.py)."""
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
 
 
 def shot(page, name):
