@@ -9,6 +9,7 @@ from discussion.models import (
     AxisExample,
     AxisSource,
     BoardPresence,
+    BoardSequence,
     Embedding,
     GroupRank,
     GroupVote,
@@ -25,6 +26,17 @@ from discussion.models import (
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = ("workshop", "segment", "segment_open", "picks_revealed", "updated_at")
+
+
+@admin.register(BoardSequence)
+class BoardSequenceAdmin(admin.ModelAdmin):
+    """Read-only: the counter moves only with board changes (clients compare it to what they saw)."""
+
+    list_display = ("workshop", "seq")
+    readonly_fields = ("workshop", "seq")
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Axis)

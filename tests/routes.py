@@ -20,7 +20,7 @@ ROLES = (F, P, U, W, R, O, A)
 
 # The stage a route family is tried in (its namespace decides; routes without a workshop use none).
 STAGE_OF_NAMESPACE = {"workshops": "familiarize", "llm_gateway": "interact", "coding": "reflect",
-                      "discussion": "discuss"}
+                      "discussion": "discuss", "evaluation": "evaluate"}
 
 
 @dataclass
@@ -122,7 +122,20 @@ def build_stage(stage: str) -> Stage:
         "message_id": answer.pk, "invite_id": invite.pk, "token": invite.token, "code_id": code.pk,
         "practice_code_id": practice.pk, "annotation_pk": annotation.pk, "attribute_pk": attribute.pk,
         "code_pk": code.pk,
+        "code": "ABCD-EFGH-JKLM",  # a return code that matches nobody's
     }
+    if stage == "evaluate":  # a final axis with a complete rubric, and answers handed to P to rate
+        from discussion.models import Axis
+        from evaluation import services as evaluation_services
+
+        axis = Axis.objects.create(workshop=workshop, name="Balance", definition="Several perspectives",
+                                   created_by=d.facilitator)
+        evaluation_services.evaluation_settings_update(workshop=workshop, answers_per_person=2, raters_per_answer=2,
+                                                       include_participant_conversations=True)
+        evaluation_services.rubric_save(axis=axis, by=d.facilitator, scale={str(p): f"point {p}" for p in range(1, 6)})
+        participant.workshop = workshop
+        evaluation_services.assignments_ensure(membership=participant)
+        s.objects.update(axis_id=axis.pk, position=1)
     return s
 
 

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from tests.routes import F, P, STAGE_OF_NAMESPACE, build_stage, http_routes, url_for
 
-PROJECT_APPS = ("workshops", "llm_gateway", "coding", "discussion")
+PROJECT_APPS = ("workshops", "llm_gateway", "coding", "discussion", "evaluation")
 
 # --- hostile text ------------------------------------------------------------------------------
 
@@ -64,7 +64,7 @@ def _project_forms():
     return sorted(classes, key=lambda c: f"{c.__module__}.{c.__name__}")
 
 
-NEEDS_WORKSHOP = {"PicksForm", "RatingsForm", "WorkshopForm", "FamiliarizeForm"}
+NEEDS_WORKSHOP = {"PicksForm", "RatingsForm", "WorkshopForm", "FamiliarizeForm", "AccountLoginForm"}
 
 
 def _form_kwargs(cls, stage):
@@ -72,10 +72,18 @@ def _form_kwargs(cls, stage):
     name = cls.__name__
     if name == "PicksForm":
         return {"membership": stage.members[P]}
+    if name == "RatingsForm" and cls.__module__ == "evaluation.forms":
+        from discussion.selectors import active_axes
+        from evaluation.models import RubricVersion
+
+        return {"axes": [{"axis": axis, "version": RubricVersion(name=axis.name, definition=axis.definition)}
+                         for axis in active_axes(stage.workshop)]}
     if name == "RatingsForm":
         from discussion.selectors import active_axes
 
         return {"axes": list(active_axes(stage.workshop))}
+    if name == "AccountLoginForm":
+        return {"user": stage.members[P].user}
     if name in ("LoginForm",):
         return {"request": None}
     if name in ("WorkshopForm", "FamiliarizeForm"):
@@ -114,7 +122,7 @@ def test_every_project_form_is_found():
     assert {"LoginForm", "AnnotationCreateForm", "PicksForm", "RatingsForm", "ModelsForm", "InviteForm"} <= names
 
 
-@pytest.mark.parametrize("form_class", _project_forms(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("form_class", _project_forms(), ids=lambda c: f"{c.__module__.split('.')[0]}.{c.__name__}")
 def test_every_form_refuses_or_cleans_hostile_text(form_class, request, db):
     discuss_stage = request.getfixturevalue("discuss_stage") if form_class.__name__ in NEEDS_WORKSHOP else None
     probe = form_class(**_form_kwargs(form_class, discuss_stage))

@@ -122,7 +122,7 @@ def test_upstream_echo_of_the_key_is_not_stored_logged_or_shown(chat_setup, clie
 def test_errors_stored_before_are_cut_to_the_short_reason():
     from importlib import import_module
 
-    migration = import_module("llm_gateway.migrations.0004_sanitize_stored_upstream_errors")
+    migration = import_module("llm_gateway.migrations.0005_sanitize_stored_upstream_errors")
     assert migration.short_reason("HTTP 401 from groq: Incorrect API key provided: gsk_ab****wxyz") == "HTTP 401 from groq"
     assert (migration.short_reason("together reported an error: key sk-ab...wxyz revoked")
             == "together reported an error in the stream")
