@@ -7,14 +7,19 @@ so opening more tabs or sockets does not buy more."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
+from redis.exceptions import RedisError
 
 from calma.env import parse_rate as _parse_rate
+
+log = logging.getLogger(__name__)
+_outage_logged_at = 0.0
 
 
 def parse_rate(value: str, name: str = "CHAT_RATE_LIMIT") -> tuple[int, int]:
@@ -27,20 +32,33 @@ def hit(scope: str, ident, rate: str) -> int | None:
     allowed, else the seconds until the window resets.
 
     Fixed window in the shared cache (atomic INCR in Redis), so the limit holds across
-    every socket and every web process.
+    every socket and every web process. While the cache cannot be reached (Redis restarting)
+    the event is allowed: a short outage must not stop a workshop's edits and messages, which
+    are saved in the database (logged once a minute).
     """
     limit, window = parse_rate(rate, scope)
     now = int(time.time())
     bucket = now // window
     key = f"{scope}:rate:{ident}:{window}:{bucket}"
-    cache.add(key, 0, timeout=window + 5)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 5)
-        count = 1
+        cache.add(key, 0, timeout=window + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window + 5)
+            count = 1
+    except (RedisError, OSError) as error:
+        return _allow_during_outage(error)
     if count > limit:
         return max(1, (bucket + 1) * window - now)
+    return None
+
+
+def _allow_during_outage(error: Exception) -> None:
+    global _outage_logged_at
+    if time.monotonic() - _outage_logged_at > 60:
+        _outage_logged_at = time.monotonic()
+        log.warning("rate limits not counted: the cache is unreachable (%s)", error.__class__.__name__)
     return None
 
 

@@ -603,7 +603,8 @@
     // pong) carry the current one. An event that skips a number, or a reply ahead of this
     // screen for longer than a moment, means events were lost (e.g. Redis restarted): the
     // board is re-fetched over HTTP.
-    var REPLIES = { pong: 1, ack: 1, saved: 1, created: 1, voted: 1, example_added: 1, conflict: 1, error: 1, hello: 1 };
+    var REPLIES = { pong: 1, ack: 1, saved: 1, created: 1, voted: 1, example_added: 1, conflict: 1, error: 1, hello: 1,
+                    merged: 1, unmerged: 1 };
     Board.receive = function (m) {
       if (REPLIES[m.kind]) {
         this.handle(m);

@@ -27,7 +27,15 @@ PROJECTOR = {"width": 1024, "height": 768}
 OVERFLOW_JS = """() => {
   const vw = document.documentElement.clientWidth;
   const out = [];
+  // Content of a sideways-scrolling strip (the phone's stage bar) may run past the edge: the strip itself may not.
+  const inScroller = (el) => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return true;
+    }
+    return false;
+  };
   for (const el of document.body.querySelectorAll('*')) {
+    if (inScroller(el)) continue;
     if (el.closest('.sr-only, .skip-link, thead')) {
       const cs = getComputedStyle(el.closest('.sr-only, .skip-link, thead'));
       if (cs.position === 'absolute') continue;

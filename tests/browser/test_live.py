@@ -24,14 +24,14 @@ pytestmark = [pytest.mark.usefixtures("sync_orm_until_database_teardown"), pytes
 
 
 
-def move_stage(fac, slug, stage):
-    """The facilitator moves the stage (the dashboard form's POST, from the facilitator's browser)."""
-    status = fac.evaluate("""async ([slug, stage]) => {
+def move_stage(fac, slug, stage, from_stage=Stage.FAMILIARIZE):
+    """The facilitator moves the stage (the confirmation page's POST, from the facilitator's browser)."""
+    status = fac.evaluate("""async ([slug, stage, from]) => {
         const token = document.querySelector("[name=csrfmiddlewaretoken]").value;
-        const body = new URLSearchParams({stage: stage, csrfmiddlewaretoken: token});
+        const body = new URLSearchParams({stage: stage, confirm: "1", from_stage: from, csrfmiddlewaretoken: token});
         const r = await fetch(`/w/${slug}/stage/`, {method: "POST", body: body, credentials: "same-origin"});
         return r.status;
-    }""", [slug, stage])
+    }""", [slug, str(stage), str(from_stage)])
     assert status == 200, status  # followed the redirect to the dashboard
 
 
