@@ -14,6 +14,7 @@ import krippendorff
 import numpy as np
 
 ALPHA_THRESHOLD = 0.667  # Krippendorff's lowest acceptable value for tentative conclusions
+MIN_ITEMS_FOR_INTERVAL = 5  # fewer answers: resampling them says nothing useful about the spread
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def alpha_with_interval(ratings: Iterable[tuple[object, object, float | None]], 
     n_items = matrix.shape[1]
     n_ratings = int((~np.isnan(matrix)).sum())
     point = _alpha(matrix, level)
-    if point is None or n_items < 2:
+    if point is None or n_items < MIN_ITEMS_FOR_INTERVAL:
         return AlphaResult(point, None, None, n_items, n_ratings)
     rng = np.random.default_rng(seed)
     draws = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils.translation import gettext as _
 
 from evaluation.models import FINAL_OUTCOMES, JudgeOutcome, JudgeRun, JudgeScore, RatingItem, RubricVersion
@@ -152,6 +152,22 @@ def _save_batch(run_id: int, rows: list[tuple]) -> None:
     )
 
 
+def _db(fn):
+    """`fn` (ORM work) for the scoring loop, in a worker thread that gives its connection back.
+
+    Not thread_sensitive: the loop itself runs in a thread that may be the request's own
+    thread-sensitive executor (tasks run inline under `make run`), which would wait on itself.
+    The calls never overlap (one at a time under the loop's write lock), so SQLite is fine too."""
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
 async def _ask(endpoint, messages) -> tuple[str, tuple[int | None, int | None]]:
     from llm_gateway import client
 
@@ -181,15 +197,15 @@ async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *,
         raise RunAborted(_("The judge endpoint %(key)s is no longer configured.") % {"key": run.endpoint_key})
     total = total or len(pairs)
     batch = batch or max(1, min(25, total // 20))  # small runs still report progress as they go
-    items, prompts = await sync_to_async(_load_context, thread_sensitive=True)(run, pairs)
+    items, prompts = await _db(_load_context)(run, pairs)
     gate = asyncio.Semaphore(run.concurrency)
     writing = asyncio.Lock()
     counts = {o.value: 0 for o in JudgeOutcome}
     pending: list[tuple] = []
     finished = 0
     aborted: list[str] = []
-    save = sync_to_async(_save_batch, thread_sensitive=True)
-    progress = sync_to_async(report, thread_sensitive=True)
+    save = _db(_save_batch)
+    progress = _db(report)
 
     async def flush(force: bool = False) -> None:
         nonlocal finished
@@ -236,7 +252,6 @@ async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *,
         await flush(force=True)
     finally:
         await client.close_client()
-        await sync_to_async(close_old_connections, thread_sensitive=True)()
     if aborted:
         raise RunAborted(aborted[0])
     return counts

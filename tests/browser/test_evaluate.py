@@ -1,7 +1,10 @@
 """Evaluate in a real browser: the facilitator writes rubrics for two axes; three participants
 rate the handed-out answers on a phone (every score a tap, "does not apply" allowed); the
-facilitator opens the agreement table and its chart."""
+facilitator opens the agreement table and its chart, runs a model judge and sees it checked
+against the participants. The server runs tasks inline, as `make run` does (the judge's scoring
+loop then runs inside the request's thread: this also guards against it waiting on itself)."""
 
+import json
 import os
 
 import pytest
@@ -25,7 +28,18 @@ def _shot(page, name):
         page.screenshot(path=os.path.join(SHOTS, f"evaluate-{name}.png"), full_page=True)
 
 
-def test_rubrics_ratings_on_a_phone_and_agreement(new_page):
+@pytest.fixture
+def inline_judge(django_db_setup, settings, fault_upstream):
+    """Requested before new_page starts the server: tasks inline, a deterministic judge endpoint."""
+    settings.TEST_SERVER_ENV = {
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LLM_ENDPOINTS": json.dumps([{"key": "judge", "name": "Deterministic judge", "model": "fault:judge:ok:browser",
+                                      "base_url": fault_upstream.base_url}]),
+        "LLM_ENDPOINTS_FILE": "",
+    }
+
+
+def test_rubrics_ratings_on_a_phone_and_agreement(inline_judge, new_page):
     workshop = make_workshop(stage="discuss", slug="evaluate-history")
     facilitator = facilitator_of(workshop)
     people = [make_participant(workshop) for _ in range(3)]
@@ -80,5 +94,14 @@ def test_rubrics_ratings_on_a_phone_and_agreement(new_page):
     expect(table).to_contain_text("Balance")
     expect(table.locator("tbody tr")).to_have_count(2)
     expect(fac.locator("#eval-chart .main-svg").first).to_be_attached()
+
+    # A model judge scores the rated answers on both axes and is checked against the participants.
+    fac.get_by_label("Deterministic judge (fault:judge:ok:browser)").check()
+    fac.get_by_role("button", name="Run the judges").click()
+    judges = fac.locator("#judge-table")
+    expect(judges.locator("tbody tr")).to_have_count(2, timeout=60000)
+    expect(judges).to_contain_text("judge")
+    expect(judges.locator("tbody tr").first).to_contain_text("2 · 0 · 0 · 0 · 0")  # both rated answers scored
+    expect(fac.locator("#judge-chart .main-svg").first).to_be_attached()
     _shot(fac, "results")
     assert not fac.js_errors
