@@ -20,6 +20,9 @@ class EvaluationConfig(AppConfig):
             "evaluate",
             [("rated", _("Answers rated"))],
             selectors.progress_by_member,
+            stage="evaluate",
+            status=selectors.progress_status,
+            pages={"evaluation:rate": _("Rating an answer"), "evaluation:rate_start": _("Rating")},
         )
         exports.register(
             _("Evaluate: participants' ratings (CSV)"),

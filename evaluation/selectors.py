@@ -223,3 +223,22 @@ def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
 
 def rated_item_count(workshop: Workshop) -> int:
     return RatingItem.objects.filter(workshop=workshop, ratings__isnull=False).distinct().count()
+
+
+def progress_status(workshop: Workshop, member_ids, values):
+    """Evaluate, for the facilitator's dashboard: done once every answer handed out is rated on
+    every axis; where each person is ("Rating · 3/8 answers", "Has not started rating")."""
+    from django.utils.translation import gettext as _
+
+    from workshops.progress import StageStatus, Status
+
+    members = {}
+    for mid in member_ids:
+        done, _sep, total = str(values.get(mid, {}).get("rated") or "0/0").partition("/")
+        done, total = int(done or 0), int(total or 0)
+        if not total:
+            members[mid] = Status(_("Has not started rating"), False)
+        else:
+            members[mid] = Status(_("Rating · %(done)d/%(total)d answers") % {"done": done, "total": total},
+                                  done >= total)
+    return StageStatus(_("rated every answer handed to them"), members)

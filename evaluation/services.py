@@ -16,6 +16,7 @@ from evaluation.models import (
     POINT_MAX, SCALE, STATEMENT_MAX, STATEMENTS_MAX, EvaluationSettings, Rating, RatingAssignment, RatingItem,
     Rubric, RubricVersion,
 )
+from workshops.events import broadcast
 from workshops.models import Membership, Workshop
 
 
@@ -150,6 +151,8 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
     elif not done and assignment.done_at is not None:
         assignment.done_at = None
         assignment.save(update_fields=["done_at"])
+    # The facilitator's dashboard ("Answers rated") refreshes; the event carries no rating.
+    broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
     return assignment
 
 

@@ -131,3 +131,32 @@ def test_late_joiner_gets_answers_too(evaluate):
     late = make_participant(ev.workshop)
     make_conversation(late, [("q", "a")])
     assert len(services.assignments_ensure(membership=late)) == 3
+
+
+def test_a_rating_refreshes_the_facilitators_dashboard(evaluate, monkeypatch, django_capture_on_commit_callbacks):
+    from workshops import events
+
+    ev = evaluate
+    _rubrics(ev)
+    p = ev.participants[0]
+    services.assignments_ensure(membership=p)
+    sent = []
+    monkeypatch.setattr(events, "send_now", lambda workshop_id, kind, payload=None: sent.append((kind, payload)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ratings_submit(membership=p, position=1, scores={ev.balance.id: 4, ev.accuracy.id: 2})
+    assert ("evaluate", {"membership": p.id}) in sent
+    assert all("score" not in str(payload) for _kind, payload in sent)  # no rating travels on the socket
+    from evaluation import selectors as evaluation_selectors
+
+    assert evaluation_selectors.progress_by_member(ev.workshop)[p.id] == {"rated": "1/3"}  # the pool holds the three baseline answers
+
+
+def test_dashboard_says_who_is_done_rating(evaluate, client_for):
+    ev = evaluate
+    _rubrics(ev)
+    first, second = ev.participants[:2]
+    for a in services.assignments_ensure(membership=first):
+        services.ratings_submit(membership=first, position=a.position, scores={ev.balance.id: 3, ev.accuracy.id: 3})
+    services.assignments_ensure(membership=second)
+    html = client_for(ev.facilitator).get(f"/w/{ev.workshop.slug}/dashboard/").content.decode()
+    assert "Rating · 3/3 answers" in html and "Rating · 0/3 answers" in html and "Has not started rating" in html
