@@ -208,19 +208,22 @@ async def score_run(run: JudgeRun, pairs: list[tuple[int, int, int]], report, *,
     progress = _db(report)
 
     async def flush(force: bool = False) -> None:
+        """Store one batch (every pending row when `force`), then report progress: what the
+        page shows as scored is always what the database holds."""
         nonlocal finished
         async with writing:
-            if not pending or (len(pending) < batch and not force):
-                return
-            rows = pending[:]
-            del pending[:len(rows)]
-            await save(run.id, rows)
-            finished += len(rows)
-            for row in rows:
-                counts[row[3].outcome] += 1
-            done = offset + finished
-            await progress(min(99, int(100 * done / max(1, total))),
-                           _("%(done)d of %(total)d scored") % {"done": done, "total": total})
+            while pending and (len(pending) >= batch or force):
+                rows = pending[:batch]
+                del pending[:len(rows)]
+                await save(run.id, rows)
+                finished += len(rows)
+                for row in rows:
+                    counts[row[3].outcome] += 1
+                done = offset + finished
+                await progress(min(99, int(100 * done / max(1, total))),
+                               _("%(done)d of %(total)d scored") % {"done": done, "total": total})
+                if not force:
+                    return
 
     async def one(item_id: int, axis_id: int, version_id: int) -> None:
         async with gate:
