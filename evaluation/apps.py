@@ -18,17 +18,24 @@ class EvaluationConfig(AppConfig):
 
         progress.register(
             "evaluate",
-            [("rated", _("Answers rated"))],
+            [("rated", _("Answers rated")), ("pairs", _("Pairs compared"))],
             selectors.progress_by_member,
             stage="evaluate",
             status=selectors.progress_status,
-            pages={"evaluation:rate": _("Rating an answer"), "evaluation:rate_start": _("Rating")},
+            pages={"evaluation:rate": _("Rating an answer"), "evaluation:rate_pair": _("Comparing two answers"),
+                   "evaluation:rate_start": _("Rating")},
         )
         exports.register(
             _("Evaluate: participants' ratings (CSV)"),
             _("One row per participant, answer and axis: the score (1–5 or empty for 'does not apply'), "
               "the rubric version it was given under, the question and the answer."),
             lambda w: reverse("evaluation:export_ratings", args=[w.slug]),
+        )
+        exports.register(
+            _("Evaluate: participants' pairwise choices (CSV)"),
+            _("One row per participant, answer pair and axis (or overall): which of the two answers they "
+              "preferred, equally good or does not apply, with the side each answer was shown on."),
+            lambda w: reverse("evaluation:export_pair_ratings", args=[w.slug]),
         )
         exports.register(
             _("Evaluate: rubrics (JSON)"),

@@ -11,10 +11,11 @@ NOT_APPLICABLE = "na"
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = EvaluationSettings
-        fields = ["answers_per_person", "raters_per_answer", "include_participant_conversations"]
+        fields = ["answers_per_person", "raters_per_answer", "pairs_per_person", "include_participant_conversations"]
         widgets = {
             "answers_per_person": forms.NumberInput(attrs={"min": 1, "max": 100}),
             "raters_per_answer": forms.NumberInput(attrs={"min": 1, "max": 50}),
+            "pairs_per_person": forms.NumberInput(attrs={"min": 0, "max": 100}),
         }
 
 
@@ -111,3 +112,33 @@ class JudgeForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["endpoints"].choices = [(e.key, f"{e.name} ({e.model})") for e in registry.endpoints()]
+
+
+class PairForm(forms.Form):
+    """One pair of answers compared on every ratable axis (required) and overall (optional): the
+    left answer, the right one, equally good, or does not apply."""
+
+    def __init__(self, *args, axes=(), initial_choices=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        initial_choices = initial_choices or {}
+        self.axes = list(axes)
+        choices = [("left", _("Left answer")), ("right", _("Right answer")), ("tie", _("Equally good")),
+                   ("not_applicable", _("does not apply"))]
+        for row in self.axes:
+            axis = row["axis"]
+            self.fields[f"axis_{axis.id}"] = forms.ChoiceField(
+                label=row["version"].name, choices=choices, widget=forms.RadioSelect,
+                initial=initial_choices.get(axis.id),
+                error_messages={"required": _("Choose an answer, 'equally good' or 'does not apply' for this axis."),
+                                "invalid_choice": _("Choose the left answer, the right one, 'equally good' or "
+                                                    "'does not apply'.")},
+            )
+        self.fields["overall"] = forms.ChoiceField(
+            label=_("Overall, which answer is better?"), choices=choices[:3], widget=forms.RadioSelect,
+            required=False, initial=initial_choices.get(None))
+
+    def choices(self) -> dict:
+        out = {row["axis"].id: self.cleaned_data[f"axis_{row['axis'].id}"] for row in self.axes}
+        if self.cleaned_data.get("overall"):
+            out[None] = self.cleaned_data["overall"]
+        return out

@@ -27,6 +27,11 @@ class EvaluationSettings(models.Model):
     raters_per_answer = models.PositiveSmallIntegerField(
         _("people who rate each answer"), default=3,
         help_text=_("Answers are handed out so that each is rated by at least this many people."))
+    pairs_per_person = models.PositiveSmallIntegerField(
+        _("answer pairs each participant compares"), default=4,
+        help_text=_("Pairs of answers to the same question (compare mode in Interact, or two models in a "
+                    "comparison) each participant is asked to compare along every axis. 0 turns pairwise "
+                    "rating off."))
     include_participant_conversations = models.BooleanField(
         _("rate answers from participants' own conversations"), default=False,
         help_text=_("Off: only the shared baseline conversations are rated. On: answers from other "
@@ -40,6 +45,7 @@ class EvaluationSettings(models.Model):
                                    name="evaluation_answers_per_person_range"),
             models.CheckConstraint(condition=Q(raters_per_answer__gte=1, raters_per_answer__lte=50),
                                    name="evaluation_raters_per_answer_range"),
+            models.CheckConstraint(condition=Q(pairs_per_person__lte=100), name="evaluation_pairs_per_person_range"),
         ]
 
     def __str__(self) -> str:
@@ -218,3 +224,93 @@ class JudgeScore(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} item {self.item_id} axis {self.axis_id}: {self.outcome} {self.score}"
+
+
+# --- pairwise rating ------------------------------------------------------------------------------
+
+class PairSource(models.TextChoices):
+    COMPARE = "compare", _("Compare mode in Interact")
+    COMPARISON = "comparison", _("Model comparison")
+
+
+class PairItem(models.Model):
+    """Two answers to the same question, to be compared ("which answer is better on this axis?").
+
+    `first` and `second` are in a fixed canonical order (slot order for compare-mode candidates);
+    what a rater saw on the left is recorded per rating (`shown_swapped`), since each rater gets
+    their own random order (blinding)."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="pair_items")
+    source = models.CharField(max_length=20, choices=PairSource.choices, default=PairSource.COMPARE)
+    question = models.ForeignKey("llm_gateway.Message", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="+", help_text=_("The message both answers reply to."))
+    first = models.ForeignKey("llm_gateway.Message", on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey("llm_gateway.Message", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workshop", "first", "second"], name="evaluation_pair_unique"),
+            models.CheckConstraint(condition=~Q(first=models.F("second")), name="evaluation_pair_distinct"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.id} ({self.first_id} vs {self.second_id})"
+
+
+class PairAssignment(models.Model):
+    """A pair handed to one participant to compare along every axis (and overall)."""
+
+    item = models.ForeignKey(PairItem, on_delete=models.CASCADE, related_name="assignments")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="pair_assignments")
+    position = models.PositiveSmallIntegerField()
+    swapped = models.BooleanField(default=False, help_text=_("The second answer is shown on the left."))
+    assigned_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["membership_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "membership"], name="evaluation_pair_assignment_unique"),
+            models.UniqueConstraint(fields=["membership", "position"], name="evaluation_pair_assignment_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.item_id} for {self.membership_id}"
+
+
+class PairChoice(models.TextChoices):
+    FIRST = "first", _("The first answer")
+    SECOND = "second", _("The second answer")
+    TIE = "tie", _("Equally good")
+    NOT_APPLICABLE = "not_applicable", _("Does not apply")
+
+
+class PairRating(models.Model):
+    """One participant's choice between the two answers of a pair on one axis (`axis` None: overall).
+    `choice` is in the pair's canonical order, whatever side the rater saw each answer on."""
+
+    item = models.ForeignKey(PairItem, on_delete=models.CASCADE, related_name="ratings")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="pair_ratings")
+    axis = models.ForeignKey("discussion.Axis", null=True, blank=True, on_delete=models.CASCADE, related_name="pair_ratings")
+    rubric_version = models.ForeignKey(RubricVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="pair_ratings")
+    choice = models.CharField(max_length=20, choices=PairChoice.choices)
+    shown_swapped = models.BooleanField(default=False, help_text=_("The rater saw the second answer on the left."))
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item_id", "axis_id", "membership_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "membership", "axis"], condition=Q(axis__isnull=False),
+                                    name="evaluation_pair_rating_unique_axis"),
+            models.UniqueConstraint(fields=["item", "membership"], condition=Q(axis__isnull=True),
+                                    name="evaluation_pair_rating_unique_overall"),
+            models.CheckConstraint(condition=Q(axis__isnull=True) | Q(rubric_version__isnull=False),
+                                   name="evaluation_pair_rating_axis_has_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} on pair {self.item_id} axis {self.axis_id}: {self.choice}"

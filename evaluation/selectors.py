@@ -92,7 +92,10 @@ def progress_by_member(workshop: Workshop) -> dict[int, dict]:
     rows = (RatingAssignment.objects.filter(membership__workshop=workshop)
             .values("membership_id")
             .annotate(done=Count("id", filter=Q(done_at__isnull=False)), total=Count("id")))
-    return {r["membership_id"]: {"rated": f"{r['done']}/{r['total']}"} for r in rows}
+    out = {r["membership_id"]: {"rated": f"{r['done']}/{r['total']}"} for r in rows}
+    for member_id, values in pair_progress_by_member(workshop).items():
+        out.setdefault(member_id, {"rated": "0/0"}).update(values)
+    return out
 
 
 def ratings_for_export(workshop: Workshop):
@@ -236,9 +239,102 @@ def progress_status(workshop: Workshop, member_ids, values):
     for mid in member_ids:
         done, _sep, total = str(values.get(mid, {}).get("rated") or "0/0").partition("/")
         done, total = int(done or 0), int(total or 0)
+        pairs_done, _sep, pairs_total = str(values.get(mid, {}).get("pairs") or "0/0").partition("/")
+        pairs_done, pairs_total = int(pairs_done or 0), int(pairs_total or 0)
         if not total:
             members[mid] = Status(_("Has not started rating"), False)
-        else:
+        elif done < total or not pairs_total:
             members[mid] = Status(_("Rating · %(done)d/%(total)d answers") % {"done": done, "total": total},
                                   done >= total)
+        else:
+            members[mid] = Status(_("Comparing · %(done)d/%(total)d pairs") % {"done": pairs_done, "total": pairs_total},
+                                  pairs_done >= pairs_total)
     return StageStatus(_("rated every answer handed to them"), members)
+
+
+# --- pairwise rating ------------------------------------------------------------------------------
+
+
+def compare_pairs(workshop: Workshop) -> list[tuple[int, int, int]]:
+    """(question id, first answer id, second answer id) for every pair of finished compare-mode
+    candidates answering the same question, in slot order — from the same conversations as the
+    single-answer pool (baseline; participants' own when the facilitator allows it; never a
+    withdrawn member's or a sandbox)."""
+    from itertools import combinations
+
+    groups: dict[int, list[int]] = defaultdict(list)
+    for reply_to, message_id in (pool_messages(workshop).filter(is_candidate=True, reply_to__isnull=False)
+                                 .order_by("reply_to_id", "slot", "id").values_list("reply_to_id", "id")):
+        groups[reply_to].append(message_id)
+    return [(q, a, b) for q, ids in groups.items() for a, b in combinations(ids, 2)]
+
+
+def pair_pool(workshop: Workshop):
+    """Pairs that may be handed out: compare-mode pairs still in the pool, and every pair a model
+    comparison put up for rating (its answers are the facilitator's own, made for this)."""
+    from evaluation.models import PairItem, PairSource
+
+    live = pool_messages(workshop).values("id")
+    return (PairItem.objects.filter(workshop=workshop)
+            .filter(Q(source=PairSource.COMPARISON) | (Q(first_id__in=live) & Q(second_id__in=live))))
+
+
+def pair_assignments_of(membership: Membership):
+    from evaluation.models import PairAssignment
+
+    return list(PairAssignment.objects.filter(membership=membership).order_by("position"))
+
+
+def pair_view(membership: Membership, position: int) -> dict | None:
+    """One pair to compare, in the order this rater sees it (left, right), with the rater's own
+    choices so far translated to that order — never anyone else's."""
+    from evaluation.models import PairAssignment, PairRating
+
+    assignment = (PairAssignment.objects.filter(membership=membership, position=position)
+                  .select_related("item__question", "item__first", "item__second").first())
+    if assignment is None:
+        return None
+    item = assignment.item
+    left, right = (item.second, item.first) if assignment.swapped else (item.first, item.second)
+    mine = {r.axis_id: to_shown(r.choice, assignment.swapped)
+            for r in PairRating.objects.filter(item=item, membership=membership)}
+    question = item.question or _question_for(item.first)
+    return {"assignment": assignment, "item": item, "question": question, "left": left, "right": right,
+            "mine": mine}
+
+
+def to_shown(choice: str, swapped: bool) -> str:
+    """A stored (canonical) choice as the rater saw it: "left" / "right" / "tie" / "not_applicable"."""
+    mapping = {"first": "right" if swapped else "left", "second": "left" if swapped else "right"}
+    return mapping.get(choice, choice)
+
+
+def pair_progress_by_member(workshop: Workshop) -> dict[int, dict]:
+    from evaluation.models import PairAssignment
+
+    rows = (PairAssignment.objects.filter(membership__workshop=workshop).values("membership_id")
+            .annotate(done=Count("id", filter=Q(done_at__isnull=False)), total=Count("id")))
+    return {r["membership_id"]: {"pairs": f"{r['done']}/{r['total']}"} for r in rows}
+
+
+def pair_summary(workshop: Workshop) -> list[dict]:
+    """Per axis (and overall, axis None): how often participants preferred the first answer, the
+    second, neither, or found the axis did not apply — counts, annotator level kept in the export."""
+    from evaluation.models import PairChoice, PairRating
+
+    counts: dict[int | None, dict[str, int]] = defaultdict(lambda: {c.value: 0 for c in PairChoice})
+    for axis_id, choice, n in (PairRating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+                               .values("axis_id", "choice").annotate(n=Count("id")).values_list("axis_id", "choice", "n")):
+        counts[axis_id][choice] += n
+    rows = [{"axis": row["axis"], "counts": counts.get(row["axis"].id)} for row in axes_with_rubrics(workshop)]
+    rows.append({"axis": None, "counts": counts.get(None)})
+    return [r for r in rows if r["counts"]]
+
+
+def pair_ratings_for_export(workshop: Workshop):
+    """Annotator-level pairwise choices, withdrawn members left out, in a stable order."""
+    from evaluation.models import PairRating
+
+    return (PairRating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
+            .select_related("membership", "axis", "rubric_version", "item__question", "item__first", "item__second")
+            .order_by("item_id", "axis_id", "membership__pseudonym"))

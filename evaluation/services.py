@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from discussion.models import Axis, AxisExample, AxisStatus
 from evaluation import selectors
 from evaluation.models import (
-    POINT_MAX, SCALE, STATEMENT_MAX, STATEMENTS_MAX, EvaluationSettings, Rating, RatingAssignment, RatingItem,
-    Rubric, RubricVersion,
+    POINT_MAX, SCALE, STATEMENT_MAX, STATEMENTS_MAX, EvaluationSettings, PairAssignment, PairChoice, PairItem,
+    PairRating, PairSource, Rating, RatingAssignment, RatingItem, Rubric, RubricVersion,
 )
 from workshops.events import broadcast
 from workshops.models import Membership, Workshop
@@ -37,10 +37,11 @@ def _clean_statements(values, label: str) -> list[str]:
 
 @transaction.atomic
 def evaluation_settings_update(*, workshop: Workshop, answers_per_person: int, raters_per_answer: int,
-                               include_participant_conversations: bool) -> EvaluationSettings:
+                               include_participant_conversations: bool, pairs_per_person: int = 4) -> EvaluationSettings:
     cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
     cfg.answers_per_person = answers_per_person
     cfg.raters_per_answer = raters_per_answer
+    cfg.pairs_per_person = pairs_per_person
     cfg.include_participant_conversations = include_participant_conversations
     cfg.full_clean()
     cfg.save()
@@ -152,6 +153,71 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
         assignment.done_at = None
         assignment.save(update_fields=["done_at"])
     # The facilitator's dashboard ("Answers rated") refreshes; the event carries no rating.
+    broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
+    return assignment
+
+
+@transaction.atomic
+def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
+    """Hand a participant their share of answer pairs to compare, up to `pairs_per_person`: pairs
+    with the fewest raters first; each rater sees each pair in their own random order (which
+    side is which is blinded and recorded)."""
+    if not membership.is_participant or membership.is_withdrawn:
+        raise PermissionDenied(_("Only participants rate answers."))
+    workshop = membership.workshop
+    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
+    existing = list(PairAssignment.objects.filter(membership=membership).order_by("position"))
+    missing = cfg.pairs_per_person - len(existing)
+    if missing <= 0:
+        return existing
+    PairItem.objects.bulk_create(
+        [PairItem(workshop=workshop, source=PairSource.COMPARE, question_id=q, first_id=a, second_id=b)
+         for q, a, b in selectors.compare_pairs(workshop)], ignore_conflicts=True)
+    taken = {a.item_id for a in existing}
+    candidates = (selectors.pair_pool(workshop).exclude(id__in=taken).annotate(n=Count("assignments"))
+                  .values_list("id", "n"))
+    ordered = sorted(candidates, key=lambda row: (row[1], _shuffle_key(row[0], membership.id)))
+    start = (existing[-1].position + 1) if existing else 1
+    new = [PairAssignment(item_id=item_id, membership=membership, position=start + i,
+                          swapped=int(_shuffle_key(item_id, -membership.id), 16) % 2 == 1)
+           for i, (item_id, _n) in enumerate(ordered[:missing])]
+    PairAssignment.objects.bulk_create(new)
+    return existing + new
+
+
+SHOWN_CHOICES = ("left", "right", "tie", "not_applicable")
+
+
+@transaction.atomic
+def pair_ratings_submit(*, membership: Membership, position: int, choices: dict) -> PairAssignment:
+    """Store a participant's choices on one pair: {axis id: "left"|"right"|"tie"|"not_applicable"},
+    with the key None for an optional overall choice. Sides are as the rater saw them; they are
+    stored in the pair's own order. A second choice on the same pair and axis replaces the first."""
+    assignment = (PairAssignment.objects.select_for_update().select_related("item")
+                  .filter(membership=membership, position=position).first())
+    if assignment is None:
+        raise ValidationError(_("This pair was not handed to you to compare."))
+    axes = {row["axis"].id: row["version"] for row in selectors.ratable_axes(membership.workshop)}
+    if not axes:
+        raise ValidationError(_("No axis has a complete rubric yet: there is nothing to rate along."))
+    if set(choices) - set(axes) - {None}:
+        raise ValidationError(_("One of the axes is not open for rating."))
+    canonical = {"left": PairChoice.SECOND if assignment.swapped else PairChoice.FIRST,
+                 "right": PairChoice.FIRST if assignment.swapped else PairChoice.SECOND,
+                 "tie": PairChoice.TIE, "not_applicable": PairChoice.NOT_APPLICABLE}
+    for axis_id, shown in choices.items():
+        if shown not in SHOWN_CHOICES:
+            raise ValidationError(_("Choose the left answer, the right one, 'equally good' or 'does not apply'."))
+        PairRating.objects.update_or_create(
+            item=assignment.item, membership=membership, axis_id=axis_id,
+            defaults={"choice": canonical[shown], "rubric_version": axes.get(axis_id),
+                      "shown_swapped": assignment.swapped},
+        )
+    chosen = PairRating.objects.filter(item=assignment.item, membership=membership, axis_id__in=list(axes)).count()
+    done_at = timezone.now() if chosen >= len(axes) else None
+    if (done_at is None) != (assignment.done_at is None):
+        assignment.done_at = done_at
+        assignment.save(update_fields=["done_at"])
     broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
     return assignment
 

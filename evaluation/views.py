@@ -73,10 +73,15 @@ def rate_start(request, workshop, membership):
         return render(request, "evaluation/rate_waiting.html",
                       {"workshop": workshop, "membership": membership, "empty_pool": True})
     todo = next((a for a in assignments if a.done_at is None), None)
-    if todo is None:
-        return render(request, "evaluation/rate_done.html",
-                      {"workshop": workshop, "membership": membership, "assignments": assignments})
-    return redirect("evaluation:rate", slug=workshop.slug, position=todo.position)
+    if todo is not None:
+        return redirect("evaluation:rate", slug=workshop.slug, position=todo.position)
+    # Then the pairs (compare-mode answers, model comparisons), if there are any to compare.
+    pairs = services.pair_assignments_ensure(membership=membership)
+    todo = next((a for a in pairs if a.done_at is None), None)
+    if todo is not None:
+        return redirect("evaluation:rate_pair", slug=workshop.slug, position=todo.position)
+    return render(request, "evaluation/rate_done.html",
+                  {"workshop": workshop, "membership": membership, "assignments": assignments, "pairs": pairs})
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,6 +105,30 @@ def rate(request, workshop, membership, position):
         "workshop": workshop, "membership": membership, "view": view, "form": form,
         "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
         "assignments": assignments, "done": sum(1 for a in assignments if a.done_at), "position": position,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=("participant",), stages=RATING)
+def rate_pair(request, workshop, membership, position):
+    view = selectors.pair_view(membership, position)
+    if view is None:
+        raise Http404(_("This pair was not handed to you to compare."))
+    axes = selectors.ratable_axes(workshop)
+    form = forms.PairForm(request.POST or None, axes=axes, initial_choices=view["mine"])
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.pair_ratings_submit(membership=membership, position=position, choices=form.choices())
+        except ValidationError as error:
+            for text in error.messages:
+                form.add_error(None, text)
+        else:
+            return redirect("evaluation:rate_start", slug=workshop.slug)
+    pairs = selectors.pair_assignments_of(membership)
+    return render(request, "evaluation/rate_pair.html", {
+        "workshop": workshop, "membership": membership, "view": view, "form": form,
+        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes], "overall": form["overall"],
+        "pairs": pairs, "done": sum(1 for a in pairs if a.done_at), "position": position,
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -132,6 +161,7 @@ def results(request, workshop, membership):
                                 "rho": j["rho"]} for j in a["judges"]]} for a in judges["axes"]]
     return render(request, "evaluation/results.html", {
         "workshop": workshop, "membership": membership, "rows": rows, "judges": judges,
+        "pairs": selectors.pair_summary(workshop),
         "chart_data": {"axes": chart, "judges": judge_chart,
                        "labels": {"na": _("does not apply"), "alpha": _("alpha (ordinal)"),
                                   "participants": _("participants alone")}},
@@ -217,4 +247,33 @@ def export_rubrics(request, workshop, membership):
         for rubric in selectors.rubric_versions_for_export(workshop)]}
     response = HttpResponse(json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-rubrics.json"'
+    return response
+
+
+PAIR_RATING_COLUMNS = [
+    "workshop", "pair_id", "source", "question_id", "question", "first_message_id", "first_answer",
+    "second_message_id", "second_answer", "axis_id", "axis_name", "rubric_id", "rubric_version", "participant",
+    "choice", "shown_swapped", "rated_at",
+]
+
+
+def _pair_rating_rows(workshop):
+    for r in selectors.pair_ratings_for_export(workshop).iterator(chunk_size=500):
+        item = r.item
+        version = r.rubric_version
+        yield [workshop.slug, item.id, item.source, item.question_id or "",
+               item.question.content if item.question_id else "", item.first_id, item.first.content,
+               item.second_id, item.second.content, r.axis_id or "", r.axis.name if r.axis_id else "",
+               version.rubric_id if version else "", version.number if version else "", r.membership.pseudonym,
+               r.choice, r.shown_swapped, r.updated_at.isoformat()]
+
+
+@require_GET
+@workshop_view(roles=STAFF)
+def export_pair_ratings(request, workshop, membership):
+    """Annotator-level pairwise choices; `axis_id` empty is an overall choice, `choice` names the
+    pair's first or second answer whatever side the rater saw it on (`shown_swapped`)."""
+    response = StreamingHttpResponse(stream_csv(PAIR_RATING_COLUMNS, _pair_rating_rows(workshop)),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-pair-ratings.csv"'
     return response

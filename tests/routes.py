@@ -135,6 +135,16 @@ def build_stage(stage: str) -> Stage:
         evaluation_services.rubric_save(axis=axis, by=d.facilitator, scale={str(p): f"point {p}" for p in range(1, 6)})
         participant.workshop = workshop
         evaluation_services.assignments_ensure(membership=participant)
+        # Two compare-mode answers to one question: a pair handed to P to compare.
+        from llm_gateway.models import CompareMode, Conversation, Message
+
+        pair = Conversation.objects.create(workshop=workshop, owner=participant, endpoint_key="test-endpoint",
+                                           compare_mode=CompareMode.MODELS, title="compare")
+        asked = Message.objects.create(conversation=pair, role="user", content="Which?", position=0)
+        for slot in (0, 1):
+            Message.objects.create(conversation=pair, role="assistant", content=f"answer {slot}", position=1 + slot,
+                                   reply_to=asked, is_candidate=True, slot=slot)
+        evaluation_services.pair_assignments_ensure(membership=participant)
         s.objects.update(axis_id=axis.pk, position=1)
     return s
 

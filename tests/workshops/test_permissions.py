@@ -207,9 +207,11 @@ ROUTES = {
     "evaluation:rubric_edit": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
     "evaluation:rate_start": "4 3 C 4 4 N L | M M M M M M M",
     "evaluation:rate": "4 2 C 4 4 N L | 4 0 C 4 4 N L",
+    "evaluation:rate_pair": "4 2 C 4 4 N L | 4 0 C 4 4 N L",
     "evaluation:results": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:judges": "2 4 4 4 2 N L | 0 4 4 4 4 N L",
     "evaluation:export_ratings": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_pair_ratings": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:export_rubrics": "2 4 4 4 2 N L | M M M M M M M",
     "discussion:export_json": "2 4 4 4 2 N L | M M M M M M M",
 }
