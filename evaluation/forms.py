@@ -41,6 +41,10 @@ class RubricForm(forms.Form):
                 label=_("What a %(p)d looks like") % {"p": point}, required=False, max_length=POINT_MAX,
                 initial=scale.get(str(point), ""), widget=forms.Textarea(attrs={"rows": 2}),
             )
+            if version and f"scale.{point}" in version.drafted:
+                field = self.fields[f"point_{point}"]
+                field.help_text = _("Drafted by a model: edit it, or approve the draft below.")
+                field.widget.attrs.update({"class": "drafted", "data-drafted": "1"})
         # Declared fields first in the page: the scale, then the statements.
         self.order_fields([f"point_{p}" for p in SCALE] + ["should", "should_not"])
         if version:
@@ -142,3 +146,15 @@ class PairForm(forms.Form):
         if self.cleaned_data.get("overall"):
             out[None] = self.cleaned_data["overall"]
         return out
+
+
+class DraftForm(forms.Form):
+    """'Draft with a model': which model proposes the empty scale descriptions."""
+
+    endpoint = forms.ChoiceField(label=_("Model"))
+
+    def __init__(self, *args, **kwargs):
+        from llm_gateway import registry
+
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].choices = [(e.key, f"{e.name} ({e.model})") for e in registry.endpoints()]

@@ -80,6 +80,10 @@ class RubricVersion(models.Model):
     should_not = models.JSONField(default=list)
     examples = models.JSONField(default=list)
     drafted = models.JSONField(default=list)
+    model_text = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("Where a model wrote a part: {field: {endpoint, model, drafted_at, reviewed, reviewed_by}}. "
+                    "Kept after a person approves or edits it, so exports say what a model drafted."))
     created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,6 +97,15 @@ class RubricVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.number}"
+
+    def in_use(self) -> bool:
+        """Something was rated or judged with this version: its text may no longer change."""
+        return self.ratings.exists() or self.judge_scores.exists() or self.pair_ratings.exists()
+
+    @property
+    def needs_review(self) -> bool:
+        """Some part is a model's draft no person has edited or approved yet."""
+        return bool(self.drafted)
 
     @property
     def is_complete(self) -> bool:

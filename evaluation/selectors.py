@@ -44,8 +44,16 @@ def axes_with_rubrics(workshop: Workshop) -> list[dict]:
 
 
 def ratable_axes(workshop: Workshop) -> list[dict]:
-    """Axes participants rate along: those whose current rubric describes every scale point."""
-    return [row for row in axes_with_rubrics(workshop) if row["version"] and row["version"].is_complete]
+    """Axes participants rate along (and judges score): those whose current rubric describes every
+    scale point, with nothing a model drafted still waiting for a person's review."""
+    return [row for row in axes_with_rubrics(workshop)
+            if row["version"] and row["version"].is_complete and not row["version"].needs_review]
+
+
+def draft_job(workshop: Workshop):
+    from workshops.models import Job
+
+    return Job.objects.filter(workshop=workshop, kind="rubric_draft").order_by("-created_at", "-id").first()
 
 
 def pool_messages(workshop: Workshop):

@@ -48,14 +48,34 @@ def evaluation_settings_update(*, workshop: Workshop, answers_per_person: int, r
     return cfg
 
 
+def _reviewed(current: RubricVersion | None, scale: dict, by: Membership, approve: bool) -> tuple[list, dict]:
+    """Which drafted points stay drafted after a person saves, and the updated record of model text.
+
+    A drafted point stays marked while its text is unchanged, unless the person approves the
+    draft; an edited point becomes the person's text (the record keeps that a model drafted it)."""
+    if current is None:
+        return [], {}
+    drafted, record = [], {k: dict(v) for k, v in (current.model_text or {}).items()}
+    for key in current.drafted:
+        point = key.partition(".")[2]
+        entry = record.setdefault(key, {})
+        if scale.get(point, "") != current.scale.get(point, ""):
+            entry.update(reviewed="edited", reviewed_by=by.pseudonym)
+        elif approve:
+            entry.update(reviewed="approved", reviewed_by=by.pseudonym)
+        else:
+            drafted.append(key)
+    return drafted, record
+
+
 @transaction.atomic
 def rubric_save(*, axis: Axis, by: Membership, scale: dict, should=(), should_not=(),
-                examples: list[tuple[int, str]] = ()) -> RubricVersion:
+                examples: list[tuple[int, str]] = (), approve: bool = False) -> RubricVersion:
     """Write an axis' rubric. The axis' name and definition are copied in as they are now.
 
     While nobody has rated with the current version it is updated in place; once ratings exist,
-    a new version is made, so no earlier rating ever changes meaning. A person saving the rubric
-    approves it: nothing stays marked as drafted by a model."""
+    a new version is made, so no earlier rating ever changes meaning. A point a model drafted
+    stays marked as drafted until a person edits its text or saves with `approve`."""
     if axis.status != AxisStatus.ACTIVE:
         raise ValidationError(_("Only the group's final axes get a rubric."))
     cleaned_scale = {str(p): _clean_text(str(scale.get(str(p), scale.get(p, "")) or ""), POINT_MAX,
@@ -74,11 +94,12 @@ def rubric_save(*, axis: Axis, by: Membership, scale: dict, should=(), should_no
         "name": axis.name, "definition": axis.definition, "scale": cleaned_scale,
         "should": _clean_statements(should, _("should")),
         "should_not": _clean_statements(should_not, _("should not")),
-        "examples": snapshots, "drafted": [],
+        "examples": snapshots,
     }
     rubric, _created = Rubric.objects.select_for_update().get_or_create(axis=axis, defaults={"workshop_id": axis.workshop_id})
     current = rubric.versions.order_by("-number").first()
-    if current is not None and not current.ratings.exists():
+    fields["drafted"], fields["model_text"] = _reviewed(current, cleaned_scale, by, approve)
+    if current is not None and not current.in_use():
         for key, value in fields.items():
             setattr(current, key, value)
         current.created_by = by
@@ -86,6 +107,60 @@ def rubric_save(*, axis: Axis, by: Membership, scale: dict, should=(), should_no
         return current
     number = current.number + 1 if current else 1
     return RubricVersion.objects.create(rubric=rubric, number=number, created_by=by, **fields)
+
+
+@transaction.atomic
+def rubric_draft_store(*, axis: Axis, by: Membership | None, scale: dict, endpoint) -> RubricVersion | None:
+    """Put a model's scale descriptions into the empty points of the axis' current rubric (or a
+    first version), marked as drafted. Points a person has written are never replaced; a version
+    participants already rated with is left alone and a new one made. None: nothing was empty."""
+    rubric, _created = Rubric.objects.select_for_update().get_or_create(axis=axis, defaults={"workshop_id": axis.workshop_id})
+    current = rubric.versions.order_by("-number").first()
+    base = dict(current.scale) if current else {}
+    empty = [str(p) for p in SCALE if not str(base.get(str(p), "")).strip()]
+    if not empty:
+        return None
+    now = timezone.now().isoformat()
+    new_scale = {**{str(p): str(base.get(str(p), "")) for p in SCALE},
+                 **{p: _clean_text(scale[p], POINT_MAX, p) for p in empty}}
+    drafted = sorted(set(current.drafted if current else []) | {f"scale.{p}" for p in empty})
+    record = dict(current.model_text or {}) if current else {}
+    for p in empty:
+        record[f"scale.{p}"] = {"endpoint": endpoint.key, "model": endpoint.model, "drafted_at": now,
+                                "reviewed": None, "reviewed_by": None}
+    if current is not None and not current.in_use():
+        current.scale, current.drafted, current.model_text = new_scale, drafted, record
+        current.save(update_fields=["scale", "drafted", "model_text", "updated_at"])
+        return current
+    fields = {"name": axis.name, "definition": axis.definition, "should": [], "should_not": [], "examples": []}
+    if current is not None:
+        fields = {k: getattr(current, k) for k in ("name", "definition", "should", "should_not", "examples")}
+    return RubricVersion.objects.create(rubric=rubric, number=(current.number + 1) if current else 1, created_by=by,
+                                        scale=new_scale, drafted=drafted, model_text=record, **fields)
+
+
+@transaction.atomic
+def rubric_draft_request(*, workshop: Workshop, by: Membership, axis_ids: list[int], endpoint_key: str):
+    """Queue a model draft of the empty scale points of these axes' rubrics (one draft job per
+    workshop at a time: a second request while one works is told so, nothing is lost)."""
+    from llm_gateway import registry
+    from workshops import jobs
+
+    if registry.get(endpoint_key) is None:
+        raise ValidationError(_("%(key)s is not a configured model endpoint.") % {"key": endpoint_key})
+    wanted = []
+    for row in selectors.axes_with_rubrics(workshop):
+        version = row["version"]
+        if row["axis"].id in axis_ids and not (version and version.is_complete):
+            wanted.append(row["axis"].id)
+    if not wanted:
+        raise ValidationError(_("Every point of the scale already has a description: empty the points you "
+                                "want a model to draft, then ask again."))
+    job = jobs.job_request(workshop=workshop, kind="rubric_draft", by=by,
+                           params={"axis_ids": wanted, "endpoint": endpoint_key})
+    if not set(wanted) <= set(job.params.get("axis_ids", [])):
+        raise ValidationError(_("A model is drafting another rubric right now; ask again when it is done."))
+    return job
 
 
 def _shuffle_key(item_id: int, membership_id: int) -> str:

@@ -7,6 +7,7 @@ app_name = "evaluation"
 patterns = [
     path("", views.overview, name="overview"),
     path("rubrics/<int:axis_id>/", views.rubric_edit, name="rubric_edit"),
+    path("rubrics/draft/", views.rubric_draft, name="rubric_draft"),
     path("rate/", views.rate_start, name="rate_start"),
     path("rate/<int:position>/", views.rate, name="rate"),
     path("rate/pairs/<int:position>/", views.rate_pair, name="rate_pair"),

@@ -36,6 +36,7 @@ def overview(request, workshop, membership):
     return render(request, "evaluation/overview.html", {
         "workshop": workshop, "membership": membership, "form": form,
         "rows": selectors.axes_with_rubrics(workshop), "pool": selectors.pool_stats(workshop),
+        **_draft_context(workshop, membership),
     })
 
 
@@ -49,7 +50,8 @@ def rubric_edit(request, workshop, membership, axis_id):
     form = forms.RubricForm(request.POST or None, examples=examples, version=version)
     if request.method == "POST" and form.is_valid():
         try:
-            saved = services.rubric_save(axis=axis, by=membership, **form.service_kwargs())
+            saved = services.rubric_save(axis=axis, by=membership, approve="approve" in request.POST,
+                                         **form.service_kwargs())
         except ValidationError as error:
             for text in error.messages:
                 form.add_error(None, text)
@@ -58,8 +60,45 @@ def rubric_edit(request, workshop, membership, axis_id):
             return redirect("evaluation:overview", slug=workshop.slug)
     return render(request, "evaluation/rubric_edit.html", {
         "workshop": workshop, "membership": membership, "axis": axis, "version": version, "form": form,
-        "has_ratings": bool(version and version.ratings.exists()),
+        "has_ratings": bool(version and version.in_use()),
+        "drafted_points": {key.partition(".")[2] for key in (version.drafted if version else [])},
+        **_draft_context(workshop, membership),
     })
+
+
+def _draft_context(workshop, membership, form=None) -> dict:
+    from workshops import jobs
+
+    job = selectors.draft_job(workshop)
+    return {"draft_form": form or forms.DraftForm(), "draft_job": jobs.state(job) if job else None,
+            "draft_active": bool(job and job.status in ("queued", "running") and not jobs.is_stale(job))}
+
+
+@require_http_methods(["GET", "POST"])
+@workshop_view(roles=FACILITATOR)
+def rubric_draft(request, workshop, membership):
+    """GET: the draft job's status (polled while it works). POST: ask a model to draft the empty
+    scale points of the chosen axes' rubrics (`axis`, repeated)."""
+    if request.method == "GET":
+        return render(request, "evaluation/rubric_edit.html#draft-status",
+                      {"workshop": workshop, "membership": membership, **_draft_context(workshop, membership)})
+    form = forms.DraftForm(request.POST)
+    axis_ids = [int(a) for a in request.POST.getlist("axis") if a.isascii() and a.isdigit()]
+    back = request.POST.get("next") or ""
+    if form.is_valid():
+        try:
+            services.rubric_draft_request(workshop=workshop, by=membership, axis_ids=axis_ids,
+                                          endpoint_key=form.cleaned_data["endpoint"])
+        except ValidationError as error:
+            for text in error.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, _("A model is drafting; the drafted points will be marked until you review them."))
+    else:
+        messages.error(request, _("Choose a configured model."))
+    if len(axis_ids) == 1 and back == "rubric":
+        return redirect("evaluation:rubric_edit", slug=workshop.slug, axis_id=axis_ids[0])
+    return redirect("evaluation:overview", slug=workshop.slug)
 
 
 @require_GET
@@ -241,6 +280,7 @@ def export_rubrics(request, workshop, membership):
         {"rubric_id": rubric.id, "axis_id": rubric.axis_id, "versions": [
             {"version": v.number, "name": v.name, "definition": v.definition, "scale": v.scale,
              "should": v.should, "should_not": v.should_not, "examples": v.examples, "drafted": v.drafted,
+             "model_text": v.model_text,
              "complete": v.is_complete,
              "author": v.created_by.pseudonym if v.created_by else None, "created_at": v.created_at.isoformat()}
             for v in rubric.versions.all()]}

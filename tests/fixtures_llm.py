@@ -25,6 +25,8 @@
                                 with an OpenAI-shaped body (code 200: tokens, then an error object in
                                 the stream); <form> is stars ("sk-ab****wxyz", default), dots
                                 ("sk-ab...wxyz"), ellipsis ("sk-a…wxyz"), bearer ("Bearer <key>") or raw
+    drafter[:garbage]           a rubric drafter: a fenced JSON scale {"1": "Drafted point 1 <script>…", …}
+                                (garbage: a reply with no JSON)
     judge[:mode[:delay_ms]]     a deterministic model judge: replies {"score": N, "reason": ...} where N is
                                 the digit after "quality:" in the last user message (3 if absent; "quality:na"
                                 gives null). mode: ok (default) · garbage (prose, never JSON) · garbageonce
@@ -174,6 +176,12 @@ class FaultUpstream:
             return await self._stream(send, model, request, 0, 0, include_usage, text=text)
         if scenario == "judge":
             return await self._judge(send, model, request, arg(0, "ok"), arg(1, 0), include_usage)
+        if scenario == "drafter":
+            mode = arg(0, "ok")
+            scale = {str(p): f"Drafted point {p} <script>alert({p})</script>" for p in range(1, 6)}
+            reply = ("Sure! Here you go: 1 is bad and 5 is good." if mode == "garbage"
+                     else f"```json\n{json.dumps(scale)}\n```")
+            return await self._stream(send, model, request, 0, 0, include_usage, text=reply)
         return await self._stream(send, model, request, arg(0, 8), arg(1, 0), include_usage)
 
     async def _judge(self, send, model, request, mode, delay_ms, include_usage):

@@ -205,6 +205,7 @@ ROUTES = {
     "coding:export_qdpx": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:overview": "2 4 4 4 2 N L | 2 4 4 4 4 N L",
     "evaluation:rubric_edit": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "evaluation:rubric_draft": "2 4 4 4 4 N L | 3 4 4 4 4 N L",
     "evaluation:rate_start": "4 3 C 4 4 N L | M M M M M M M",
     "evaluation:rate": "4 2 C 4 4 N L | 4 0 C 4 4 N L",
     "evaluation:rate_pair": "4 2 C 4 4 N L | 4 0 C 4 4 N L",
