@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last and sync-only: the whole chain then runs in one thread under ASGI (calma/middleware.py).
     "calma.middleware.PrivateCacheMiddleware",
 ]
 
@@ -262,6 +263,9 @@ BEHIND_TLS = env_bool("BEHIND_TLS_PROXY", False) or SECURE_SSL_REDIRECT
 # HSTS is on by default when the deployment says it is served over TLS (one year).
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if BEHIND_TLS and not DEBUG else 0, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# How many HTTP requests one server process runs inside Django at once (ASGI); the rest wait
+# their turn in arrival order (calma/asgi.py). 0: no limit.
+HTTP_CONCURRENCY = env_int("HTTP_CONCURRENCY", 8, minimum=0, maximum=1000)
 
 # Content-Security-Policy: no inline script anywhere; styles from our own files only.
 CONTENT_SECURITY_POLICY = {
