@@ -10,7 +10,6 @@ Rules enforced here (and, where they can be, in the database):
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from contextlib import nullcontext
 from functools import cache
@@ -32,6 +31,7 @@ from coding.models import (
 from workshops import jobs
 from workshops.events import broadcast
 from workshops.models import STAGE_ORDER, Job, Membership, Stage
+from workshops.text import clean, normalize
 
 CODABLE_STATUSES = ("complete", "interrupted")
 MAX_CODES_PER_REQUEST = 20
@@ -63,12 +63,12 @@ def _own(membership: Membership, obj) -> None:
 
 def normalize_code_text(text: str) -> tuple[str, str]:
     """(display text, normalized key). Raises ValidationError for empty or too long codes."""
-    text = unicodedata.normalize("NFC", " ".join((text or "").split()))
+    text = clean(text)
     if "\x00" in text:  # the database refuses it; forms refuse it too (codes also arrive as raw lists)
         raise ValidationError(_("A code cannot contain a NUL character."), code="invalid")
     if not text:
         raise ValidationError(_("Write a code: it cannot be empty."), code="empty")
-    normalized = text.casefold()
+    normalized = normalize(text)
     if len(text) > CODE_MAX_LENGTH or len(normalized) > CODE_MAX_LENGTH:  # casefold can lengthen: ß -> ss
         raise ValidationError(
             _("A code can be at most %(max)d characters (this one has %(n)d). Put longer thoughts in the memo.")
@@ -315,7 +315,7 @@ def _turn_after_write(turn, annotation: Annotation, same, linked: list[tuple[int
     from coding.selectors import AnnotationView, annotation_order, code_order
 
     if same is not None:
-        normalized_of = {code_id: text.casefold() for code_id, text in same.codes}  # as stored: casefold of text
+        normalized_of = {code_id: normalize(text) for code_id, text in same.codes}  # as stored
         codes = {code_id: (normalized_of[code_id], text) for code_id, text in same.codes}
         view = AnnotationView(same.id, same.message_id, same.start, same.end, same.excerpt, annotation.memo)
         others = [v for v in turn if v.id != same.id]
@@ -350,7 +350,7 @@ def _write_annotation_orm(*, membership, message, start, end, memo, wanted, exis
             [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
         )
     texts = dict(Code.objects.filter(pk__in=code_ids).values_list("id", "text"))
-    return annotation, [(i, texts[i].casefold(), texts[i]) for i in code_ids], created
+    return annotation, [(i, normalize(texts[i]), texts[i]) for i in code_ids], created
 
 
 def _write_annotation_sql(*, membership, message, start, end, memo, wanted, existing_id, set_memo):
@@ -469,7 +469,7 @@ def annotation_delete(*, membership: Membership, annotation: Annotation) -> None
 
 
 def _check_attribute_name(name: str) -> str:
-    name = " ".join((name or "").split())
+    name = clean(name)
     if not name:
         raise ValidationError(_("Give the attribute a name."), code="empty")
     if len(name) > CODE_MAX_LENGTH:
