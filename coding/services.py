@@ -261,6 +261,23 @@ def _clean_code_list(codes: Iterable[str]) -> list[str]:
     return cleaned
 
 
+# The create's write has two implementations, chosen in one place (_write_annotation):
+# - on Postgres, one statement (_write_annotation_sql) writes the highlight, the codes it lacks
+#   and the links, and returns what the fragment shows. Why: the create is the Reflect stage's hot
+#   path (every Enter in the code field) and round trips to the database were most of its cost:
+#   with it a create is 7 queries where the ORM write made 11-13 (docs/coding.md "Benchmarks");
+# - elsewhere (SQLite in the embedded mode, `make run`), the portable ORM write in a transaction.
+# FAST_WRITE = False sends Postgres through the ORM write too: the tests run both paths there
+# (tests/coding/test_create_path.py), so the two cannot drift apart.
+FAST_WRITE = True
+
+
+def _write_annotation(**kwargs):
+    if connection.vendor == "postgresql" and FAST_WRITE:
+        return _write_annotation_sql(**kwargs)
+    return _write_annotation_orm(**kwargs)
+
+
 def annotation_create(
     *, membership: Membership, message_id: int, start: int, end: int, codes: Iterable[str], memo: str = ""
 ) -> Annotation:
@@ -271,9 +288,8 @@ def annotation_create(
     The returned annotation carries `turn_annotations`: the member's highlights on that answer
     after the write, as selectors.annotation_views returns them (read just before the write
     and updated with what was written), so the caller renders the saved turn without reading
-    it again. This is the hot path of the Reflect stage (every Enter in the code field): on
-    Postgres the highlight, any new codes and the links are written by one statement (atomic
-    on its own); elsewhere by the ORM in a transaction.
+    it again. This is the hot path of the Reflect stage (every Enter in the code field): see
+    _write_annotation above for its two writes.
     """
     from coding import selectors
 
@@ -289,24 +305,14 @@ def annotation_create(
     turn = selectors.turn_annotations(membership.id, message.id)
     same = next((v for v in turn if (v.start, v.end) == (start, end)), None)
     set_memo = bool(memo) and (same is None or not same.memo)
-    if connection.vendor == "postgresql" and FAST_WRITE:
-        annotation, linked, created_codes = _write_annotation_sql(
-            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
-            existing_id=same.id if same else None, set_memo=set_memo,
-        )
-    else:
-        annotation, linked, created_codes = _write_annotation_orm(
-            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
-            existing_id=same.id if same else None, set_memo=set_memo,
-        )
+    annotation, linked, created_codes = _write_annotation(
+        membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
+        existing_id=same.id if same else None, set_memo=set_memo,
+    )
     annotation.turn_annotations = _turn_after_write(turn, annotation, same, linked)
     if created_codes or not turn:  # only then do the progress counts change
         _changed(membership, "annotation")
     return annotation
-
-
-# One switch for the tests, which run both write paths on Postgres.
-FAST_WRITE = True
 
 
 def _turn_after_write(turn, annotation: Annotation, same, linked: list[tuple[int, str, str]]):
