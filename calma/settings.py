@@ -302,13 +302,7 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
-try:  # plotly.js from the plotly package, served as static/plotly/plotly.min.js (no CDN)
-    import plotly as _plotly
-
-    STATICFILES_DIRS.append(("plotly", str(Path(_plotly.__file__).parent / "package_data")))
-except ImportError:  # pragma: no cover
-    pass
+STATICFILES_DIRS = [BASE_DIR / "static"]  # plotly.js is vendored as static/plotly/plotly.min.js (no CDN)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
