@@ -36,7 +36,7 @@ class LimitedASGIHandler(ASGIHandler):
 
     def __init__(self):
         super().__init__()
-        self.limit = int(getattr(settings, "HTTP_CONCURRENCY", 0) or 0)
+        self.limit = settings.HTTP_CONCURRENCY
         self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"http-lane-{i}")
                            for i in range(self.limit)]
         self._free: dict = {}  # event loop -> queue of free lanes (tests run several loops)

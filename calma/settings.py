@@ -345,6 +345,19 @@ EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH", "")
 # workers that serve no map jobs.
 MAP_WARM_UP = env_bool("MAP_WARM_UP", True)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+# The affinity map and the board's sockets (read through discussion/conf.py; README "Configuration").
+DISCUSSION_EMBED_TEXT_CHOICES = ("label", "label_definition", "label_excerpts")
+DISCUSSION_EMBED_TEXT = env_str("DISCUSSION_EMBED_TEXT", "label_definition")
+if DISCUSSION_EMBED_TEXT not in DISCUSSION_EMBED_TEXT_CHOICES:
+    raise ImproperlyConfigured(
+        f"DISCUSSION_EMBED_TEXT={DISCUSSION_EMBED_TEXT!r}: use one of {', '.join(DISCUSSION_EMBED_TEXT_CHOICES)}."
+    )
+DISCUSSION_MAP_INCREMENTAL_MAX = env_int("DISCUSSION_MAP_INCREMENTAL_MAX", 50, minimum=0)
+DISCUSSION_SOCKET_RATE = env_int("DISCUSSION_SOCKET_RATE", 20, minimum=1)
+DISCUSSION_SOCKET_WINDOW = env_float("DISCUSSION_SOCKET_WINDOW", 5.0, minimum=0.1)
+DISCUSSION_SOCKET_MAX_FRAME = env_int("DISCUSSION_SOCKET_MAX_FRAME", 16384, minimum=256)
+DISCUSSION_TORCH_THREADS = env_int("DISCUSSION_TORCH_THREADS", 1, minimum=1, maximum=64)
+DISCUSSION_UMAP_EPOCHS = env_int("DISCUSSION_UMAP_EPOCHS", 200, minimum=10, maximum=2000)
 
 LOGGING = {
     "version": 1,
