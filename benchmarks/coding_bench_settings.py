@@ -1,29 +1,40 @@
-"""Settings for coding_load's comparison run `--sync-middleware`: the app's settings with every
-middleware marked sync-only (same classes, same order).
+"""Settings for coding_load's comparison variants "before" and "mixed-middleware": the app's
+settings with the middleware chain as it was before it was made sync in one go.
 
-Under ASGI, Django runs a sync-and-async-capable middleware in async mode and each of its
-hooks (process_request, process_view, process_response) in the sync thread, one hop between
-the event loop and the thread per hook; WhiteNoise (second in the chain) is sync-only, which
-adds a hop back. Marked sync-only, the whole chain and the view run in the thread in one go.
-This measures what those hops cost; the app's settings are not changed by it.
+Under ASGI, Django runs a middleware that can do both in the mode of the handler below it.
+The app's last middleware (calma.middleware.PrivateCacheMiddleware) is sync-only, so the whole
+chain runs in the request's thread in one go. Here it is replaced by the same class able to
+run async too (as it was): every middleware then runs in async mode and each of its hooks
+(process_request, process_view, process_response) in the sync thread, one hop between the event
+loop and the thread per hook, about twenty per request; WhiteNoise (sync-only, second in the
+chain) adds a hop back. This measures what those hops cost; the app's settings are not changed.
 
-  .venv/bin/python -m benchmarks.coding_load --workers 2 --sync-middleware
+  .venv/bin/python -m benchmarks.coding_load --compare before --compare mixed-middleware
 """
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from calma.middleware import PrivateCacheMiddleware as _Sync
 from calma.settings import *  # noqa: F401,F403
 from calma.settings import MIDDLEWARE as APP_MIDDLEWARE
 
-MIDDLEWARE = [f"{__name__}.SyncOnly{i}" for i in range(len(APP_MIDDLEWARE))]
+
+class PrivateCacheMiddleware(_Sync):
+    async_capable = True
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request):
+        return self._patch(request, await self.get_response(request))
 
 
-def __getattr__(name):
-    # Built when Django imports the middleware (settings are configured by then).
-    if name.startswith("SyncOnly"):
-        from django.utils.module_loading import import_string
-
-        original = import_string(APP_MIDDLEWARE[int(name.removeprefix("SyncOnly"))])
-        cls = type(original.__name__, (original,), {"sync_capable": True, "async_capable": False,
-                                                    "__module__": __name__})
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
+MIDDLEWARE = [f"{__name__}.PrivateCacheMiddleware" if m == "calma.middleware.PrivateCacheMiddleware" else m
+              for m in APP_MIDDLEWARE]

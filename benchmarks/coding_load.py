@@ -5,24 +5,36 @@ session and a conversation), starts the app under uvicorn on loopback against Po
 Redis (the channel layer carries the dashboard events each annotation sends), and drives it
 with httpx.AsyncClient, one client per participant:
 
+- floor / sequential: one client, one request after another: an authenticated POST that ends
+  in a 404 (the part of the round trip this feature does not control) and the create itself.
 - paced: every participant creates an annotation, waits a think time drawn from
   [--think-min, --think-max] seconds (people read, select and type between codes), and
   repeats, for --duration seconds. This is "100 participants coding at once".
 - burst: all participants send one annotation at the same instant, --bursts times: the
-  worst case, where requests queue behind each other.
+  worst case, where requests queue behind each other. Target: median under 500 ms.
+
+Side by side in one run: with --compare, the same scenarios also run against a second server
+started with another configuration (its variant), and the bursts of the two alternate (A, B,
+A, B, ...), so both see the same load from the rest of the machine. The variants:
+
+  before            the server as it was before the burst work: no concurrency limit and the
+                    middleware chain in async mode (a thread hop per middleware hook)
+  unlimited         HTTP_CONCURRENCY=0: every request straight into Django (calma/asgi.py)
+  mixed-middleware  the old middleware chain (benchmarks/coding_bench_settings.py), with the limit
 
 Each request is the real POST the page sends (span + code + memo, CSRF and session) and
-returns the re-rendered turn. Reports median / p95 / p99 round-trip in ms per scenario.
-Target: median under 50 ms (paced). Bounded by --duration and a hard overall timeout.
+returns the re-rendered turn. Reports median / p95 / p99 round trip in ms, the server-side
+time of every request (benchmarks/coding_timed_asgi.py: an `x-server-ms` header, from the app
+receiving the request to the start of its response), the CPU the server processes spent per
+paced create, the CPU of the load generator itself (it shares the cores), and the machine's
+load (`uptime`) before and after, since the machine may be shared.
 
-The load generator runs on the same cores as the server, Postgres and Redis. So that the
-figure is fair, the benchmark also reports
-- the server-side time of every request (benchmarks/coding_timed_asgi.py puts it in an
-  `x-server-ms` header: from the app receiving the request to the start of its response),
-- how much CPU the load generator itself used during the paced phase (share of one core),
-- the create next to the floor (an authenticated POST that ends in a 404), as a ratio.
+Time is bounded: the server is waited for until /healthz answers (--ready-timeout, not a fixed
+delay), and the whole run has a budget; when it runs out, or on Ctrl-C, what was measured so
+far is printed before exiting.
 
-  .venv/bin/python -m benchmarks.coding_load [--participants 100] [--duration 30] [--workers 1]
+  .venv/bin/python -m benchmarks.coding_load [--participants 100] [--duration 45] [--workers 2]
+      [--bursts 3] [--compare before] [--profile /tmp/burst]   (py-spy on the server during the bursts)
 """
 
 from __future__ import annotations
@@ -36,11 +48,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from benchmarks import coding_common as common
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("floor_404", "sequential", "paced", "burst")
+MIXED = "benchmarks.coding_bench_settings"
+VARIANTS = {
+    "as configured": {},
+    "before": {"HTTP_CONCURRENCY": "0", "DJANGO_SETTINGS_MODULE": MIXED},
+    "unlimited": {"HTTP_CONCURRENCY": "0"},
+    "mixed-middleware": {"DJANGO_SETTINGS_MODULE": MIXED},
+}
+CODES = ["neutral but nuanced", "factual", "dry", "incomplete", "American viewpoint", "respectful",
+         "encouraging", "too long", "assumes Western norms", "clear"]
 
 
 def free_port() -> int:
@@ -49,17 +72,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("server did not start")
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        one, five, fifteen = os.getloadavg()
+        return f"load average: {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,6 +122,64 @@ def seed(n: int):
     return workshop, people, settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME
 
 
+class Server:
+    """One uvicorn server of one variant, and everything measured against it."""
+
+    def __init__(self, name: str, env: dict, workers: int):
+        self.name, self.port = name, free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+            cwd=ROOT, env={**env, **VARIANTS[name]},
+        )
+        self.started = time.monotonic()
+        self.ready_after: float | None = None
+        self.round_trip: dict[str, list[float]] = {k: [] for k in SCENARIOS}
+        self.server_ms: dict[str, list[float]] = {k: [] for k in SCENARIOS}
+        self.errors: dict[str, list] = {k: [] for k in SCENARIOS}
+        self.burst_loads: list[float] = []
+        self.server_cpu_ms: float | None = None
+        self.client_cpu: tuple[float, float] | None = None
+        self.clients: list = []
+        self.spy: subprocess.Popen | None = None
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Until GET /healthz answers 200 (migrations, imports and the database are ready)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"[{self.name}] server exited with {self.proc.returncode}")
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        self.ready_after = time.monotonic() - self.started
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise SystemExit(f"[{self.name}] server not ready after {timeout:.0f} s (--ready-timeout)")
+
+    def record(self, scenario: str, value) -> None:
+        if value is None:
+            return
+        elapsed, server_ms = value
+        self.round_trip[scenario].append(elapsed)
+        if server_ms is not None:
+            self.server_ms[scenario].append(server_ms)
+
+    def stop(self) -> None:
+        if self.spy is not None and self.spy.poll() is None:
+            self.spy.terminate()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def _server_ms(response) -> float | None:
     try:
         return float(response.headers["x-server-ms"])
@@ -111,7 +187,7 @@ def _server_ms(response) -> float | None:
         return None
 
 
-async def one_request(client, url, person, rng, counter) -> tuple[float, float | None] | None:
+async def one_request(server: Server, scenario: str, client, url, person, rng, counter):
     import httpx
 
     message_id, content = rng.choice(person["answers"])
@@ -130,201 +206,213 @@ async def one_request(client, url, person, rng, counter) -> tuple[float, float |
         try:
             response = await client.post(url, data=data, headers=headers)
         except httpx.TransportError as exc:
-            ERRORS.append(exc.__class__.__name__)
+            server.errors[scenario].append(exc.__class__.__name__)
             return None
     except httpx.TransportError as exc:  # the server dropped the connection: a failure, not a crash
-        ERRORS.append(exc.__class__.__name__)
+        server.errors[scenario].append(exc.__class__.__name__)
         return None
     elapsed = (time.perf_counter() - t0) * 1000
     if response.status_code != 201:
         if response.status_code in (400, 403):  # a broken benchmark, not a slow server
             raise RuntimeError(f"unexpected {response.status_code}: {response.text[:200]}")
-        ERRORS.append(response.status_code)
+        server.errors[scenario].append(response.status_code)
         return None
     return elapsed, _server_ms(response)
 
 
-ERRORS: list[int] = []
-
-
-CODES = ["neutral but nuanced", "factual", "dry", "incomplete", "American viewpoint", "respectful",
-         "encouraging", "too long", "assumes Western norms", "clear"]
-
-
-async def run(base: str, url: str, people, cookie_names, args) -> dict[str, list[float]]:
+async def run(servers: list[Server], url: str, people, cookie_names, args) -> None:
+    """Everything measured goes into the Server objects as it comes (kept on a timeout)."""
     import httpx
 
     session_cookie, csrf_cookie = cookie_names
     limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-    clients = [
-        httpx.AsyncClient(base_url=base, cookies={session_cookie: p["session"], csrf_cookie: p["csrf"]},
-                          limits=limits, timeout=30)
-        for p in people
-    ]
-    results: dict[str, list[float]] = {"floor_404": [], "sequential": [], "paced": [], "burst": []}
-    server: dict[str, list[float]] = {k: [] for k in results}
-
-    def record(name, value):
-        if value is None:
-            return
-        elapsed, server_ms = value
-        results[name].append(elapsed)
-        if server_ms is not None:
-            server[name].append(server_ms)
-
+    await asyncio.gather(*(s.wait_ready(args.ready_timeout) for s in servers))
+    for s in servers:
+        print(f"[{s.name}] ready after {s.ready_after:.1f} s (GET /healthz answered 200)", flush=True)
+        s.clients = [httpx.AsyncClient(base_url=s.base, limits=limits, timeout=60,
+                                       cookies={session_cookie: p["session"], csrf_cookie: p["csrf"]})
+                     for p in people]
     counter = [0]
     try:
-        # Warm up: one request per client (connections, templates), ten at a time, not measured.
-        for start in range(0, len(people), 10):
-            await asyncio.gather(*(one_request(clients[i], url, people[i], random.Random(i), counter)
-                                   for i in range(start, min(start + 10, len(people)))))
-        del ERRORS[:]
+        for s in servers:
+            # Warm up: one request per client (connections, templates), ten at a time, not measured.
+            for start in range(0, len(people), 10):
+                await asyncio.gather(*(one_request(s, "burst", s.clients[i], url, people[i], random.Random(i), counter)
+                                       for i in range(start, min(start + 10, len(people)))))
+            s.errors["burst"].clear()
+            # Floor: the same annotation POST, and an authenticated POST that stops at a 404 after
+            # the session, user, workshop and membership look-ups: the part of the round trip this
+            # feature does not control (server, middleware, connection set-up).
+            person, client, rng = people[0], s.clients[0], random.Random(7)
+            for _ in range(30):
+                t0 = time.perf_counter()
+                response = await client.post(url + "0/memo/", data={"memo": "x"},
+                                             headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
+                s.record("floor_404", ((time.perf_counter() - t0) * 1000, _server_ms(response)))
+                s.record("sequential", await one_request(s, "sequential", client, url, person, rng, counter))
 
-        # Floor: one client, sequential. The same annotation POST, and an authenticated POST that
-        # stops at a 404 after the session, user, workshop and membership look-ups: the part of
-        # the round trip this feature does not control (server, middleware, connection set-up).
-        person, client = people[0], clients[0]
-        rng = random.Random(7)
-        missing = url + "0/memo/"
-        for _ in range(30):
-            t0 = time.perf_counter()
-            response = await client.post(missing, data={"memo": "x"},
-                                         headers={"X-CSRFToken": person["csrf"], "X-Coding": "1"})
-            record("floor_404", ((time.perf_counter() - t0) * 1000, _server_ms(response)))
-            record("sequential", await one_request(client, url, person, rng, counter))
+        for s in servers:
+            if args.duration <= 0:
+                break
+            print(f"[{s.name}] paced phase, {args.duration:.0f} s ...", flush=True)
+            cpu_before, client_before = cpu_seconds(s.proc.pid), time.process_time()
+            stop = time.monotonic() + args.duration
 
-        cpu_before = cpu_seconds(args.server_pid)
-        client_cpu_before = time.process_time()
-        stop = time.monotonic() + args.duration
+            async def participant(i, s=s, stop=stop):
+                rng = random.Random(1000 + i)
+                await asyncio.sleep(rng.uniform(0, args.think_max))  # people do not start in lockstep
+                while time.monotonic() < stop:
+                    s.record("paced", await one_request(s, "paced", s.clients[i], url, people[i], rng, counter))
+                    await asyncio.sleep(rng.uniform(args.think_min, args.think_max))
 
-        async def participant(i, client, person):
-            rng = random.Random(1000 + i)
-            await asyncio.sleep(rng.uniform(0, args.think_max))  # people do not start in lockstep
-            while time.monotonic() < stop:
-                record("paced", await one_request(client, url, person, rng, counter))
-                await asyncio.sleep(rng.uniform(args.think_min, args.think_max))
+            await asyncio.gather(*(participant(i) for i in range(len(people))))
+            n = max(1, len(s.round_trip["paced"]))
+            s.server_cpu_ms = (cpu_seconds(s.proc.pid) - cpu_before) * 1000 / n
+            client_cpu = time.process_time() - client_before
+            s.client_cpu = (client_cpu * 1000 / n, client_cpu / args.duration)
 
-        await asyncio.gather(*(participant(i, c, p) for i, (c, p) in enumerate(zip(clients, people))))
-        paced_seconds = args.duration
-        results["server_cpu_ms_per_request"] = [
-            (cpu_seconds(args.server_pid) - cpu_before) * 1000 / max(1, len(results["paced"]))
-        ]
-        client_cpu = time.process_time() - client_cpu_before
-        results["client_cpu"] = [client_cpu * 1000 / max(1, len(results["paced"])), client_cpu / paced_seconds]
-
+        if args.profile:
+            for s in servers:
+                spy = Path(sys.executable).parent / "py-spy"
+                out = f"{args.profile}-{s.name.replace(' ', '-')}.txt"
+                s.spy = subprocess.Popen([str(spy), "record", "--pid", str(s.proc.pid), "--subprocesses", "--gil",
+                                          "--rate", "250", "--format", "raw", "--output", out, "--nonblocking"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                print(f"[{s.name}] py-spy (--gil: where the interpreter's time goes) -> {out}", flush=True)
+            await asyncio.sleep(2)
         for b in range(args.bursts):
-            rngs = [random.Random(5000 + b * 1000 + i) for i in range(len(people))]
-            errors_before = len(ERRORS)
-            times = await asyncio.gather(
-                *(one_request(c, url, p, rngs[i], counter) for i, (c, p) in enumerate(zip(clients, people)))
-            )
-            for value in times:
-                record("burst", value)
-            results["burst_errors"] = results.get("burst_errors", []) + ERRORS[errors_before:]
-            await asyncio.sleep(0.5)
+            for s in servers:  # alternate the variants: both see the same load from the rest of the machine
+                rngs = [random.Random(5000 + b * 1000 + i) for i in range(len(people))]
+                s.burst_loads.append(os.getloadavg()[0])
+                times = await asyncio.gather(*(one_request(s, "burst", s.clients[i], url, people[i], rngs[i], counter)
+                                               for i in range(len(people))))
+                for value in times:
+                    s.record("burst", value)
+                await asyncio.sleep(0.5)
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    results["server"] = server
-    return results
+        for s in servers:
+            if s.spy is not None:
+                s.spy.send_signal(2)  # SIGINT: py-spy writes its file
+                try:
+                    await asyncio.to_thread(s.spy.wait, 30)
+                except subprocess.TimeoutExpired:
+                    s.spy.kill()
+        await asyncio.gather(*(c.aclose() for s in servers for c in s.clients))
+
+
+def report(servers: list[Server], args, started_load: str) -> None:
+    print(f"\n{args.participants} participants, uvicorn workers per server: {args.workers}, "
+          f"{os.cpu_count()} CPUs shared with the load generator, Postgres and Redis")
+    print(f"uptime before: {started_load}")
+    print(f"uptime after:  {uptime()}")
+    for s in servers:
+        print(f"\n[{s.name}] {' '.join(f'{k}={v}' for k, v in VARIANTS[s.name].items()) or 'the app settings'}")
+        if s.server_cpu_ms is not None:
+            print(f"    server CPU per paced request (uvicorn processes, all threads): {s.server_cpu_ms:.1f} ms")
+        if s.client_cpu is not None:
+            print(f"    load generator CPU during the paced phase: {s.client_cpu[0]:.1f} ms per request, "
+                  f"{100 * s.client_cpu[1]:.0f} % of one core")
+        if s.burst_loads:
+            print(f"    1-minute load average at each burst: {' '.join(f'{x:.1f}' for x in s.burst_loads)}")
+        failed = {k: v for k, v in s.errors.items() if v}
+        print("    failed requests: " + (", ".join(f"{k} {len(v)} ({', '.join(f'{e}: {n}' for e, n in Counter(map(str, v)).most_common())})"
+                                              for k, v in failed.items()) or "none"))
+        for name in SCENARIOS:
+            values = s.round_trip[name]
+            if not values:
+                continue
+            p = common.percentiles(values)
+            extra = {
+                "floor_404": "one client, authenticated POST to a missing highlight (session, user, workshop, "
+                             "membership, 404 page)",
+                "sequential": "one client, one after another",
+                "paced": f"think time {args.think_min}-{args.think_max} s, {p['n'] / max(args.duration, 1):.0f} req/s",
+                "burst": f"{args.participants} simultaneous requests x {len(s.burst_loads)}",
+            }[name]
+            print(f"    {name}: {p['n']} requests ({extra}): round-trip ms median {p['median']:.1f}  "
+                  f"p95 {p['p95']:.1f}  p99 {p['p99']:.1f}  max {p['max']:.1f}")
+            if s.server_ms[name]:
+                t = common.percentiles(s.server_ms[name])
+                print(f"        server side (x-server-ms): median {t['median']:.1f}  p95 {t['p95']:.1f}  "
+                      f"p99 {t['p99']:.1f}")
+    # Side by side: one column per server.
+    width = max(16, *(len(s.name) + 2 for s in servers))
+    print("\nside by side, round-trip ms median / p95 (server side median):")
+    print(f"    {'scenario':12s}" + "".join(f"{s.name:>{width + 14}s}" for s in servers))
+    for name in SCENARIOS:
+        cells = []
+        for s in servers:
+            values = s.round_trip[name]
+            if not values:
+                cells.append(f"{'—':>{width + 14}s}")
+                continue
+            p = common.percentiles(values)
+            srv = common.percentiles(s.server_ms[name])["median"] if s.server_ms[name] else float("nan")
+            cells.append(f"{p['median']:>{width - 2}.1f} / {p['p95']:6.1f} ({srv:5.1f})")
+        print(f"    {name:12s}" + "".join(cells))
+    target = [s for s in servers if s.round_trip["burst"]]
+    for s in target:
+        median = common.percentiles(s.round_trip["burst"])["median"]
+        print(f"burst median [{s.name}]: {median:.0f} ms -> target < 500 ms {'met' if median < 500 else 'NOT met'}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--participants", type=int, default=100)
-    parser.add_argument("--duration", type=float, default=45.0, help="seconds of paced coding")
+    parser.add_argument("--duration", type=float, default=45.0, help="seconds of paced coding per server (0: none)")
     parser.add_argument("--think-min", type=float, default=2.0,
                         help="seconds between a participant's saves, at least (reading, selecting, typing)")
     parser.add_argument("--think-max", type=float, default=10.0)
     parser.add_argument("--bursts", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--sync-middleware", action="store_true",
-                        help="comparison: serve with benchmarks.coding_bench_settings (every middleware sync-only, "
-                             "so no event-loop/thread hop per middleware hook)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn worker processes per server (docker-compose.yml's web runs 2; make run 1)")
+    parser.add_argument("--compare", choices=[v for v in VARIANTS if v != "as configured"], action="append",
+                        default=[], help="also run this variant, side by side (repeatable)")
+    parser.add_argument("--compare-env", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also run a server with these environment variables, side by side (repeatable)")
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="seconds to wait for each server's /healthz (a loaded machine starts slowly)")
+    parser.add_argument("--budget", type=float, default=0,
+                        help="seconds for the whole measurement (default: from duration and bursts); on "
+                             "running out, what was measured is printed")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="record each server with py-spy during the bursts into PREFIX-<variant>.txt")
     args = parser.parse_args()
+    for spec in args.compare_env:
+        VARIANTS[spec] = dict(item.split("=", 1) for item in spec.split(","))
+        args.compare.append(spec)
+    started_load = uptime()
+    print(f"uptime: {started_load}", flush=True)
     url_db = common.setup_django()
 
-    from django.conf import settings
     from django.urls import reverse
 
     from coding.models import Annotation
 
     workshop, people, session_cookie, csrf_cookie = seed(args.participants)
-    port = free_port()
     env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
-           "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
-    if args.sync_middleware:
-        env["DJANGO_SETTINGS_MODULE"] = "benchmarks.coding_bench_settings"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
-        cwd=ROOT, env=env,
-    )
+           "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "ERROR"}
+    servers = [Server(name, env, args.workers) for name in ["as configured", *args.compare]]
+    budget = args.budget or (args.ready_timeout + len(servers) * (args.duration + args.bursts * 60 + 60))
+    url = reverse("coding:annotation_create", args=[workshop.slug])
+    outcome = "complete"
     try:
-        wait_for_port(port, proc)
-        args.server_pid = proc.pid
-        base = f"http://127.0.0.1:{port}"
-        url = reverse("coding:annotation_create", args=[workshop.slug])
-        budget = args.duration + args.bursts * 30 + 120
-        results = asyncio.run(asyncio.wait_for(
-            run(base, url, people, (session_cookie, csrf_cookie), args), timeout=budget))
-        total = Annotation.objects.filter(membership__workshop=workshop).count()
-        pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
-        connections = (f"psycopg pool per process (max {pool['max_size']})" if isinstance(pool, dict)
-                       else "one per request (no pool)")
-        print(f"{args.participants} participants, uvicorn workers: {args.workers}, "
-              f"middleware: {'all sync-only (comparison)' if args.sync_middleware else 'as configured'}, "
-              f"database connections: {connections}, "
-              f"annotations stored: {total}, load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        burst_errors = results.pop("burst_errors", [])
-        server_cpu = results.pop("server_cpu_ms_per_request", [0])[0]
-        client_ms, client_cores = results.pop("client_cpu", [0, 0])
-        server = results.pop("server")
-        print(f"server CPU per paced request (uvicorn processes, all threads): {server_cpu:.1f} ms "
-              f"-> one core sustains about {1000 / max(server_cpu, 0.1):.0f} annotations/s")
-        print(f"load generator CPU during the paced phase: {client_ms:.1f} ms per request, "
-              f"{100 * client_cores:.0f} % of one core (of {os.cpu_count()})")
-        paced_errors = len(ERRORS) - len(burst_errors)
-        from collections import Counter
-
-        kinds = ", ".join(f"{k}: {n}" for k, n in Counter(str(e) for e in ERRORS).most_common())
-        print(f"failed requests: paced {paced_errors}, burst {len(burst_errors)}"
-              + (f" ({kinds}; a 500 here is Postgres refusing connections beyond max_connections)" if kinds else ""))
-        for name, values in results.items():
-            if not values:
-                continue
-            s = common.percentiles(values)
-            extra = {
-                "floor_404": " (one client, authenticated POST to a missing highlight: session, user, workshop, membership, 404 page)",
-                "sequential": " (one client, one after another)",
-                "paced": f", think time {args.think_min}-{args.think_max} s, {s['n'] / args.duration:.0f} req/s",
-                "burst": f", {args.participants} simultaneous requests x {args.bursts}",
-            }[name]
-            print(f"{name}: {s['n']} requests{extra}: round-trip ms median {s['median']:.1f}  "
-                  f"p95 {s['p95']:.1f}  p99 {s['p99']:.1f}  max {s['max']:.1f}")
-            if server[name]:
-                t = common.percentiles(server[name])
-                print(f"    server-side ms (x-server-ms): median {t['median']:.1f}  p95 {t['p95']:.1f}  "
-                      f"p99 {t['p99']:.1f}")
-        floor = results["floor_404"]
-        if floor:
-            def med(values):
-                return common.percentiles(values)["median"] if values else float("nan")
-
-            rows = [("round trip", results), ("server side", server)]
-            print("create vs the 404 floor (median ms, ratio create / floor; create minus floor = this feature's share):")
-            for label, source in rows:
-                f = med(source["floor_404"])
-                for name in ("sequential", "paced"):
-                    c = med(source[name])
-                    print(f"    {label:11s} {name:10s}: create {c:6.1f}  floor {f:6.1f}  ratio {c / f:4.2f}  "
-                          f"difference {c - f:6.1f}")
+        asyncio.run(asyncio.wait_for(run(servers, url, people, (session_cookie, csrf_cookie), args), timeout=budget))
+    except (TimeoutError, asyncio.TimeoutError):
+        outcome = f"TIMED OUT after the budget of {budget:.0f} s: partial results"
+    except KeyboardInterrupt:
+        outcome = "INTERRUPTED: partial results"
     finally:
-        proc.terminate()
+        for s in servers:
+            s.stop()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        common.cleanup(workshop)
+            total = Annotation.objects.filter(membership__workshop=workshop).count()
+            report(servers, args, started_load)
+            print(f"annotations stored: {total}; run {outcome}")
+        finally:
+            common.cleanup(workshop)
+    if outcome != "complete":
+        sys.exit(2)
 
 
 if __name__ == "__main__":

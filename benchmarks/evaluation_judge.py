@@ -92,7 +92,7 @@ async def endpoint_capacity(endpoint, n: int, concurrency: int) -> float:
 
 def export_peak(workshop) -> tuple[int, int]:
     from evaluation.views import RATING_COLUMNS, _rating_rows
-    from coding.exports import stream_csv
+    from workshops.exports import stream_csv
 
     tracemalloc.start()
     size = sum(len(chunk) for chunk in stream_csv(RATING_COLUMNS, _rating_rows(workshop)))

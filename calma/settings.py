@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last and sync-only: the whole chain then runs in one thread under ASGI (calma/middleware.py).
     "calma.middleware.PrivateCacheMiddleware",
 ]
 
@@ -262,6 +263,9 @@ BEHIND_TLS = env_bool("BEHIND_TLS_PROXY", False) or SECURE_SSL_REDIRECT
 # HSTS is on by default when the deployment says it is served over TLS (one year).
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if BEHIND_TLS and not DEBUG else 0, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# How many HTTP requests one server process runs inside Django at once (ASGI); the rest wait
+# their turn in arrival order (calma/asgi.py). 0: no limit.
+HTTP_CONCURRENCY = env_int("HTTP_CONCURRENCY", 8, minimum=0, maximum=1000)
 
 # Content-Security-Policy: no inline script anywhere; styles from our own files only.
 CONTENT_SECURITY_POLICY = {
@@ -298,13 +302,7 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
-try:  # plotly.js from the plotly package, served as static/plotly/plotly.min.js (no CDN)
-    import plotly as _plotly
-
-    STATICFILES_DIRS.append(("plotly", str(Path(_plotly.__file__).parent / "package_data")))
-except ImportError:  # pragma: no cover
-    pass
+STATICFILES_DIRS = [BASE_DIR / "static"]  # plotly.js is vendored as static/plotly/plotly.min.js (no CDN)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -347,6 +345,19 @@ EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH", "")
 # workers that serve no map jobs.
 MAP_WARM_UP = env_bool("MAP_WARM_UP", True)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+# The affinity map and the board's sockets (read through discussion/conf.py; README "Configuration").
+DISCUSSION_EMBED_TEXT_CHOICES = ("label", "label_definition", "label_excerpts")
+DISCUSSION_EMBED_TEXT = env_str("DISCUSSION_EMBED_TEXT", "label_definition")
+if DISCUSSION_EMBED_TEXT not in DISCUSSION_EMBED_TEXT_CHOICES:
+    raise ImproperlyConfigured(
+        f"DISCUSSION_EMBED_TEXT={DISCUSSION_EMBED_TEXT!r}: use one of {', '.join(DISCUSSION_EMBED_TEXT_CHOICES)}."
+    )
+DISCUSSION_MAP_INCREMENTAL_MAX = env_int("DISCUSSION_MAP_INCREMENTAL_MAX", 50, minimum=0)
+DISCUSSION_SOCKET_RATE = env_int("DISCUSSION_SOCKET_RATE", 20, minimum=1)
+DISCUSSION_SOCKET_WINDOW = env_float("DISCUSSION_SOCKET_WINDOW", 5.0, minimum=0.1)
+DISCUSSION_SOCKET_MAX_FRAME = env_int("DISCUSSION_SOCKET_MAX_FRAME", 16384, minimum=256)
+DISCUSSION_TORCH_THREADS = env_int("DISCUSSION_TORCH_THREADS", 1, minimum=1, maximum=64)
+DISCUSSION_UMAP_EPOCHS = env_int("DISCUSSION_UMAP_EPOCHS", 200, minimum=10, maximum=2000)
 
 LOGGING = {
     "version": 1,

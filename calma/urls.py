@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from workshops import views as workshop_views
+from calma import views as calma_views
 
 urlpatterns = [
-    path("healthz", workshop_views.healthz, name="healthz"),
+    path("healthz", calma_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("workshops.urls")),

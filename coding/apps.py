@@ -9,8 +9,9 @@ class CodingConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
+        from coding import demo as coding_demo
         from coding import selectors, services, tasks
-        from workshops import exports, jobs, progress, withdrawal
+        from workshops import demo, exports, jobs, progress, withdrawal
 
         jobs.register("summary", run=tasks.run_summary, notify=services.summary_notify, time_limit=300)
 
@@ -60,3 +61,4 @@ class CodingConfig(AppConfig):
             lambda w: reverse("coding:export_qdc", args=[w.slug]),
         )
         withdrawal.register(services.on_withdrawal)
+        demo.on_stage("reflect", lambda **kw: coding_demo.seed(workshop=kw["workshop"], stdout=kw["stdout"]))

@@ -2,14 +2,13 @@
 REFI-QDA project (.qdpx: transcripts, coded segments with their coder, codes, memos).
 
 Columns are stable and documented in docs/coding.md. Participants appear only by pseudonym;
-withdrawn members are left out; every field is quoted; text cells that a spreadsheet would
-read as a formula (starting with = + - @, a tab or a carriage return) get a leading apostrophe.
+withdrawn members are left out. The CSVs are written by workshops.exports.stream_csv (every
+field quoted, formulas neutralised).
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
 import datetime
 import re
 import uuid
@@ -33,7 +32,6 @@ ANNOTATION_COLUMNS = [
 CODEBOOK_COLUMNS = ["workshop", "participant", "code", "definition", "uses", "created"]
 FOCUSED_COLUMNS = ["workshop", "participant", "attribute", "definition", "codes", "position"]
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CODES_SEPARATOR = " | "
 
 # GUIDs in the .qdc are derived from this namespace, the workshop and the row id, so that
@@ -52,25 +50,6 @@ def _x(text: str) -> str:
 def _xa(text: str) -> str:
     """Text safe as a quoted XML attribute value."""
     return quoteattr(_XML_INVALID.sub("", text))
-
-
-def neutralize(value):
-    """Make a cell safe to open in a spreadsheet; non-strings pass through."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def stream_csv(columns: list[str], rows: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
-    yield "\ufeff" + writer.writerow(columns)  # BOM: Excel reads UTF-8 (Devanagari, Arabic) correctly
-    for row in rows:
-        yield writer.writerow([neutralize(v) for v in row])
 
 
 def _participants(workshop: Workshop):

@@ -18,6 +18,7 @@ from coding.models import Annotation, AnnotationCode, Attribute, Code
 from coding.spans import Span, overlap_clusters, render_annotation_items, render_highlights
 from workshops.models import Job, JobStatus, Membership, Role, Stage, Workshop
 from workshops.progress import StageStatus, Status
+from workshops.text import normalize
 
 CODABLE_STATUSES = ("complete", "interrupted")
 
@@ -238,7 +239,7 @@ def code_suggestions(membership: Membership) -> dict[str, list[str]]:
     own = list(Code.objects.filter(membership=membership).order_by("text").values_list("text", flat=True))
     group: list[str] = []
     if membership.workshop.share_code_suggestions and membership.is_participant:
-        own_keys = {t.casefold() for t in own}
+        own_keys = {normalize(t) for t in own}
         seen = set()
         rows = (
             Code.objects.filter(workshop_id=membership.workshop_id, membership__withdrawn_at__isnull=True,

@@ -10,7 +10,6 @@ Rules enforced here (and, where they can be, in the database):
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from contextlib import nullcontext
 from functools import cache
@@ -32,6 +31,7 @@ from coding.models import (
 from workshops import jobs
 from workshops.events import broadcast
 from workshops.models import STAGE_ORDER, Job, Membership, Stage
+from workshops.text import clean, normalize
 
 CODABLE_STATUSES = ("complete", "interrupted")
 MAX_CODES_PER_REQUEST = 20
@@ -63,12 +63,12 @@ def _own(membership: Membership, obj) -> None:
 
 def normalize_code_text(text: str) -> tuple[str, str]:
     """(display text, normalized key). Raises ValidationError for empty or too long codes."""
-    text = unicodedata.normalize("NFC", " ".join((text or "").split()))
+    text = clean(text)
     if "\x00" in text:  # the database refuses it; forms refuse it too (codes also arrive as raw lists)
         raise ValidationError(_("A code cannot contain a NUL character."), code="invalid")
     if not text:
         raise ValidationError(_("Write a code: it cannot be empty."), code="empty")
-    normalized = text.casefold()
+    normalized = normalize(text)
     if len(text) > CODE_MAX_LENGTH or len(normalized) > CODE_MAX_LENGTH:  # casefold can lengthen: ß -> ss
         raise ValidationError(
             _("A code can be at most %(max)d characters (this one has %(n)d). Put longer thoughts in the memo.")
@@ -261,6 +261,23 @@ def _clean_code_list(codes: Iterable[str]) -> list[str]:
     return cleaned
 
 
+# The create's write has two implementations, chosen in one place (_write_annotation):
+# - on Postgres, one statement (_write_annotation_sql) writes the highlight, the codes it lacks
+#   and the links, and returns what the fragment shows. Why: the create is the Reflect stage's hot
+#   path (every Enter in the code field) and round trips to the database were most of its cost:
+#   with it a create is 7 queries where the ORM write made 11-13 (docs/coding.md "Benchmarks");
+# - elsewhere (SQLite in the embedded mode, `make run`), the portable ORM write in a transaction.
+# FAST_WRITE = False sends Postgres through the ORM write too: the tests run both paths there
+# (tests/coding/test_create_path.py), so the two cannot drift apart.
+FAST_WRITE = True
+
+
+def _write_annotation(**kwargs):
+    if connection.vendor == "postgresql" and FAST_WRITE:
+        return _write_annotation_sql(**kwargs)
+    return _write_annotation_orm(**kwargs)
+
+
 def annotation_create(
     *, membership: Membership, message_id: int, start: int, end: int, codes: Iterable[str], memo: str = ""
 ) -> Annotation:
@@ -271,9 +288,8 @@ def annotation_create(
     The returned annotation carries `turn_annotations`: the member's highlights on that answer
     after the write, as selectors.annotation_views returns them (read just before the write
     and updated with what was written), so the caller renders the saved turn without reading
-    it again. This is the hot path of the Reflect stage (every Enter in the code field): on
-    Postgres the highlight, any new codes and the links are written by one statement (atomic
-    on its own); elsewhere by the ORM in a transaction.
+    it again. This is the hot path of the Reflect stage (every Enter in the code field): see
+    _write_annotation above for its two writes.
     """
     from coding import selectors
 
@@ -289,24 +305,14 @@ def annotation_create(
     turn = selectors.turn_annotations(membership.id, message.id)
     same = next((v for v in turn if (v.start, v.end) == (start, end)), None)
     set_memo = bool(memo) and (same is None or not same.memo)
-    if connection.vendor == "postgresql" and FAST_WRITE:
-        annotation, linked, created_codes = _write_annotation_sql(
-            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
-            existing_id=same.id if same else None, set_memo=set_memo,
-        )
-    else:
-        annotation, linked, created_codes = _write_annotation_orm(
-            membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
-            existing_id=same.id if same else None, set_memo=set_memo,
-        )
+    annotation, linked, created_codes = _write_annotation(
+        membership=membership, message=message, start=start, end=end, memo=memo, wanted=wanted,
+        existing_id=same.id if same else None, set_memo=set_memo,
+    )
     annotation.turn_annotations = _turn_after_write(turn, annotation, same, linked)
     if created_codes or not turn:  # only then do the progress counts change
         _changed(membership, "annotation")
     return annotation
-
-
-# One switch for the tests, which run both write paths on Postgres.
-FAST_WRITE = True
 
 
 def _turn_after_write(turn, annotation: Annotation, same, linked: list[tuple[int, str, str]]):
@@ -315,7 +321,7 @@ def _turn_after_write(turn, annotation: Annotation, same, linked: list[tuple[int
     from coding.selectors import AnnotationView, annotation_order, code_order
 
     if same is not None:
-        normalized_of = {code_id: text.casefold() for code_id, text in same.codes}  # as stored: casefold of text
+        normalized_of = {code_id: normalize(text) for code_id, text in same.codes}  # as stored
         codes = {code_id: (normalized_of[code_id], text) for code_id, text in same.codes}
         view = AnnotationView(same.id, same.message_id, same.start, same.end, same.excerpt, annotation.memo)
         others = [v for v in turn if v.id != same.id]
@@ -350,7 +356,7 @@ def _write_annotation_orm(*, membership, message, start, end, memo, wanted, exis
             [AnnotationCode(annotation=annotation, code_id=i) for i in code_ids], ignore_conflicts=True
         )
     texts = dict(Code.objects.filter(pk__in=code_ids).values_list("id", "text"))
-    return annotation, [(i, texts[i].casefold(), texts[i]) for i in code_ids], created
+    return annotation, [(i, normalize(texts[i]), texts[i]) for i in code_ids], created
 
 
 def _write_annotation_sql(*, membership, message, start, end, memo, wanted, existing_id, set_memo):
@@ -469,7 +475,7 @@ def annotation_delete(*, membership: Membership, annotation: Annotation) -> None
 
 
 def _check_attribute_name(name: str) -> str:
-    name = " ".join((name or "").split())
+    name = clean(name)
     if not name:
         raise ValidationError(_("Give the attribute a name."), code="empty")
     if len(name) > CODE_MAX_LENGTH:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
 from coding.models import Annotation, Attribute, Code
-from workshops.exports import stream_download
+from workshops.exports import stream_csv, stream_download
 from workshops.models import JobStatus, Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -401,7 +401,7 @@ def summary_generate(request, workshop, membership):
 
 
 def _csv(request, filename, columns, rows):
-    return stream_download(request, exports.stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
+    return stream_download(request, stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
                            filename=filename)
 
 

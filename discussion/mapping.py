@@ -25,6 +25,7 @@ from django.db import transaction
 
 from discussion import conf, selectors
 from discussion.models import Embedding, MapPoint, MapVersion
+from workshops.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def text_hash(text: str) -> str:
 
 
 def normalise_text(text: str) -> str:
-    return " ".join(text.split()).strip()
+    return clean(text)  # workshops.text: NFC, one line, single spaces
 
 
 @dataclass

@@ -34,13 +34,10 @@ from llm_gateway.models import Message
 from workshops import jobs
 from workshops.models import Job, Membership, Role
 from workshops.progress import StageStatus, Status
+from workshops.text import normalize  # the one label key; also used as selectors.normalize
 
 EXCERPTS_PER_LABEL = 5
 EXCERPT_CHARS = 400
-
-
-def normalize(text: str) -> str:
-    return " ".join((text or "").casefold().split())
 
 
 # --- the session ------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from discussion.models import (
 )
 from workshops import jobs
 from workshops.models import Job, JobStatus, Membership, Role, Stage, Workshop
+from workshops.text import normalize
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +329,9 @@ def picks_save(*, membership: Membership, picks: list[dict]) -> list[Pick]:
             continue
         if not definition:
             raise ValidationError({f"definition_{index}": _("Give a definition in your own words.")})
-        if name.casefold() in seen:
+        if normalize(name) in seen:
             raise ValidationError({f"name_{index}": _("You picked this one already.")})
-        seen.add(name.casefold())
+        seen.add(normalize(name))
         cleaned.append((name, definition, attribute))
     Pick.objects.filter(membership=membership).delete()
     created = [

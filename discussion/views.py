@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from discussion import exports, forms, selectors, services
 from discussion.models import Segment
+from workshops.exports import stream_download
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -206,9 +207,8 @@ def _results_context(workshop, membership) -> dict:
 @require_safe
 @workshop_view(roles=STAFF)
 def export_csv(request, workshop, membership):
-    response = StreamingHttpResponse(exports.axes_csv_rows(workshop), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-derived-axes.csv"'
-    return response
+    return stream_download(request, exports.axes_csv_rows(workshop), content_type="text/csv; charset=utf-8",
+                           filename=f"{workshop.slug}-derived-axes.csv")
 
 
 @require_safe

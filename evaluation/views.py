@@ -6,14 +6,14 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from coding.exports import stream_csv
 from discussion.models import Axis, AxisExample, AxisStatus
 from evaluation import forms, judging, selectors, services
+from workshops.exports import stream_csv, stream_download
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -266,11 +266,8 @@ def export_ratings(request, workshop, membership):
     axis_id = request.GET.get("axis")
     if axis_id is not None and not (axis_id.isascii() and axis_id.isdigit()):
         raise Http404
-    response = StreamingHttpResponse(
-        stream_csv(RATING_COLUMNS, _rating_rows(workshop, int(axis_id) if axis_id else None)),
-        content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-ratings.csv"'
-    return response
+    return stream_download(request, stream_csv(RATING_COLUMNS, _rating_rows(workshop, int(axis_id) if axis_id else None)),
+                           content_type="text/csv; charset=utf-8", filename=f"{workshop.slug}-ratings.csv")
 
 
 @require_GET

@@ -9,8 +9,9 @@ class LlmGatewayConfig(AppConfig):
     def ready(self):
         from django.urls import reverse
 
+        from llm_gateway import demo as gateway_demo
         from llm_gateway import registry, selectors
-        from workshops import exports, progress
+        from workshops import demo, exports, progress
 
         registry.validate()  # a malformed endpoint registry stops the process here, loudly
         progress.register(
@@ -32,3 +33,5 @@ class LlmGatewayConfig(AppConfig):
               "instruction, and which one the participant preferred (or none)."),
             lambda workshop: reverse("llm_gateway:export_preferences", args=[workshop.slug]),
         )
+        demo.on_every_workshop(gateway_demo.seed, no_model_notice=gateway_demo.NO_MODEL_NOTICE)
+        demo.on_stage("reflect", lambda **kw: gateway_demo.seed_conversations(workshop=kw["workshop"], stdout=kw["stdout"]))

@@ -165,3 +165,23 @@ def test_beat_command_sends_the_periodic_sweeps(prod_env, tmp_path):
     from calma.celery import app
 
     app.control.purge()  # the sent sweeps are not for another test's worker
+
+
+WORKER_ONLY = ("torch", "umap", "sentence_transformers", "transformers", "sklearn", "numba", "plotly")
+
+
+def test_web_process_imports_no_worker_only_package(prod_env):
+    """The web image has no `worker` extra (Dockerfile target "web"): the ASGI app, every URL's
+    view and the Celery app must load without torch, UMAP, sentence-transformers, scikit-learn."""
+    code = (
+        "import sys, calma.asgi, calma.celery\n"
+        "from django.urls import get_resolver\n"
+        "def walk(patterns):\n"
+        "    for p in patterns:\n"
+        "        walk(p.url_patterns) if hasattr(p, 'url_patterns') else p.callback\n"
+        "walk(get_resolver().url_patterns)\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({WORKER_ONLY!r})))\n"
+    )
+    result = _run([sys.executable, "-c", code], prod_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

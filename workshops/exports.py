@@ -1,8 +1,10 @@
-"""The researcher page's list of exports (each app registers its own in AppConfig.ready()), and
-the one helper that sends an export as a streamed download."""
+"""The researcher page's list of exports (each app registers its own in AppConfig.ready()), the
+one CSV writer every export uses, and the one helper that sends an export as a streamed download."""
 
 from __future__ import annotations
 
+import csv
+import numbers
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +29,46 @@ def register(title: str, description: str, url: Callable) -> None:
 
 def available(workshop) -> list[dict]:
     return [{"title": e.title, "description": e.description, "url": e.url(workshop)} for e in _exports]
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+# Every field quoted, CRLF line ends, UTF-8 with a byte-order mark (Excel then reads Devanagari,
+# Arabic, Chinese correctly). A text cell that a spreadsheet would run as a formula (it begins
+# with = + - @, a tab or a carriage return) gets a leading apostrophe; numbers stay numbers (a
+# negative number is not a formula), None is an empty cell, anything else is written as str().
+# Not defusedcsv: it leaves cells beginning with a tab or a carriage return as they are, and
+# rewrites every "|" inside a neutralised cell as "\|" (our lists are joined with " | ").
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"
+
+
+def csv_cell(value):
+    """One value as a safe CSV cell (see above)."""
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_row(values: Iterable) -> str:
+    """One CSV line (for exports that produce their rows themselves, e.g. page by page)."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL, lineterminator="\r\n")  # cheap; no state shared by threads
+    return writer.writerow([csv_cell(v) for v in values])
+
+
+def stream_csv(columns: list[str], rows: Iterable[Iterable], *, bom: bool = True) -> Iterator[str]:
+    """The CSV of `rows` under the header `columns`, line by line (for stream_download)."""
+    yield (BOM if bom else "") + csv_row(columns)
+    for row in rows:
+        yield csv_row(row)
 
 
 # --- Streamed downloads ---------------------------------------------------------------------------

@@ -1,8 +1,24 @@
-"""Short forms of people's text (titles made from a first message, labels in buttons)."""
+"""People's labels and short forms of their text: the one label key (`normalize`), the one
+cleaned display form (`clean`), titles made from a first message (`shorten`)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 ELLIPSIS = "…"
+
+
+def clean(text: str | None) -> str:
+    """A label as shown and stored: Unicode NFC (an "é" typed as e + accent and one typed as é
+    are the same text), on one line, runs of whitespace as one space, no space at either end."""
+    return unicodedata.normalize("NFC", " ".join((text or "").split()))
+
+
+def normalize(text: str | None) -> str:
+    """The one key for comparing labels (codes, attributes, card names, picks, search): the
+    cleaned text casefolded ("Straße", "STRASSE" and "strasse" are one key). Code.normalized
+    stores exactly this (changing it would need a data migration)."""
+    return clean(text).casefold()
 
 
 def shorten(text: str | None, limit: int) -> str:

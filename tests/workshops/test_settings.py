@@ -120,3 +120,27 @@ def test_a_stale_limit_shorter_than_two_heartbeats_stops_start():
     result = _load_settings({"DEBUG": "1", "JOB_HEARTBEAT_SECONDS": "10", "JOB_STALE_SECONDS": "15"})
     assert result.returncode != 0
     assert "JOB_STALE_SECONDS=15 must be at least twice JOB_HEARTBEAT_SECONDS=10" in result.stderr
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("DISCUSSION_SOCKET_RATE", "twenty", "DISCUSSION_SOCKET_RATE='twenty' is not a whole number"),
+    ("DISCUSSION_SOCKET_WINDOW", "0", "DISCUSSION_SOCKET_WINDOW=0.0 is below the minimum 0.1"),
+    ("DISCUSSION_EMBED_TEXT", "labels", "DISCUSSION_EMBED_TEXT='labels': use one of"),
+    ("DISCUSSION_UMAP_EPOCHS", "5", "DISCUSSION_UMAP_EPOCHS=5 is below the minimum 10"),
+    ("HTTP_CONCURRENCY", "-1", "HTTP_CONCURRENCY=-1 is below the minimum 0"),
+])
+def test_discuss_and_server_settings_are_checked_at_start(name, value, message):
+    """discussion/conf.py only reads settings: a typo stops the process at start, not at the
+    first socket or map job."""
+    result = _load_settings({"DEBUG": "1", name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_discuss_settings_read_through_conf(settings):
+    from discussion import conf
+
+    settings.DISCUSSION_SOCKET_RATE, settings.DISCUSSION_SOCKET_WINDOW = 7, 2.5
+    settings.DISCUSSION_UMAP_EPOCHS = 123
+    assert conf.socket_rate() == (7, 2.5) and conf.umap_epochs() == 123
+    assert conf.embed_text_mode() == "label_definition" and conf.torch_threads() == 1

@@ -5,7 +5,8 @@ once without moving a stage: "History educational assistant" in Familiarize (the
 from the start), and copies already in Interact, Reflect (with stored conversations) and Discuss
 (with conversations, highlights, attributes, top-three picks and board cards). A workshop's data
 is seeded when it is created; later runs refresh logins, memberships and offered models and
-leave what people did in the demo alone.
+leave what people did in the demo alone. What each app adds (models offered, conversations,
+highlights, board cards) it registers itself in workshops/demo.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from workshops import demo as demo_parts
 from workshops import services
 from workshops.models import STAGE_ORDER, Membership, Role, Stage, Workshop
 
@@ -98,7 +100,7 @@ class Command(BaseCommand):
                     membership = services.membership_add(workshop=workshop, user=user, role=role, display_name=name)
                 if role != Role.FACILITATOR and membership.consented_at is None:
                     services.membership_consent(membership=membership)
-            for hook in _hooks():
+            for hook in demo_parts.every_workshop_hooks():
                 offered.update(hook(workshop=workshop, endpoint_keys=options["endpoint"], stdout=self.stdout) or ())
             if created:
                 _advance(workshop, demo.stage, facilitator_user, self.stdout)
@@ -114,9 +116,8 @@ class Command(BaseCommand):
         if offered:
             self.stdout.write(f"Models offered: {', '.join(sorted(offered))}")
         else:
-            from llm_gateway.demo import NO_MODEL_NOTICE
-
-            self.stdout.write(NO_MODEL_NOTICE)
+            for notice in demo_parts.no_model_notices():
+                self.stdout.write(notice)
 
 
 def _advance(workshop: Workshop, target: str, by, stdout) -> None:
@@ -129,34 +130,6 @@ def _advance(workshop: Workshop, target: str, by, stdout) -> None:
             services.orientation_complete(membership=membership)
         services.workshop_set_stage(workshop=workshop, stage=stage, by=by)
         workshop.refresh_from_db()
-        for hook in _stage_hooks(stage):
+        for hook in demo_parts.stage_hooks(stage):  # each app's part (workshops/demo.py)
             hook(workshop=workshop, facilitator=facilitator, stdout=stdout)
 
-
-def _hooks():
-    """Other apps add their demo data (models offered, baseline conversations ...)."""
-    hooks = []
-    try:
-        from llm_gateway.demo import seed as gateway_seed
-
-        hooks.append(gateway_seed)
-    except ImportError:
-        pass
-    return hooks
-
-
-def _stage_hooks(stage: str):
-    """What each app adds when a new demo workshop reaches `stage`."""
-    if stage == Stage.INTERACT:
-        return []
-    if stage == Stage.REFLECT:
-        from coding.demo import seed as coding_seed
-        from llm_gateway.demo import seed_conversations
-
-        return [lambda **kw: seed_conversations(workshop=kw["workshop"], stdout=kw["stdout"]),
-                lambda **kw: coding_seed(workshop=kw["workshop"], stdout=kw["stdout"])]
-    if stage == Stage.DISCUSS:
-        from discussion.demo import seed as discussion_seed
-
-        return [discussion_seed]
-    return []
