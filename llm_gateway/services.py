@@ -1,5 +1,7 @@
-"""Every write of the Interact stage: offered models, conversations, messages, baseline marks,
-and the generator's own writes (streaming progress, the finished answer, the sweeper)."""
+"""Every request-side write of the Interact stage: offered models, conversations, messages,
+baseline marks, choices, and the sweeper of answers whose server died. The generator's own
+writes (claiming an answer, streaming progress, the finished answer) live with it in
+`llm_gateway/generation.py`."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ TITLE_MAX = 80
 
 
 def stale_seconds() -> float:
-    return float(getattr(settings, "LLM_STALE_SECONDS", 45.0))
+    return settings.LLM_STALE_SECONDS
 
 
 # --- Which models a workshop offers ------------------------------------------------------------
@@ -402,47 +404,6 @@ def _check_candidate_retry(conversation: Conversation, message: Message) -> None
     if (selectors.conversation_moved_on(conversation, question)
             or Preference.objects.filter(question=question, decided_at__isnull=False).exists()):
         raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
-
-
-# --- The generator's writes (called from llm_gateway.runner through database_sync_to_async) ----
-
-
-def answer_claim(*, message_id: int) -> Message | None:
-    """The pending answer to generate, or None if it is not pending any more."""
-    now = timezone.now()
-    updated = Message.objects.filter(pk=message_id, status=MessageStatus.PENDING).update(updated_at=now)
-    if not updated:
-        return None
-    return Message.objects.select_related("conversation__workshop").get(pk=message_id)
-
-
-def answer_progress(*, message_id: int, content: str | None = None, streaming: bool = False) -> None:
-    """Persist partial text (and/or a heartbeat) while the answer streams."""
-    fields: dict = {"updated_at": timezone.now()}
-    if content is not None:
-        fields["content"] = content
-    if streaming:
-        fields["status"] = MessageStatus.STREAMING
-    Message.objects.filter(pk=message_id, status__in=ACTIVE).update(**fields)
-
-
-def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: str, model_id: str,
-                  prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
-                  total_ms: int | None, attempts: int, stream_chunks: int, error: str = "",
-                  error_kind: str = "", finish_reason: str = "") -> bool:
-    """Store the final state; False if the message was no longer active (e.g. swept)."""
-    now = timezone.now()
-    with transaction.atomic():
-        updated = Message.objects.filter(pk=message_id, status__in=ACTIVE).update(
-            status=status, content=content, endpoint_key=endpoint_key, model_id=model_id,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, ttft_ms=ttft_ms,
-            total_ms=total_ms, attempts=attempts, stream_chunks=stream_chunks, error=error[:500],
-            error_kind=error_kind[:40], finish_reason=(finish_reason or "")[:20], completed_at=now, updated_at=now,
-        )
-        if updated:
-            workshop_id = Message.objects.filter(pk=message_id).values_list("conversation__workshop_id", flat=True).first()
-            broadcast(workshop_id, "interact", {"message": message_id, "status": status})
-    return bool(updated)
 
 
 @transaction.atomic
