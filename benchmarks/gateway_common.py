@@ -114,7 +114,8 @@ class App:
         self.log = open(ROOT / f".bench-server-{self.port}.log", "w")
         # BENCH_PYSPY=out.svg: the server runs under `py-spy record` (a flame graph of the run).
         spy = os.environ.get("BENCH_PYSPY")
-        prefix = ([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--rate", "200",
+        prefix = ([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--rate", "100",
+                   *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
                    "--format", os.environ.get("BENCH_PYSPY_FORMAT", "speedscope"), "-o", spy, "--"]
                   if spy and root is None else [])
         self.spy = bool(prefix)

@@ -406,12 +406,15 @@ def _check_candidate_retry(conversation: Conversation, message: Message) -> None
         raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
 
 
-@transaction.atomic
 def stale_sweep(*, conversation: Conversation | None = None, older_than: float | None = None) -> int:
     """End answers left pending/streaming by a process that died: interrupted if they have
     text, failed otherwise. Runs on the beat schedule (llm_gateway.tasks.sweep_answers) and
     before a participant writes to the conversation; never on a page view. Returns how many
-    were ended; open pages are told (the `interact` event)."""
+    were ended; open pages are told (the `interact` event).
+
+    The look-up runs outside a transaction (every Send makes it, and almost always finds
+    nothing: a transaction would add two round trips to the Send path); the updates repeat
+    its conditions, so an answer that came back to life in between is left alone."""
     cutoff = timezone.now() - timedelta(seconds=stale_seconds() if older_than is None else older_than)
     qs = Message.objects.filter(status__in=ACTIVE, updated_at__lt=cutoff)
     if conversation is not None:
@@ -419,15 +422,16 @@ def stale_sweep(*, conversation: Conversation | None = None, older_than: float |
     found = list(qs.values_list("id", "conversation__workshop_id"))
     if not found:
         return 0
-    qs = Message.objects.filter(pk__in=[pk for pk, _w in found], status__in=ACTIVE, updated_at__lt=cutoff)
-    now = timezone.now()
-    error = _("The answer stopped: the server handling it went away.")
-    n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
-                                         completed_at=now, updated_at=now)
-    n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
-                                      completed_at=now, updated_at=now)
-    for message_id, workshop_id in found:
-        broadcast(workshop_id, "interact", {"message": message_id, "status": "ended"})
+    with transaction.atomic():
+        qs = Message.objects.filter(pk__in=[pk for pk, _w in found], status__in=ACTIVE, updated_at__lt=cutoff)
+        now = timezone.now()
+        error = _("The answer stopped: the server handling it went away.")
+        n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
+                                             completed_at=now, updated_at=now)
+        n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
+                                          completed_at=now, updated_at=now)
+        for message_id, workshop_id in found:
+            broadcast(workshop_id, "interact", {"message": message_id, "status": "ended"})
     return n
 
 
