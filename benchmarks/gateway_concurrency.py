@@ -141,6 +141,9 @@ async def run(args, out: dict, budget: gc.Budget) -> None:
         db_url = gc.setup_django([endpoint])
         extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_tuned"} if args.tuned else {}
         roots = {"app": None, **({"before": args.before_root} if args.before_root else {})}
+        variant_env = dict(item.split("=", 1) for item in args.variant_env)
+        if variant_env:  # the same code with other settings, interleaved ("variant")
+            roots["variant"] = None
         out.update({"endpoint": key, "participants": args.participants, "turns": args.turns,
                     "settings": "tuned" if args.tuned else "default", "workers": args.workers,
                     "think_s": args.think, "channel_layer": os.environ.get("CHANNEL_LAYER", "redis"),
@@ -148,7 +151,8 @@ async def run(args, out: dict, budget: gc.Budget) -> None:
         crowds = {}
         for side, root in roots.items():
             workshop, people = await sync_to_async(gc.make_people)(args.participants, [key])
-            apps[side] = gc.App(db_url, [endpoint], extra, workers=args.workers, root=root)
+            env = {**extra, **(variant_env if side == "variant" else {})}
+            apps[side] = gc.App(db_url, [endpoint], env, workers=args.workers, root=root)
             crowds[side] = (workshop, people)
         messages = [{"role": "system", "content": workshop.system_prompt},
                     {"role": "user", "content": "Question 1: what happened in 1857?"}]
@@ -272,6 +276,8 @@ def main():
     parser.add_argument("--turns", type=int, default=3, help="bursts per side (interleaved with the others)")
     parser.add_argument("--llama", action="store_true")
     parser.add_argument("--before-root", help="also run the app from this source tree, interleaved")
+    parser.add_argument("--variant-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="also run this code with these settings (environment), interleaved")
     parser.add_argument("--tuned", action="store_true",
                         help="run the app with benchmarks/gateway_settings_tuned.py (proposed settings)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (compose runs 2)")

@@ -6,7 +6,8 @@ event loop. It is a small object instead of nested coroutines sharing state; its
 - `_stream`: reads `client.stream_reply` and appends each delta to the answer's text; it never
   waits for the database or the channel layer (the other parts do, in their own tasks);
 - `_pump`: pushes deltas to the Channels group `chat.<conversation id>`: the first at once,
-  later ones merged while a push is in flight and for LLM_STREAM_BATCH_SECONDS after it;
+  later ones merged while a push is in flight and for `push_interval()` after it
+  (LLM_STREAM_BATCH_SECONDS, longer when many streams run in the process);
 - `_saver`: saves the newest partial text whenever the previous save has finished, at most
   every LLM_PERSIST_INTERVAL seconds (the first save marks the answer streaming);
 - `_heartbeat`: touches the answer every LLM_HEARTBEAT_SECONDS (the sweeper ends answers
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from llm_gateway import client, registry
 from llm_gateway.models import Message, MessageStatus
-from llm_gateway.runner import chat_group, db_call, utf16_len
+from llm_gateway.runner import chat_group, db_call, running_count, utf16_len
 from workshops.events import broadcast
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,8 @@ class Generation:
 
     async def _pump(self) -> None:
         """Deltas out: the first at once; later ones merged while a push is in flight and for
-        LLM_STREAM_BATCH_SECONDS after it, so neither a slow channel layer nor many
-        simultaneous streams slow reading the upstream."""
-        batch_every = settings.LLM_STREAM_BATCH_SECONDS
+        `push_interval()` after it, so neither a slow channel layer nor many simultaneous
+        streams slow reading the upstream."""
         while True:
             if not self._outbox:
                 if self._closing:
@@ -193,6 +193,7 @@ class Generation:
             self._outbox.clear()
             self._outbox_offset = offset + utf16_len(text)
             await self._send({"type": "chat.delta", "id": self.message_id, "o": offset, "x": text})
+            batch_every = push_interval()
             if not self._closing and batch_every > 0:
                 # At most one push per interval (cut short when the answer ends): the same
                 # text at the endpoint's rate, in fewer messages.
@@ -255,6 +256,24 @@ class Generation:
         if finish is not None and finish.reason == "length" and not detail:
             kind = "length"
         return detail, kind
+
+
+# Pushes per second one server process aims to stay under, all its streams together.
+PUSH_BUDGET_PER_SECOND = 100
+
+
+def push_interval() -> float:
+    """Seconds between two pushes of one stream after its first: LLM_STREAM_BATCH_SECONDS, made
+    longer when many streams run in this process so that together they stay near
+    PUSH_BUDGET_PER_SECOND pushes (10 streams: 0.1 s; 50 streams: 0.5 s). Every push is a round
+    trip through the channel layer and a websocket frame; under a burst of 50 simultaneous
+    sends, 10 pushes a second per stream queued the first deltas of new answers behind the
+    later deltas of others (the participant's first token came seconds after the server's). A
+    stream's first delta is never delayed; the same text arrives in fewer, larger pieces."""
+    base = settings.LLM_STREAM_BATCH_SECONDS
+    if base <= 0:
+        return 0.0
+    return max(base, running_count() / PUSH_BUDGET_PER_SECOND)
 
 
 # --- The generator's writes (run in the runner's database threads) -----------------------------
