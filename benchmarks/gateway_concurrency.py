@@ -1,27 +1,28 @@
-"""Concurrency: 50 participants chatting at once through one app process.
+"""Concurrency: 50 participants pressing Send at the same moment ("now send your first
+question"), against a local endpoint: the fault upstream streaming 40 chunks 20 ms apart (an
+~0.8 s answer, like a fast hosted model), or --llama for the local llama.cpp server.
 
-Each participant has the chat page open (its websocket) and sends --turns messages one after
-the other in the same conversation (multi-turn), all participants at the same time, against
-a local endpoint: the fault upstream streaming 40 chunks 20 ms apart (an ~0.8 s answer, like
-a fast hosted model), or --llama for the local llama.cpp server (serial, so slow).
+Default (burst): every participant opens the chat page (GET, then its websocket) at the same
+moment (handshakes slower than 10 s or failing are counted), then --turns bursts in which all
+press Send at the same instant (multi-turn, the same conversation), each waiting for its whole
+answer. The bursts are interleaved in a random order with the same burst sent straight to the
+model server through one shared client (the floor: what the model server itself does), with
+--before-root DIR a second copy of the app run from that tree (the code before a change), and
+with --variant-env NAME=VALUE this code under other settings. `--workers 2` runs uvicorn with
+two processes, as docker-compose does.
 
-Reported: errors, lost messages (every sent message must have a stored complete answer whose
-text equals what the participant's socket received), time to first token and total time as
-the participants saw them, and the server's own latency (GET /healthz probed every 100 ms)
-idle versus under load.
+Reported, each next to the direct figure of the same run with the machine's load: the
+participant's time to first token (from just before the POST to the first delta on the
+socket) and total time, POST /send, handshakes, errors and lost messages (every sent message
+must have a stored complete answer whose text equals what the participant's socket received),
+and the server's own view (Message.ttft_ms / total_ms).
 
-Two loads: the burst (default: every participant sends at the same instant, each turn right
-after the last answer) and the session (`--think 4`: each waits 2-6 s, reading and typing,
-before each message, so the 50 conversations overlap as they do in a workshop room).
-`--workers 2` runs uvicorn with two processes, as docker-compose does.
+`--think 4`: a session instead (each participant waits 2-6 s, reading and typing, before each
+message; /healthz probed every 100 ms under load).
 
 Usage (with the test command's environment):
-  .venv/bin/python -m benchmarks.gateway_concurrency [--participants 50] [--turns 3] [--think 4] [--workers 2]
-Default (burst): every participant opens the page (its socket) at the same moment, then
---turns bursts in which all press Send at the same instant, interleaved in a random order
-with the same burst sent straight to the model server through one shared client (the floor)
-and, with --before-root DIR, with a second copy of the app run from that tree (the code before
-a change). Every figure is printed next to the direct one, with the machine's load.
+  .venv/bin/python -m benchmarks.gateway_concurrency [--participants 50] [--turns 3] [--workers 2]
+      [--before-root /tmp/calma-before] [--variant-env LLM_STREAM_BATCH_SECONDS=0.5] [--think 4]
 Bounded: the run stops at --budget seconds (default 240) and prints what it measured so far.
 """
 
@@ -139,13 +140,13 @@ async def run(args, out: dict, budget: gc.Budget) -> None:
                         "model": "fault:ok:40:20:conc", "provider": "vllm"}
         key = endpoint["key"]
         db_url = gc.setup_django([endpoint])
-        extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_tuned"} if args.tuned else {}
+        extra: dict = {}
         roots = {"app": None, **({"before": args.before_root} if args.before_root else {})}
         variant_env = dict(item.split("=", 1) for item in args.variant_env)
         if variant_env:  # the same code with other settings, interleaved ("variant")
             roots["variant"] = None
         out.update({"endpoint": key, "participants": args.participants, "turns": args.turns,
-                    "settings": "tuned" if args.tuned else "default", "workers": args.workers,
+                    "workers": args.workers,
                     "think_s": args.think, "channel_layer": os.environ.get("CHANNEL_LAYER", "redis"),
                     "load_at_start": gc.load()})
         crowds = {}
@@ -278,8 +279,6 @@ def main():
     parser.add_argument("--before-root", help="also run the app from this source tree, interleaved")
     parser.add_argument("--variant-env", action="append", default=[], metavar="NAME=VALUE",
                         help="also run this code with these settings (environment), interleaved")
-    parser.add_argument("--tuned", action="store_true",
-                        help="run the app with benchmarks/gateway_settings_tuned.py (proposed settings)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (compose runs 2)")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds a participant reads and types before each message (0: all at once)")

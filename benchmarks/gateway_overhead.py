@@ -57,7 +57,7 @@ async def run(args, results: dict, budget: gc.Budget) -> None:
         keys = [e["key"] for e in endpoints]
         iterations = {"fault-fast": args.iterations, "llama": args.llama_iterations}
         n_convs = max(iterations[k] for k in keys) + 3
-        extra = {"DJANGO_SETTINGS_MODULE": "benchmarks.gateway_settings_tuned"} if args.tuned else {}
+        extra: dict = {}
         roots = {"app": None, **({"before": args.before_root} if args.before_root else {})}
         for side, root in roots.items():
             workshop, people = await sync_to_async(gc.make_people)(1, keys, conversations_each=n_convs)
@@ -174,8 +174,6 @@ def main():
     parser.add_argument("--llama-iterations", type=int, default=12)
     parser.add_argument("--no-llama", action="store_true")
     parser.add_argument("--before-root", help="also run the app from this source tree, interleaved")
-    parser.add_argument("--tuned", action="store_true",
-                        help="run the app with benchmarks/gateway_settings_tuned.py (proposed settings)")
     parser.add_argument("--budget", type=float, default=240)
     args = parser.parse_args()
     budget = gc.Budget(args.budget)
