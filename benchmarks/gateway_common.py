@@ -98,6 +98,18 @@ class BudgetSpent(Exception):
     pass
 
 
+def run_bounded(run, args) -> tuple[dict, str | None]:
+    """asyncio.run(run(args, results, budget)) within args.budget seconds: (what was measured,
+    None) or, when the budget ran out, (what was measured so far, the step it ran out in)."""
+    budget = Budget(args.budget)
+    results: dict = {}
+    try:
+        asyncio.run(run(args, results, budget))
+    except BudgetSpent as spent:
+        return results, str(spent)
+    return results, None
+
+
 class App:
     """The real app under uvicorn, like `make run` (one worker) or production (`--workers`).
 

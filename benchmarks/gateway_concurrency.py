@@ -284,13 +284,7 @@ def main():
                         help="mean seconds a participant reads and types before each message (0: all at once)")
     parser.add_argument("--budget", type=float, default=240)
     args = parser.parse_args()
-    budget = gc.Budget(args.budget)
-    out: dict = {}
-    partial = None
-    try:
-        asyncio.run(run(args, out, budget))
-    except gc.BudgetSpent as spent:
-        partial = str(spent)
+    out, partial = gc.run_bounded(run, args)
     if partial:
         print(f"\nPARTIAL RESULTS: the budget ran out during {partial}")
     print(f"machine: {out.get('load_at_start', '')} at start; {out.get('load_after', '')} at the last burst")

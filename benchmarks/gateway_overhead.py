@@ -25,7 +25,6 @@ Bounded: the run stops at --budget seconds (default 240) and prints what it meas
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import sys
@@ -176,13 +175,7 @@ def main():
     parser.add_argument("--before-root", help="also run the app from this source tree, interleaved")
     parser.add_argument("--budget", type=float, default=240)
     args = parser.parse_args()
-    budget = gc.Budget(args.budget)
-    results: dict = {}
-    partial = None
-    try:
-        asyncio.run(run(args, results, budget))
-    except gc.BudgetSpent as spent:
-        partial = str(spent)
+    results, partial = gc.run_bounded(run, args)
     print_results(results, partial)
 
 
