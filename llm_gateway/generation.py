@@ -51,7 +51,7 @@ class Generation:
         self.max_tokens = max_tokens
         self.endpoint_key = endpoint_key
         self.conversation_id = conversation_id
-        self.began = time.monotonic()
+        self.began = 0.0  # set when the task starts on the loop: ttft_ms and total_ms count from there
         # What the endpoint sent.
         self.parts: list[str] = []
         self.chunks = 0
@@ -67,7 +67,7 @@ class Generation:
         self.owned: bool | None = True
         self._claim: asyncio.Future | None = None
         # Live pushes.
-        self.layer = get_channel_layer()
+        self.layer = None
         self.group: str | None = None
         self._outbox: list[str] = []
         self._outbox_offset = 0  # UTF-16 units already pushed
@@ -80,6 +80,8 @@ class Generation:
 
     async def run(self) -> str | None:
         """Generate the answer; its final status, or None if it was not pending (any more)."""
+        self.began = time.monotonic()
+        self.layer = get_channel_layer()
         if self.messages is None or self.endpoint_key is None:
             if not await db_call(answer_claim, message_id=self.message_id):
                 return None
