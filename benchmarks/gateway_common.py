@@ -4,6 +4,13 @@ client that speaks HTTP + the chat websocket exactly as the browser does.
 
 The benchmarks read DATABASE_URL / REDIS_URL like the app but work in their own database
 (the configured name + "_gwbench"), created and migrated on first use.
+
+Hygiene for a shared, loaded machine: every wait is on readiness (the app's /healthz, the
+model server's /v1/models and a first completion), never a fixed delay; the run has a deadline
+inside (`Budget`) and the scripts print what they measured so far when it runs out; the direct
+calls go through one shared HTTP client (`Direct`), as the app's own client does; `load()` is
+printed with every figure. `--before-root` runs a second copy of the app from another tree
+(e.g. `git archive main | tar -x -C /tmp/calma-before`) so before/after are interleaved in one run.
 """
 
 from __future__ import annotations
@@ -62,27 +69,103 @@ def free_port() -> int:
     return fp()
 
 
-class App:
-    """The real app under uvicorn, like `make run` (one worker) or production (`--workers`)."""
+def load() -> str:
+    """The machine's load average (1, 5, 15 min), printed with every figure."""
+    return "load %.2f %.2f %.2f" % os.getloadavg()
 
-    def __init__(self, db_url: str, endpoints: list[dict], extra_env: dict | None = None, workers: int = 1):
+
+class Budget:
+    """The run's deadline, inside the run: steps ask what is left instead of being killed."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def spent(self) -> bool:
+        return self.left() <= 0
+
+    async def bounded(self, coro, what: str):
+        """Await `coro` within what is left of the budget; raise BudgetSpent (naming `what`) if not."""
+        try:
+            return await asyncio.wait_for(coro, timeout=max(0.01, self.left()))
+        except asyncio.TimeoutError:
+            raise BudgetSpent(what) from None
+
+
+class BudgetSpent(Exception):
+    pass
+
+
+def run_bounded(run, args) -> tuple[dict, str | None]:
+    """asyncio.run(run(args, results, budget)) within args.budget seconds: (what was measured,
+    None) or, when the budget ran out, (what was measured so far, the step it ran out in)."""
+    budget = Budget(args.budget)
+    results: dict = {}
+    try:
+        asyncio.run(run(args, results, budget))
+    except BudgetSpent as spent:
+        return results, str(spent)
+    return results, None
+
+
+class App:
+    """The real app under uvicorn, like `make run` (one worker) or production (`--workers`).
+
+    `root`: the source tree to run (another checkout for a before/after comparison)."""
+
+    def __init__(self, db_url: str, endpoints: list[dict], extra_env: dict | None = None, workers: int = 1,
+                 root: Path | None = None):
+        self.root = Path(root or ROOT)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": db_url, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
                "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LLM_ENDPOINTS": json.dumps(endpoints),
                "CHAT_RATE_LIMIT": "100000/m", "LOG_LEVEL": "WARNING", **(extra_env or {})}
         self.log = open(ROOT / f".bench-server-{self.port}.log", "w")
+        # BENCH_PYSPY=out.svg: the server runs under `py-spy record` (a flame graph of the run).
+        spy = os.environ.get("BENCH_PYSPY")
+        prefix = ([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--rate", "100",
+                   *os.environ.get("BENCH_PYSPY_ARGS", "").split(),
+                   "--format", os.environ.get("BENCH_PYSPY_FORMAT", "speedscope"), "-o", spy, "--"]
+                  if spy and root is None else [])
+        self.spy = bool(prefix)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port",
+            [*prefix, sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        from tests.conftest import wait_for_port
+            cwd=self.root, env={**env, "PYTHONPATH": str(self.root)}, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready(timeout=120)
 
-        wait_for_port(self.port, timeout=60, proc=self.proc)
+    def wait_ready(self, timeout: float) -> None:
+        """Until /healthz answers 200 (every worker process can take a while on a loaded machine)."""
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not answer /healthz within {timeout:.0f}s")
+            time.sleep(0.1)
 
     def stop(self):
         from tests.fixtures_llm import stop_process
 
+        if self.spy:  # stop the server under py-spy, which then writes its profile and exits
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            for pid in children.read_text().split() if children.exists() else []:
+                os.kill(int(pid), 15)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
         stop_process(self.proc)
         self.log.close()
         path = Path(self.log.name)
@@ -189,24 +272,34 @@ class Participant:
         await self.http.aclose()
 
 
-async def direct_call(base_url: str, model: str, messages: list[dict], max_tokens: int | None = None) -> dict:
-    """The same streamed request, straight to the endpoint (no app)."""
-    import httpx
+class Direct:
+    """The same streamed request straight to the endpoint (no app), through ONE shared client
+    with the app's connection limits: both sides reuse connections, so neither pays a new TCP
+    connection per call that the other does not."""
 
-    payload = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
-    if max_tokens:
-        payload["max_tokens"] = max_tokens
-    async with httpx.AsyncClient(timeout=120) as client:
+    def __init__(self):
+        import httpx
+
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=5, read=None, write=30, pool=30),
+            limits=httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=30))
+
+    async def call(self, base_url: str, model: str, messages: list[dict], max_tokens: int | None = None,
+                   params: dict | None = None) -> dict:
+        payload = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True},
+                   **(params or {})}
+        if max_tokens:
+            payload["max_tokens"] = max_tokens
         t0 = time.perf_counter()
         first = None
         parts = []
-        async with client.stream("POST", base_url + "/chat/completions", json=payload) as r:
-            async for line in r.aiter_lines():
+        async with self.client.stream("POST", base_url + "/chat/completions", json=payload) as r:
+            async for line in r.aiter_lines():  # read to the end of the body: the connection is reused
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    break
+                    continue
                 chunk = json.loads(data)
                 for choice in chunk.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content")
@@ -215,7 +308,10 @@ async def direct_call(base_url: str, model: str, messages: list[dict], max_token
                             first = time.perf_counter()
                         parts.append(text)
         end = time.perf_counter()
-    return {"ttft": (first or end) - t0, "total": end - t0, "text": "".join(parts), "chunks": len(parts)}
+        return {"ttft": (first or end) - t0, "total": end - t0, "text": "".join(parts), "chunks": len(parts)}
+
+    async def close(self):
+        await self.client.aclose()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -230,4 +326,20 @@ def pct(values: list[float], q: float) -> float:
 def summary(values: list[float]) -> dict:
     ms = [v * 1000 for v in values]
     return {"n": len(ms), "median_ms": round(statistics.median(ms), 2) if ms else None,
+            "p95_ms": round(pct(ms, 0.95), 2) if ms else None,
             "p99_ms": round(pct(ms, 0.99), 2) if ms else None}
+
+
+def side_by_side(label: str, figures: dict[str, dict], floor: str = "direct") -> str:
+    """One line: each side's median/p95/p99 and what each adds to the floor (same run)."""
+    base = figures.get(floor) or {}
+    out = [f"{label:<22}"]
+    for name, s in figures.items():
+        if not s or not s.get("n"):
+            out.append(f"{name}: -")
+            continue
+        text = f"{name}: {s['median_ms']:.1f}/{s['p95_ms']:.1f}/{s['p99_ms']:.1f} ms (n={s['n']})"
+        if name != floor and base.get("n"):
+            text += f" [+{s['median_ms'] - base['median_ms']:.1f} med, +{s['p95_ms'] - base['p95_ms']:.1f} p95]"
+        out.append(text)
+    return "  ".join(out) + "   (median/p95/p99)"

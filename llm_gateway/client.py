@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 from llm_gateway import registry
 from llm_gateway.registry import Endpoint
@@ -268,8 +269,39 @@ def _error_from_status(status: int, body: str, endpoint: Endpoint, retry_after: 
 # --- One attempt ---------------------------------------------------------------------------------
 
 
+# Server-sent events: httpx-sse's decoders (lines split only on CR/LF as the SSE spec says, not
+# on the Unicode line separators str.splitlines() and httpx's aiter_lines() also split on; the
+# spec's field rules). Fed line by line instead of through `EventSource.aiter_sse()`, so that
+# every line keeps its own timeout (a keep-alive comment counts as life) and a non-conforming
+# server still works: a bare JSON line is taken as data, a line that is no SSE field is counted
+# as malformed. httpx-sse is pinned below 0.5 for these two classes.
+_SSE_FIELDS = ("data:", "event:", "id:", "retry:")
+
+
+async def _sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    decoder = SSELineDecoder()
+    async for text in response.aiter_text():
+        for line in decoder.decode(text):
+            yield line
+    for line in decoder.flush():
+        yield line
+
+
 async def _next_line(lines: AsyncIterator[str], timeout: float) -> str:
     return await asyncio.wait_for(lines.__anext__(), timeout=max(0.001, timeout))
+
+
+async def _drain(lines: AsyncIterator[str], timeout: float) -> None:
+    """Read what follows [DONE] to the end of the body (normally nothing but the chunked
+    encoding's last chunk), so that the connection goes back to the pool. Closing a response
+    whose body has not ended closes its connection: every call then paid a new TCP (and TLS)
+    connection. A server that keeps the body open longer than `timeout` loses its connection."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            await _next_line(lines, deadline - time.monotonic())
+    except (StopAsyncIteration, asyncio.TimeoutError, httpx.HTTPError):
+        pass
 
 
 async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: int | None = None,
@@ -308,8 +340,8 @@ async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: i
             body = (await response.aread()).decode("utf-8", "replace")
             raise _error_from_status(response.status_code, body, endpoint,
                                      _retry_after(response.headers.get("retry-after")))
-        lines = response.aiter_lines()
-        data_lines: list[str] = []
+        lines = _sse_lines(response)
+        decoder = SSEDecoder()
         while True:
             now = time.monotonic()
             if started:
@@ -331,61 +363,55 @@ async def stream_chat(endpoint: Endpoint, messages: list[dict], *, max_tokens: i
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as error:
                 raise UpstreamError("dropped", f"connection to {endpoint.key} lost: {type(error).__name__}",
                                     started=started) from None
-            if line is None or line == "":
-                # End of an event (blank line) or of the stream: dispatch buffered data.
-                if data_lines:
-                    data = "\n".join(data_lines)
-                    data_lines = []
-                    if data.strip() == "[DONE]":
-                        yield Finish(finish_reason or "stop", malformed)
-                        return
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        malformed += 1
-                        log.warning("malformed SSE data from %s skipped", endpoint.key)
-                        chunk = None
-                    if isinstance(chunk, dict):
-                        if chunk.get("error"):
-                            err = chunk["error"]
-                            log.warning("error inside the stream from %s: %s", endpoint.key,
-                                        _redact(json.dumps(err, ensure_ascii=False), endpoint))
-                            code = _error_code(err)
-                            raise UpstreamError("upstream_error", f"{endpoint.key} reported an error in the stream"
-                                                + (f" ({code})" if code else ""), started=started)
-                        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
-                        for choice in chunk.get("choices") or []:
-                            delta = choice.get("delta") or {}
-                            text = delta.get("content")
-                            if text:
-                                started = True
-                                yield Delta(text)
-                            if choice.get("finish_reason"):
-                                finish_reason = choice["finish_reason"]
-                        if isinstance(usage, dict):
-                            yield Usage(_int_or_none(usage.get("prompt_tokens")),
-                                        _int_or_none(usage.get("completion_tokens")))
-                    elif chunk is not None:
-                        malformed += 1
-                if line is None:
-                    if finish_reason:  # some servers omit [DONE] after a proper finish
-                        yield Finish(finish_reason, malformed)
-                        return
-                    raise UpstreamError("incomplete", f"{endpoint.key} ended the stream without finishing",
-                                        started=started)
-                continue
-            if line.startswith(":"):
-                continue  # SSE comment / keep-alive
-            if line.startswith("data:"):
-                data_lines.append(line[5:].lstrip(" "))
-            elif line.startswith(("event:", "id:", "retry:")):
-                continue
+            if line is None:
+                event = decoder.decode("")  # the end of the stream dispatches what is buffered
+            elif line.startswith(_SSE_FIELDS) or line.startswith(":") or not line:
+                event = decoder.decode(line)
             elif line.lstrip().startswith("{"):
-                # A bare JSON line (some proxies send errors this way).
-                data_lines.append(line)
+                event = decoder.decode("data: " + line)  # a bare JSON line (some proxies send errors this way)
             else:
                 malformed += 1
                 log.warning("malformed SSE line from %s skipped", endpoint.key)
+                continue
+            if event is not None and event.data:
+                if event.data.strip() == "[DONE]":
+                    yield Finish(finish_reason or "stop", malformed)
+                    await _drain(lines, min(1.0, max(0.001, total_deadline - time.monotonic())))
+                    return
+                try:
+                    chunk = json.loads(event.data)
+                except ValueError:
+                    malformed += 1
+                    log.warning("malformed SSE data from %s skipped", endpoint.key)
+                    chunk = None
+                if isinstance(chunk, dict):
+                    if chunk.get("error"):
+                        err = chunk["error"]
+                        log.warning("error inside the stream from %s: %s", endpoint.key,
+                                    _redact(json.dumps(err, ensure_ascii=False), endpoint))
+                        code = _error_code(err)
+                        raise UpstreamError("upstream_error", f"{endpoint.key} reported an error in the stream"
+                                            + (f" ({code})" if code else ""), started=started)
+                    usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
+                    for choice in chunk.get("choices") or []:
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content")
+                        if text:
+                            started = True
+                            yield Delta(text)
+                        if choice.get("finish_reason"):
+                            finish_reason = choice["finish_reason"]
+                    if isinstance(usage, dict):
+                        yield Usage(_int_or_none(usage.get("prompt_tokens")),
+                                    _int_or_none(usage.get("completion_tokens")))
+                elif chunk is not None:
+                    malformed += 1
+            if line is None:
+                if finish_reason:  # some servers omit [DONE] after a proper finish
+                    yield Finish(finish_reason, malformed)
+                    return
+                raise UpstreamError("incomplete", f"{endpoint.key} ended the stream without finishing",
+                                    started=started)
     finally:
         await response.aclose()
 

@@ -3,7 +3,22 @@ per-workshop token budget (counted in the database).
 
 `hit` is the project's one rate counter: the chat (CHAT_RATE_LIMIT) and the live board's
 commands (DISCUSSION_MEMBER_RATE, discussion/consumers.py) both count through it, per member,
-so opening more tabs or sockets does not buy more."""
+so opening more tabs or sockets does not buy more.
+
+Why not django-ratelimit (it was declared in pyproject.toml and never imported; it is dropped):
+- Half of the counting happens in websocket consumers (the board's commands), where there is no
+  HttpRequest; django-ratelimit's API (`@ratelimit`, `is_ratelimited(request, ...)`) is built
+  around one, and its key functions read it.
+- During a Redis outage the event must be let through (the edit or message is saved in the
+  database; a restart must not stop a workshop) and logged once a minute. django-ratelimit
+  4.1 catches only ValueError around its cache calls, so a Redis error becomes a server error
+  (and a failed count denies unless RATELIMIT_FAIL_OPEN, then silently).
+- `make run` uses the local-memory cache, which django-ratelimit's system check refuses
+  (django_ratelimit.E003) unless silenced.
+- The answer the caller needs is the seconds until the window resets, to tell the participant
+  how long to wait; django-ratelimit gives it through `get_usage(request, ...)`, again on a request.
+What remains is one fixed-window counter: ADD + INCR in the shared cache, about 30 lines.
+"""
 
 from __future__ import annotations
 

@@ -15,8 +15,17 @@ Configured by the deployment, never in the database: `LLM_ENDPOINTS` (JSON text)
      "timeouts": {"connect": 5, "first_token": 60, "total": 180},  # optional, seconds
      "fallback": "llama-8b-groq"}              # optional: key of another endpoint
 
-The key's value is read from the environment when a request is made; it is never stored,
-rendered or logged. A malformed registry stops the process at start (ImproperlyConfigured).
+A malformed registry stops the process at start (ImproperlyConfigured), and so does an
+`api_key_env` that names a variable the environment does not have (a typo).
+
+Keys, deliberately, are not settings: each endpoint names its own variable (one secret per
+provider, rotated on its own) and the value is read from os.environ when a request is made
+(`Endpoint.api_key()`, a dict look-up). It is never copied into the registry's cached objects,
+settings or anything else long-lived that a debug page, an error reporter's captured locals or
+a repr could show; it is never stored, rendered or logged (llm_gateway.client.redact removes
+echoes of it from upstream errors). The process environment does not change after start, so
+reading at call time costs nothing in consistency; the start-time check above gives the early
+failure that parsing in calma/settings.py would.
 """
 
 from __future__ import annotations
@@ -71,7 +80,8 @@ class Endpoint:
         return self.base_url.rstrip("/") + "/chat/completions"
 
     def api_key(self) -> str:
-        """The key from the environment at call time ('' when none is configured)."""
+        """The key from the environment at call time ('' when none is configured; see the module
+        docstring for why it is not kept on the object)."""
         return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
 
     def __repr__(self) -> str:  # never leak anything key-like into logs
@@ -127,6 +137,10 @@ def parse(raw: str, *, source: str = "LLM_ENDPOINTS") -> list[Endpoint]:
         if api_key_env and (not isinstance(api_key_env, str) or not _ENV_RE.match(api_key_env)):
             raise _fail(i, "api_key_env must be the NAME of an environment variable (e.g. TOGETHER_API_KEY), "
                            "never the key itself.")
+        if api_key_env and api_key_env not in os.environ:
+            # A misspelt name fails at start, not as a 401 at a participant's first message.
+            raise _fail(i, f"api_key_env names {api_key_env}, which is not set in the environment "
+                           "(set it, empty if the endpoint needs no key).")
         params = item.get("params", {})
         if not isinstance(params, dict):
             raise _fail(i, "params must be an object.")

@@ -1,5 +1,7 @@
-"""Every write of the Interact stage: offered models, conversations, messages, baseline marks,
-and the generator's own writes (streaming progress, the finished answer, the sweeper)."""
+"""Every request-side write of the Interact stage: offered models, conversations, messages,
+baseline marks, choices, and the sweeper of answers whose server died. The generator's own
+writes (claiming an answer, streaming progress, the finished answer) live with it in
+`llm_gateway/generation.py`."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ TITLE_MAX = 80
 
 
 def stale_seconds() -> float:
-    return float(getattr(settings, "LLM_STALE_SECONDS", 45.0))
+    return settings.LLM_STALE_SECONDS
 
 
 # --- Which models a workshop offers ------------------------------------------------------------
@@ -404,53 +406,15 @@ def _check_candidate_retry(conversation: Conversation, message: Message) -> None
         raise ValidationError(_("This choice is closed: the conversation has moved on."), code="closed")
 
 
-# --- The generator's writes (called from llm_gateway.runner through database_sync_to_async) ----
-
-
-def answer_claim(*, message_id: int) -> Message | None:
-    """The pending answer to generate, or None if it is not pending any more."""
-    now = timezone.now()
-    updated = Message.objects.filter(pk=message_id, status=MessageStatus.PENDING).update(updated_at=now)
-    if not updated:
-        return None
-    return Message.objects.select_related("conversation__workshop").get(pk=message_id)
-
-
-def answer_progress(*, message_id: int, content: str | None = None, streaming: bool = False) -> None:
-    """Persist partial text (and/or a heartbeat) while the answer streams."""
-    fields: dict = {"updated_at": timezone.now()}
-    if content is not None:
-        fields["content"] = content
-    if streaming:
-        fields["status"] = MessageStatus.STREAMING
-    Message.objects.filter(pk=message_id, status__in=ACTIVE).update(**fields)
-
-
-def answer_finish(*, message_id: int, status: str, content: str, endpoint_key: str, model_id: str,
-                  prompt_tokens: int | None, completion_tokens: int | None, ttft_ms: int | None,
-                  total_ms: int | None, attempts: int, stream_chunks: int, error: str = "",
-                  error_kind: str = "", finish_reason: str = "") -> bool:
-    """Store the final state; False if the message was no longer active (e.g. swept)."""
-    now = timezone.now()
-    with transaction.atomic():
-        updated = Message.objects.filter(pk=message_id, status__in=ACTIVE).update(
-            status=status, content=content, endpoint_key=endpoint_key, model_id=model_id,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, ttft_ms=ttft_ms,
-            total_ms=total_ms, attempts=attempts, stream_chunks=stream_chunks, error=error[:500],
-            error_kind=error_kind[:40], finish_reason=(finish_reason or "")[:20], completed_at=now, updated_at=now,
-        )
-        if updated:
-            workshop_id = Message.objects.filter(pk=message_id).values_list("conversation__workshop_id", flat=True).first()
-            broadcast(workshop_id, "interact", {"message": message_id, "status": status})
-    return bool(updated)
-
-
-@transaction.atomic
 def stale_sweep(*, conversation: Conversation | None = None, older_than: float | None = None) -> int:
     """End answers left pending/streaming by a process that died: interrupted if they have
     text, failed otherwise. Runs on the beat schedule (llm_gateway.tasks.sweep_answers) and
     before a participant writes to the conversation; never on a page view. Returns how many
-    were ended; open pages are told (the `interact` event)."""
+    were ended; open pages are told (the `interact` event).
+
+    The look-up runs outside a transaction (every Send makes it, and almost always finds
+    nothing: a transaction would add two round trips to the Send path); the updates repeat
+    its conditions, so an answer that came back to life in between is left alone."""
     cutoff = timezone.now() - timedelta(seconds=stale_seconds() if older_than is None else older_than)
     qs = Message.objects.filter(status__in=ACTIVE, updated_at__lt=cutoff)
     if conversation is not None:
@@ -458,15 +422,16 @@ def stale_sweep(*, conversation: Conversation | None = None, older_than: float |
     found = list(qs.values_list("id", "conversation__workshop_id"))
     if not found:
         return 0
-    qs = Message.objects.filter(pk__in=[pk for pk, _w in found], status__in=ACTIVE, updated_at__lt=cutoff)
-    now = timezone.now()
-    error = _("The answer stopped: the server handling it went away.")
-    n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
-                                         completed_at=now, updated_at=now)
-    n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
-                                      completed_at=now, updated_at=now)
-    for message_id, workshop_id in found:
-        broadcast(workshop_id, "interact", {"message": message_id, "status": "ended"})
+    with transaction.atomic():
+        qs = Message.objects.filter(pk__in=[pk for pk, _w in found], status__in=ACTIVE, updated_at__lt=cutoff)
+        now = timezone.now()
+        error = _("The answer stopped: the server handling it went away.")
+        n = qs.filter(~Q(content="")).update(status=MessageStatus.INTERRUPTED, error=error, error_kind="lost",
+                                             completed_at=now, updated_at=now)
+        n += qs.filter(content="").update(status=MessageStatus.FAILED, error=error, error_kind="lost",
+                                          completed_at=now, updated_at=now)
+        for message_id, workshop_id in found:
+            broadcast(workshop_id, "interact", {"message": message_id, "status": "ended"})
     return n
 
 

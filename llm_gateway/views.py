@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from llm_gateway import forms, registry, selectors, services
-from llm_gateway.models import CompareMode, Message, MessageStatus, Preference, WorkshopModel
+from llm_gateway import exports, forms, registry, selectors, services
+from llm_gateway.models import CompareMode, Message, MessageStatus, WorkshopModel
+from workshops.exports import stream_download
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -267,109 +266,25 @@ def usage(request, workshop, membership):
     })
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-EXPORT_COLUMNS = [
-    "participant", "role", "conversation_id", "conversation_title", "model_label", "endpoint_key", "model_id",
-    "is_baseline", "is_sandbox", "message_id", "position", "speaker", "status", "text", "reply_to_id",
-    "superseded_by_id", "prompt_tokens", "completion_tokens", "stream_chunks", "ttft_ms", "total_ms",
-    "attempts", "error_kind", "created_at", "completed_at", "is_candidate", "candidate_column", "variant",
-    "finish_reason",
-]
-
-
-def _export_rows(workshop_id: int, after_id: int, limit: int = 500) -> list:
-    rows = []
-    qs = (Message.objects.filter(conversation__workshop_id=workshop_id, conversation__owner__withdrawn_at__isnull=True,
-                                 id__gt=after_id)
-          .select_related("conversation__owner").order_by("id")[:limit])
-    for m in qs:
-        c = m.conversation
-        rows.append((m.id, [_cell(v) for v in [
-            c.owner.pseudonym, c.owner.role, c.id, c.title, c.model_label, m.endpoint_key or c.endpoint_key,
-            m.model_id, int(c.is_baseline), int(c.is_sandbox), m.id, m.position, m.role, m.status, m.content,
-            m.reply_to_id, m.superseded_by_id, m.prompt_tokens, m.completion_tokens, m.stream_chunks, m.ttft_ms,
-            m.total_ms, m.attempts, m.error_kind, m.created_at.isoformat(),
-            m.completed_at.isoformat() if m.completed_at else None,
-            int(m.is_candidate), m.slot + 1 if m.is_candidate else None, m.variant, m.finish_reason,
-        ]]))
-    return rows
+def _csv(request, filename: str, columns: list[str], rows) -> object:
+    return stream_download(request, exports.stream_csv(columns, rows, bom=False),
+                           content_type="text/csv; charset=utf-8", filename=filename)
 
 
 @require_safe
 @workshop_view(roles=STAFF)
 def export_messages(request, workshop, membership):
-    """Every message, one row each (ordered by message id), pseudonymous, streamed in pages
-    of 500 rows; every cell quoted and neutralised against spreadsheet formulas."""
-    from asgiref.sync import sync_to_async
-
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
-    workshop_id = workshop.id
-
-    async def rows():
-        yield writer.writerow(EXPORT_COLUMNS)
-        after = 0
-        while True:
-            page = await sync_to_async(_export_rows)(workshop_id, after)
-            if not page:
-                return
-            for message_id, row in page:
-                yield writer.writerow(row)
-            after = page[-1][0]
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-messages.csv"'
-    return response
-
-
-PREFERENCE_COLUMNS = [
-    "participant", "conversation_id", "question_message_id", "question", "mode", "candidate_ids_in_order_shown",
-    "candidate_endpoints", "candidate_variants", "chosen_message_id", "chosen_column", "chosen_endpoint",
-    "chosen_variant", "none_of_these", "note", "decided_at",
-]
-
-
-def _preference_rows(workshop_id: int) -> list[list[str]]:
-    prefs = (Preference.objects.filter(conversation__workshop_id=workshop_id,
-                                       conversation__owner__withdrawn_at__isnull=True)
-             .select_related("membership", "question", "chosen").order_by("id"))
-    prefs = list(prefs)
-    shown = {m.id: m for m in Message.objects.filter(pk__in=[i for p in prefs for i in p.candidates])
-             .only("id", "endpoint_key", "variant")}
-    rows = []
-    for p in prefs:
-        ordered = [shown[i] for i in p.candidates if i in shown]
-        rows.append([_cell(v) for v in [
-            p.membership.pseudonym, p.conversation_id, p.question_id, p.question.content, p.mode,
-            " ".join(str(m.id) for m in ordered), " | ".join(m.endpoint_key for m in ordered),
-            " | ".join(m.variant for m in ordered), p.chosen_id, p.chosen.slot + 1 if p.chosen else None,
-            p.chosen.endpoint_key if p.chosen else None, p.chosen.variant if p.chosen else None,
-            int(p.none_chosen), p.note, p.decided_at.isoformat() if p.decided_at else None,
-        ]])
-    return rows
+    """Every message, one row each (ordered by message id), pseudonymous (llm_gateway.exports)."""
+    return _csv(request, f"{workshop.slug}-interact-messages.csv", exports.MESSAGE_COLUMNS,
+                exports.message_rows(workshop))
 
 
 @require_safe
 @workshop_view(roles=STAFF)
 def export_preferences(request, workshop, membership):
-    """Compare mode: one row per set of candidate answers, with what the participant chose
-    (an empty decided_at: not chosen yet)."""
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
-    lines = [writer.writerow(PREFERENCE_COLUMNS), *(writer.writerow(r) for r in _preference_rows(workshop.id))]
-    response = StreamingHttpResponse(iter(lines), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-interact-preferences.csv"'
-    return response
+    """Compare mode: one row per set of candidate answers, with what the participant chose."""
+    return _csv(request, f"{workshop.slug}-interact-preferences.csv", exports.PREFERENCE_COLUMNS,
+                exports.preference_rows(workshop))
 
 
 def conversation_url(workshop, conversation) -> str:

@@ -8,7 +8,6 @@ import csv
 import io
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
 from llm_gateway import services
@@ -169,11 +168,8 @@ def test_pages_choice_and_export(chat_setup, fault_upstream, client_for):
     assert row["candidate_ids_in_order_shown"] == f"{a.id} {b.id}" and row["chosen_message_id"] == str(a.id)
     assert row["chosen_column"] == "1" and row["none_of_these"] == "0" and row["chosen_variant"] == a.variant
     streamed = staff.get(f"/w/{workshop.slug}/interact/export/messages.csv")
-
-    async def collect():  # this export streams asynchronously, page by page
-        return b"".join([chunk async for chunk in streamed.streaming_content])
-
-    messages_csv = async_to_sync(collect)().decode()
+    # Streamed page by page (workshops.exports.stream_download: in batches under ASGI).
+    messages_csv = b"".join(streamed.streaming_content).decode()
     exported = {r["message_id"]: r for r in csv.DictReader(io.StringIO(messages_csv))}
     assert exported[str(b.id)]["is_candidate"] == "1" and exported[str(b.id)]["candidate_column"] == "2"
 

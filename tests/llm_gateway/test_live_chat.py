@@ -35,12 +35,8 @@ def test_answer_cut_off_at_the_length_limit_is_stored_and_shown(chat_setup, clie
     assert f'id="m-{answer.id}"' in page and 'data-finish="length"' in page
     # The export says why each answer ended.
     export = client_for(workshop.memberships.get(role="facilitator")).get(f"/w/{workshop.slug}/interact/export/messages.csv")
-    from asgiref.sync import async_to_sync
-
-    async def collect():  # the export streams asynchronously, page by page
-        return b"".join([chunk async for chunk in export.streaming_content])
-
-    rows = list(csv.DictReader(io.StringIO(async_to_sync(collect)().decode())))
+    # Streamed page by page (workshops.exports.stream_download: in batches under ASGI).
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert [r["finish_reason"] for r in rows if r["speaker"] == "assistant"] == ["length"]
 
 

@@ -86,3 +86,11 @@ def test_api_key_is_read_from_env_and_never_in_repr(monkeypatch):
     endpoint = Endpoint(key="k", name="n", base_url="https://h/v1", model="m", api_key_env="MY_KEY")
     assert endpoint.api_key() == "sk-secret-xyz"
     assert "sk-secret" not in repr(endpoint) and "sk-secret" not in str(endpoint)
+
+
+def test_a_key_variable_that_is_not_set_stops_the_start(monkeypatch):
+    monkeypatch.delenv("CALMA_MISSPELT_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="CALMA_MISSPELT_KEY, which is not set"):
+        registry.parse(json.dumps([{**BASE, "api_key_env": "CALMA_MISSPELT_KEY"}]))
+    monkeypatch.setenv("CALMA_MISSPELT_KEY", "")  # set, even empty (an endpoint that needs no key): accepted
+    assert registry.parse(json.dumps([{**BASE, "api_key_env": "CALMA_MISSPELT_KEY"}]))[0].api_key() == ""
