@@ -8,8 +8,7 @@ The views send them with `workshops.exports.stream_download` (constant memory un
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from llm_gateway.models import Message, Preference
 
@@ -26,37 +25,6 @@ PREFERENCE_COLUMNS = [
     "chosen_variant", "none_of_these", "note", "decided_at",
 ]
 PAGE = 500
-
-
-# --- The CSV writer ------------------------------------------------------------------------------
-# The project's one CSV writer with formula neutralisation is being made in workshops/exports.py
-# (helper "house": `stream_csv(columns, rows, *, bom=True)`, `csv_row`, `csv_cell`). It was not
-# in this tree yet, so this module holds the same function under the same name and signature:
-# on merge, delete this block and import `stream_csv` from workshops.exports (the Interact exports
-# are written without a BOM: the tests read the first bytes as the header).
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def stream_csv(columns: list[str], rows: Iterable[Iterable], *, bom: bool = True) -> Iterator[str]:
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    yield ("\ufeff" if bom else "") + writer.writerow([_cell(v) for v in columns])
-    for row in rows:
-        yield writer.writerow([_cell(v) for v in row])
 
 
 # --- Rows ----------------------------------------------------------------------------------------

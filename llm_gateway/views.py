@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from llm_gateway import exports, forms, registry, selectors, services
 from llm_gateway.models import CompareMode, Message, MessageStatus, WorkshopModel
-from workshops.exports import stream_download
+from workshops.exports import stream_csv, stream_download
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -267,7 +267,7 @@ def usage(request, workshop, membership):
 
 
 def _csv(request, filename: str, columns: list[str], rows) -> object:
-    return stream_download(request, exports.stream_csv(columns, rows, bom=False),
+    return stream_download(request, stream_csv(columns, rows, bom=False),
                            content_type="text/csv; charset=utf-8", filename=filename)
 
 
