@@ -310,7 +310,5 @@ def _pair_rating_rows(workshop):
 def export_pair_ratings(request, workshop, membership):
     """Annotator-level pairwise choices; `axis_id` empty is an overall choice, `choice` names the
     pair's first or second answer whatever side the rater saw it on (`shown_swapped`)."""
-    response = StreamingHttpResponse(stream_csv(PAIR_RATING_COLUMNS, _pair_rating_rows(workshop)),
-                                     content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}-pair-ratings.csv"'
-    return response
+    return stream_download(request, stream_csv(PAIR_RATING_COLUMNS, _pair_rating_rows(workshop)),
+                           content_type="text/csv; charset=utf-8", filename=f"{workshop.slug}-pair-ratings.csv")
