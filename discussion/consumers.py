@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DataError
 
-from discussion import conf, services
+from discussion import commands, conf, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
@@ -133,28 +133,8 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "vote":
         services.vote_set(membership=membership, axis_ids=data.get("ids"))
         return {"kind": "voted"}
-    # Facilitator actions: the services refuse anyone else.
-    if action == "segment":
-        services.session_set_segment(workshop=workshop, by=membership, segment=data.get("segment"),
-                                     open=data.get("open", True))
-        return None
-    if action == "open":
-        services.session_set_open(workshop=workshop, by=membership, open=bool(data.get("open")))
-        return None
-    if action == "reveal":
-        services.session_reveal_picks(workshop=workshop, by=membership, revealed=bool(data.get("revealed", True)))
-        return None
-    if action == "spotlight":
-        services.session_set_spotlight(workshop=workshop, by=membership, membership_id=data.get("participant"))
-        return None
-    if action == "timer":
-        services.session_set_timer(workshop=workshop, by=membership, minutes=data.get("minutes"))
-        return None
-    if action == "ranking":
-        services.group_ranking_record(workshop=workshop, by=membership, axis_ids=data.get("ids"))
-        return None
-    if action == "map.refresh":
-        services.map_request(workshop=workshop, by=membership, full_layout=bool(data.get("full")))
+    if action in commands.FACILITATOR:  # the services refuse anyone but a facilitator
+        commands.run_facilitator(action, workshop=workshop, by=membership, data=data)
         return None
     raise ValidationError("unknown action")
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from discussion import exports, forms, selectors, services
+from discussion import commands, exports, forms, selectors, services
 from discussion.models import Segment
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
@@ -71,21 +71,10 @@ def control(request, workshop, membership):
     if not form.is_valid():
         messages.error(request, _("That control was not understood."))
         return _back(workshop)
-    action = form.cleaned_data["action"]
-    value = form.cleaned_data.get("value") or ""
+    action, data = form.command()
     try:
-        if action == "segment":
-            services.session_set_segment(workshop=workshop, by=membership, segment=value)
-        elif action in ("open", "close"):
-            services.session_set_open(workshop=workshop, by=membership, open=action == "open")
-        elif action in ("reveal", "hide"):
-            services.session_reveal_picks(workshop=workshop, by=membership, revealed=action == "reveal")
-        elif action == "spotlight":
-            services.session_set_spotlight(workshop=workshop, by=membership, membership_id=value or None)
-        elif action == "timer":
-            services.session_set_timer(workshop=workshop, by=membership, minutes=value or 0)
-        elif action == "map":
-            services.map_request(workshop=workshop, by=membership, full_layout=value == "full")
+        commands.run_facilitator(action, workshop=workshop, by=membership, data=data)
+        if action == "map.refresh":
             messages.success(request, _("The map is being computed; it appears when ready."))
     except ValidationError as error:
         _errors(request, error)

@@ -1,0 +1,91 @@
+"""Whose contributions may be shown: the one place that decides what of a withdrawn member
+is left out (docs/discussion.md, "Withdrawal"). Every other read module filters with these.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils.translation import gettext_lazy
+
+from discussion.models import AxisComment, AxisExample
+from workshops.models import Membership, Role
+
+EXCERPTS_PER_LABEL = 5
+EXCERPT_CHARS = 400
+
+
+def normalize(text: str) -> str:
+    return " ".join((text or "").casefold().split())
+
+
+def participants(workshop):
+    return Membership.objects.active().filter(workshop=workshop, role=Role.PARTICIPANT).order_by("pseudonym")
+
+
+# --- the board --------------------------------------------------------------------------------
+
+
+def shown_pseudonym(membership) -> str | None:
+    """A member's pseudonym where their data may be shown, None for a withdrawn member (or none)."""
+    if membership is None or membership.is_withdrawn:
+        return None
+    return membership.pseudonym
+
+
+def _active_members_q(prefix: str) -> Q:
+    return Q(**{f"{prefix}__withdrawn_at__isnull": True})
+
+
+# --- withdrawal: what of a withdrawn member may still be shown -----------------------------------
+#
+# The one rule of the Discuss stage (docs/discussion.md, "Withdrawal"): nothing a withdrawn
+# member wrote or did is shown — not their picks, labels, comments, the excerpts they attached,
+# their votes, ratings or rankings, nor their pseudonym as a card's author or editor. Their
+# cards are dealt with once, when they withdraw (services.withdrawal_apply): a card nobody
+# else touched leaves the board; a card others worked on stays as the group's, with their text
+# replaced. Every read below filters with these helpers.
+
+
+def active_members(workshop):
+    """Members whose contributions may be shown: everyone in the workshop who has not withdrawn."""
+    return Membership.objects.active().filter(workshop=workshop)
+
+
+def shown_member(membership) -> Membership | None:
+    """`membership` if it may be named, None if it is gone or withdrawn (author/editor of a card)."""
+    return membership if membership is not None and membership.withdrawn_at is None else None
+
+
+def visible_examples(axes):
+    """Example excerpts of these cards that may be shown: not attached by a withdrawn member, not
+    from a withdrawn member's conversation (baseline conversations stay), not a withdrawn
+    member's highlight."""
+    return (
+        AxisExample.objects.filter(axis__in=axes, added_by__withdrawn_at__isnull=True)
+        .filter(Q(message__conversation__is_baseline=True) | Q(message__conversation__owner__withdrawn_at__isnull=True))
+        .filter(annotation__membership__withdrawn_at__isnull=True)
+        .order_by("created_at", "id")
+    )
+
+
+def visible_comments(axes):
+    return AxisComment.objects.filter(axis__in=axes, membership__withdrawn_at__isnull=True).order_by("created_at", "id")
+
+
+def example_shown(example) -> bool:
+    """`visible_examples` for an example already in memory (the board's prefetched cards)."""
+    conversation = example.message.conversation
+    return ((example.added_by is None or example.added_by.withdrawn_at is None)
+            and (conversation.is_baseline or conversation.owner.withdrawn_at is None)
+            and (example.annotation is None or example.annotation.membership.withdrawn_at is None))
+
+
+def _withdrawn_author(membership) -> bool:
+    return membership is not None and membership.is_withdrawn
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+# What is shown instead of a withdrawn member's own text (board, results, exports).
+WITHDRAWN_TEXT = gettext_lazy("(withdrawn)")
