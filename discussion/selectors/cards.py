@@ -13,7 +13,7 @@ from discussion.models import (
     AxisSource,
     BoardSequence,
 )
-from discussion.selectors.members import EXCERPT_CHARS, _withdrawn_author, example_shown, shown_member, shown_pseudonym
+from discussion.selectors.members import EXCERPT_CHARS, example_shown, shown_member, shown_pseudonym, withdrawn
 from discussion.selectors.presence import presence
 from discussion.selectors.ratings import group_ranking, my_votes, vote_tally
 from discussion.selectors.session import active_axes, session_data, session_for
@@ -40,7 +40,7 @@ def card_data(axis: Axis) -> dict:
     sources = []
     for s in axis.sources.all():
         row = s.code or s.attribute or s.pick
-        if row is None or row.membership.withdrawn_at is not None:
+        if row is None or withdrawn(row.membership):
             continue
         kind = "code" if s.code_id else "attribute" if s.attribute_id else "pick"
         sources.append({"kind": kind, "label": getattr(row, "text", None) or row.name, "by": row.membership.pseudonym})
@@ -51,7 +51,7 @@ def card_data(axis: Axis) -> dict:
     ]
     comments = [
         {"id": c.pk, "by": c.membership.pseudonym, "text": c.text, "at": c.created_at.isoformat()}
-        for c in axis.comments.all() if c.membership.withdrawn_at is None
+        for c in axis.comments.all() if not withdrawn(c.membership)
     ]
     created_by, updated_by = shown_member(axis.created_by), shown_member(axis.updated_by)
     return {
@@ -88,7 +88,7 @@ def undoable_merges(axis: Axis) -> list[dict]:
         for e in reversed(rows)
         if e.kind == AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
         # A withdrawn member's card is not brought back (nor its name shown) by an undo.
-        and not _withdrawn_author(members.get(e.data["absorbed"].get("created_by")))
+        and not withdrawn(members.get(e.data["absorbed"].get("created_by")))
     ]
 
 

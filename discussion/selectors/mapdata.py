@@ -9,27 +9,25 @@ from django.db.models import Prefetch
 from coding.models import Annotation, AnnotationCode, Attribute, Code
 from discussion.models import MapVersion
 from discussion.selectors.cards import job_data, latest_job
-from discussion.selectors.members import EXCERPT_CHARS, EXCERPTS_PER_LABEL, normalize
+from discussion.selectors.members import EXCERPT_CHARS, EXCERPTS_PER_LABEL, active, normalize
 
 
 def label_rows(workshop, kind: str, norm: str) -> list:
     if kind == "code":
-        return list(Code.objects.filter(workshop=workshop, normalized=norm, membership__withdrawn_at__isnull=True))
+        return list(Code.objects.filter(active(), workshop=workshop, normalized=norm))
     if kind == "attribute":
-        return [a for a in Attribute.objects.filter(workshop=workshop, membership__withdrawn_at__isnull=True)
+        return [a for a in Attribute.objects.filter(active(), workshop=workshop)
                 if normalize(a.name) == norm]
     return []
 
 
 def annotations_for_label(workshop, kind: str, norm: str) -> list[Annotation]:
     if kind == "code":
-        codes = Code.objects.filter(workshop=workshop, normalized=norm, membership__withdrawn_at__isnull=True)
+        codes = Code.objects.filter(active(), workshop=workshop, normalized=norm)
     else:
-        codes = Code.objects.filter(
-            attributes__in=[a.pk for a in label_rows(workshop, "attribute", norm)], membership__withdrawn_at__isnull=True
-        )
+        codes = Code.objects.filter(active(), attributes__in=[a.pk for a in label_rows(workshop, "attribute", norm)])
     return list(
-        Annotation.objects.filter(codes__in=codes, membership__withdrawn_at__isnull=True)
+        Annotation.objects.filter(active(), codes__in=codes)
         .distinct().order_by("id")
     )
 
@@ -42,7 +40,7 @@ def map_labels(workshop) -> list[dict]:
     """
     labels: dict[str, dict] = {}
     code_key: dict[int, str] = {}
-    codes = Code.objects.filter(workshop=workshop, membership__withdrawn_at__isnull=True).select_related("membership")
+    codes = Code.objects.filter(active(), workshop=workshop).select_related("membership")
     for code in codes.order_by("id"):
         norm = normalize(code.normalized or code.text)
         key = f"code:{norm}"
@@ -54,7 +52,7 @@ def map_labels(workshop) -> list[dict]:
             entry["definitions"].append(code.memo)
         code_key[code.pk] = key
     attributes = (
-        Attribute.objects.filter(workshop=workshop, membership__withdrawn_at__isnull=True)
+        Attribute.objects.filter(active(), workshop=workshop)
         .select_related("membership").prefetch_related(Prefetch("codes", queryset=Code.objects.only("id")))
     )
     attribute_codes: dict[str, set[int]] = defaultdict(set)
@@ -70,7 +68,7 @@ def map_labels(workshop) -> list[dict]:
         attribute_codes[key].update(c.pk for c in attribute.codes.all())
     # Excerpts behind the labels, few queries however many labels there are.
     links = (
-        AnnotationCode.objects.filter(code__workshop=workshop, annotation__membership__withdrawn_at__isnull=True)
+        AnnotationCode.objects.filter(active("annotation__membership"), code__workshop=workshop)
         .select_related("annotation__message").order_by("annotation_id")
     )
     by_code: dict[int, list] = defaultdict(list)

@@ -18,24 +18,6 @@ def normalize(text: str) -> str:
     return " ".join((text or "").casefold().split())
 
 
-def participants(workshop):
-    return Membership.objects.active().filter(workshop=workshop, role=Role.PARTICIPANT).order_by("pseudonym")
-
-
-# --- the board --------------------------------------------------------------------------------
-
-
-def shown_pseudonym(membership) -> str | None:
-    """A member's pseudonym where their data may be shown, None for a withdrawn member (or none)."""
-    if membership is None or membership.is_withdrawn:
-        return None
-    return membership.pseudonym
-
-
-def _active_members_q(prefix: str) -> Q:
-    return Q(**{f"{prefix}__withdrawn_at__isnull": True})
-
-
 # --- withdrawal: what of a withdrawn member may still be shown -----------------------------------
 #
 # The one rule of the Discuss stage (docs/discussion.md, "Withdrawal"): nothing a withdrawn
@@ -43,7 +25,18 @@ def _active_members_q(prefix: str) -> Q:
 # their votes, ratings or rankings, nor their pseudonym as a card's author or editor. Their
 # cards are dealt with once, when they withdraw (services.withdrawal_apply): a card nobody
 # else touched leaves the board; a card others worked on stays as the group's, with their text
-# replaced. Every read below filters with these helpers.
+# replaced. Every read of discussion/selectors/ applies the rule through exactly two helpers:
+# `active(prefix)` in a query, `withdrawn(membership)` for a row already in memory (prefetched).
+
+
+def active(prefix: str = "membership") -> Q:
+    """The rule in a query: the member at `prefix` (a relation path to a Membership) has not withdrawn."""
+    return Q(**{f"{prefix}__withdrawn_at__isnull": True})
+
+
+def withdrawn(membership) -> bool:
+    """The rule in memory: whether this member has withdrawn (None, a deleted member, has not)."""
+    return membership is not None and membership.withdrawn_at is not None
 
 
 def active_members(workshop):
@@ -51,9 +44,19 @@ def active_members(workshop):
     return Membership.objects.active().filter(workshop=workshop)
 
 
+def participants(workshop):
+    return active_members(workshop).filter(role=Role.PARTICIPANT).order_by("pseudonym")
+
+
 def shown_member(membership) -> Membership | None:
     """`membership` if it may be named, None if it is gone or withdrawn (author/editor of a card)."""
-    return membership if membership is not None and membership.withdrawn_at is None else None
+    return membership if membership is not None and not withdrawn(membership) else None
+
+
+def shown_pseudonym(membership) -> str | None:
+    """A member's pseudonym where their data may be shown, None for a withdrawn member (or none)."""
+    member = shown_member(membership)
+    return member.pseudonym if member else None
 
 
 def visible_examples(axes):
@@ -61,27 +64,23 @@ def visible_examples(axes):
     from a withdrawn member's conversation (baseline conversations stay), not a withdrawn
     member's highlight."""
     return (
-        AxisExample.objects.filter(axis__in=axes, added_by__withdrawn_at__isnull=True)
-        .filter(Q(message__conversation__is_baseline=True) | Q(message__conversation__owner__withdrawn_at__isnull=True))
-        .filter(annotation__membership__withdrawn_at__isnull=True)
+        AxisExample.objects.filter(active("added_by"), axis__in=axes)
+        .filter(Q(message__conversation__is_baseline=True) | active("message__conversation__owner"))
+        .filter(active("annotation__membership"))
         .order_by("created_at", "id")
     )
 
 
 def visible_comments(axes):
-    return AxisComment.objects.filter(axis__in=axes, membership__withdrawn_at__isnull=True).order_by("created_at", "id")
+    return AxisComment.objects.filter(active(), axis__in=axes).order_by("created_at", "id")
 
 
 def example_shown(example) -> bool:
     """`visible_examples` for an example already in memory (the board's prefetched cards)."""
     conversation = example.message.conversation
-    return ((example.added_by is None or example.added_by.withdrawn_at is None)
-            and (conversation.is_baseline or conversation.owner.withdrawn_at is None)
-            and (example.annotation is None or example.annotation.membership.withdrawn_at is None))
-
-
-def _withdrawn_author(membership) -> bool:
-    return membership is not None and membership.is_withdrawn
+    return (not withdrawn(example.added_by)
+            and (conversation.is_baseline or not withdrawn(conversation.owner))
+            and (example.annotation is None or not withdrawn(example.annotation.membership)))
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections import defaultdict
 from django.db.models import Q
 
 from coding.models import Annotation
+from discussion.selectors.members import active
 from llm_gateway.models import Message
 
 # --- labels for the map -----------------------------------------------------------------------
@@ -16,7 +17,7 @@ from llm_gateway.models import Message
 def visible_annotations(membership):
     """Annotations a member may attach on the board: every active member's (the board is shared)."""
     return Annotation.objects.filter(
-        membership__workshop_id=membership.workshop_id, membership__withdrawn_at__isnull=True
+        active(), membership__workshop_id=membership.workshop_id
     )
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from discussion.models import BoardPresence
+from discussion.selectors.members import active
 
 # A socket not heard from for this long is not counted (its heartbeat is every 15 s).
 PRESENCE_TTL = timedelta(seconds=90)
@@ -14,8 +15,7 @@ PRESENCE_TTL = timedelta(seconds=90)
 
 def presence(workshop_id: int) -> list[dict]:
     rows = (
-        BoardPresence.objects.filter(workshop_id=workshop_id, last_seen__gte=timezone.now() - PRESENCE_TTL,
-                                     membership__withdrawn_at__isnull=True)
+        BoardPresence.objects.filter(active(), workshop_id=workshop_id, last_seen__gte=timezone.now() - PRESENCE_TTL)
         .select_related("membership").order_by("membership__pseudonym")
     )
     people: dict[str, dict] = {}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from coding.models import Attribute, Code
-from discussion.models import Axis, AxisEvent, AxisEventKind, AxisStatus, IndividualRank, Pick
-from discussion.selectors.members import WITHDRAWN_TEXT, normalize, shown_pseudonym, visible_examples
+from django.db.models import Prefetch
+
+from coding.models import Annotation, Code
+from discussion.models import Axis, AxisEvent, AxisEventKind, AxisSource, AxisStatus, IndividualRank, Pick
+from discussion.selectors.members import WITHDRAWN_TEXT, active, normalize, shown_pseudonym, visible_examples, withdrawn
 from discussion.selectors.ratings import group_ranking, likert_distribution
 from discussion.selectors.session import active_axes
 from workshops.models import Membership, Role
@@ -226,58 +228,74 @@ class AxisHistory:
                 "history": self.history(origin), "split_from": self.split_origin(origin)}
 
 
+def _provenance_sources() -> Prefetch:
+    """An axis's sources with everything axis_provenance shows of them, fetched for all axes at
+    once (a constant number of queries however many cards and labels): the label's member, an
+    attribute's codes and each code's highlights (active members' only, `members.active`)."""
+    shown_annotations = Prefetch("annotations", to_attr="shown_annotations",
+                                 queryset=Annotation.objects.filter(active()).select_related("message"))
+    return Prefetch("sources", queryset=AxisSource.objects.select_related(
+        "attribute__membership", "code__membership", "pick__membership").prefetch_related(
+        Prefetch("attribute__codes", to_attr="shown_codes", queryset=Code.objects.filter(active())
+                 .select_related("membership").prefetch_related(shown_annotations)),
+        Prefetch("code__annotations", to_attr="shown_annotations",
+                 queryset=Annotation.objects.filter(active()).select_related("message")),
+    ))
+
+
 def axis_provenance(workshop, history: AxisHistory | None = None) -> list[dict]:
     """For each active axis: sources (codes, attributes, picks) with their excerpts and messages,
     who proposed it, its history (AxisEvent), the cards merged into it and the card it was split
     from (`AxisHistory`).
 
-    Only active members' labels, annotations and events, and pseudonyms only.
+    Only active members' labels, annotations and events, and pseudonyms only. No query inside
+    the loop: sources, codes, highlights and examples are prefetched for all axes.
     """
-    axes = list(active_axes(workshop).prefetch_related("sources"))
+    axes = list(active_axes(workshop).prefetch_related(_provenance_sources()))
     history = history or AxisHistory(workshop)
     likert = {row["id"]: row for row in likert_distribution(workshop)}
     group = {r.axis_id: r.rank for r in group_ranking(workshop)}
     indiv = defaultdict(list)
     for axis_id, rank in IndividualRank.objects.filter(
-        axis__in=axes, membership__withdrawn_at__isnull=True, membership__role=Role.PARTICIPANT
+        active(), axis__in=axes, membership__role=Role.PARTICIPANT
     ).values_list("axis_id", "rank"):
         indiv[axis_id].append(rank)
+    examples_of = defaultdict(list)
+    for e in visible_examples(axes).select_related("message"):
+        examples_of[e.axis_id].append({"excerpt": e.excerpt, "conversation_id": e.message.conversation_id,
+                                       "message_id": e.message_id, "annotation_id": e.annotation_id})
     result = []
     for axis in axes:
         attributes, codes, picks_out, participants_set = [], [], [], set()
         code_ids = set()
         for s in axis.sources.all():
             if s.attribute_id:
-                attr = Attribute.objects.select_related("membership").filter(pk=s.attribute_id, membership__withdrawn_at__isnull=True).first()
-                if attr is None:
+                attr = s.attribute
+                if attr is None or withdrawn(attr.membership):
                     continue
                 participants_set.add(attr.membership.pseudonym)
                 attr_codes = []
-                for code in attr.codes.filter(membership__withdrawn_at__isnull=True):
+                for code in attr.shown_codes:
                     code_ids.add(code.pk)
                     attr_codes.append(_code_tree(code))
                 attributes.append({"attribute_id": attr.pk, "name": attr.name, "definition": attr.definition,
                                    "participant": attr.membership.pseudonym, "codes": attr_codes})
             elif s.code_id:
-                code = Code.objects.select_related("membership").filter(pk=s.code_id, membership__withdrawn_at__isnull=True).first()
-                if code is None or code.pk in code_ids:
+                code = s.code
+                if code is None or withdrawn(code.membership) or code.pk in code_ids:
                     continue
                 code_ids.add(code.pk)
                 participants_set.add(code.membership.pseudonym)
                 codes.append(_code_tree(code))
             elif s.pick_id:
-                pick = Pick.objects.select_related("membership").filter(pk=s.pick_id, membership__withdrawn_at__isnull=True).first()
-                if pick is None:
+                pick = s.pick
+                if pick is None or withdrawn(pick.membership):
                     continue
                 participants_set.add(pick.membership.pseudonym)
                 picks_out.append({"pick_id": pick.pk, "name": pick.name, "definition": pick.definition,
                                   "participant": pick.membership.pseudonym, "position": pick.position,
                                   "attribute_id": pick.attribute_id})
-        examples = [
-            {"excerpt": e.excerpt, "conversation_id": e.message.conversation_id, "message_id": e.message_id,
-             "annotation_id": e.annotation_id}
-            for e in visible_examples([axis.pk]).select_related("message")
-        ]
+        examples = examples_of.get(axis.pk, [])
         labels = [p["name"] for p in picks_out] + [a["name"] for a in attributes] + [c["text"] for c in codes]
         seen, source_labels = set(), []
         for label in labels:
@@ -307,9 +325,10 @@ def axis_provenance(workshop, history: AxisHistory | None = None) -> list[dict]:
 
 
 def _code_tree(code: Code) -> dict:
-    annotations = code.annotations.filter(membership__withdrawn_at__isnull=True).select_related("message")
+    """A code with its highlights (prefetched by `_provenance_sources` as `shown_annotations`)."""
     return {
         "code_id": code.pk, "text": code.text, "participant": code.membership.pseudonym,
         "excerpts": [{"annotation_id": a.pk, "excerpt": a.excerpt, "start": a.start, "end": a.end,
-                      "message_id": a.message_id, "conversation_id": a.message.conversation_id} for a in annotations],
+                      "message_id": a.message_id, "conversation_id": a.message.conversation_id}
+                     for a in code.shown_annotations],
     }

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 
 from discussion.models import AxisStatus, GroupRank, GroupVote, IndividualRank, LikertRating, Pick
-from discussion.selectors.members import participants
+from discussion.selectors.members import active, participants
 from discussion.selectors.session import active_axes
 from workshops.models import Role
 
@@ -15,7 +15,7 @@ def vote_tally(workshop) -> list[dict]:
     """Live vote result: Borda points (5 for first .. 1 for fifth), votes in top three and top five."""
     tally: dict[int, dict] = {}
     votes = GroupVote.objects.filter(
-        axis__workshop=workshop, axis__status=AxisStatus.ACTIVE, membership__withdrawn_at__isnull=True
+        active(), axis__workshop=workshop, axis__status=AxisStatus.ACTIVE
     ).select_related("axis")
     voters = set()
     for vote in votes:
@@ -45,7 +45,7 @@ def likert_distribution(workshop) -> list[dict]:
     axes = list(active_axes(workshop))
     counts = {a.pk: [0, 0, 0, 0, 0] for a in axes}
     for axis_id, value in LikertRating.objects.filter(
-        axis__in=axes, membership__withdrawn_at__isnull=True, membership__role=Role.PARTICIPANT
+        active(), axis__in=axes, membership__role=Role.PARTICIPANT
     ).values_list("axis_id", "value"):
         counts[axis_id][value - 1] += 1
     result = []

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from coding.models import Attribute
 from discussion.models import Axis, AxisStatus, IndividualRank, LikertRating, Pick, Segment, Session
-from discussion.selectors.members import participants, shown_member
+from discussion.selectors.members import active, participants, shown_member
 from workshops.progress import StageStatus, Status
 
 # --- the session ------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def picks_of(membership) -> list[Pick]:
 def picks_by_participant(workshop) -> list[dict]:
     """[{membership, picks: [...]}] for active participants, in pseudonym order."""
     picks = defaultdict(list)
-    for pick in Pick.objects.filter(membership__workshop=workshop, membership__withdrawn_at__isnull=True).order_by("position"):
+    for pick in Pick.objects.filter(active(), membership__workshop=workshop).order_by("position"):
         picks[pick.membership_id].append(pick)
     return [{"membership": m, "picks": picks.get(m.pk, [])} for m in participants(workshop)]
 
@@ -60,7 +60,7 @@ def active_axes(workshop):
 
 def session_log(workshop, limit: int = 500):
     """The session's steps for the report; a withdrawn member's own steps are left out."""
-    return (workshop.discussion_events.filter(Q(actor__isnull=True) | Q(actor__withdrawn_at__isnull=True))
+    return (workshop.discussion_events.filter(Q(actor__isnull=True) | active("actor"))
             .select_related("actor").order_by("created_at", "id")[:limit])
 
 
