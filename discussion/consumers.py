@@ -95,7 +95,10 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "card.create":
         axis = services.axis_create(membership=membership, name=data.get("name"), definition=data.get("definition", ""),
                                     pick_id=data.get("pick"))
-        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref"), "card": card_data(axis)}}
+        # The reply carries the card as broadcast (its JSON and its HTML, rendered once).
+        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref"),
+                                               "card": getattr(axis, "board_card", None) or card_data(axis),
+                                               "html": getattr(axis, "board_html", None)}}
     if action == "card.update":
         axis = services.axis_update(membership=membership, axis_id=data.get("id"), name=data.get("name"),
                                     definition=data.get("definition", ""), version=data.get("version"))
@@ -103,7 +106,7 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         # even when the broadcast of the change does not arrive.
         return {"kind": "saved", "payload": {"id": axis.pk, "version": axis.version, "card": {
             "id": axis.pk, "name": axis.name, "definition": axis.definition, "version": axis.version,
-            "edited_by": membership.pseudonym}}}
+            "edited_by": membership.pseudonym}, "html": axis.board_html}}
     if action == "card.comment":
         services.axis_comment(membership=membership, axis_id=data.get("id"), text=data.get("text"))
         return None

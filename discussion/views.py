@@ -8,11 +8,13 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from discussion import commands, exports, forms, selectors, services
+from discussion import render as board_html
 from discussion.models import Segment
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
@@ -57,6 +59,9 @@ def session(request, workshop, membership):
     if membership.is_facilitator:
         context["participants"] = selectors.participants(workshop)
     context["group_ranking"] = selectors.group_ranking(workshop)
+    if sess.segment == Segment.BOARD:  # the board's cards, tally and ranking: the same partials as every change
+        context.update(cards=selectors.board_cards(workshop), tally=selectors.vote_tally(workshop),
+                       ranking=selectors.group_ranking_data(workshop), observer=membership.is_researcher)
     partial = request.GET.get("partial")
     if request.htmx and partial in {"header", "picks", "spotlight"}:
         return render(request, f"discussion/session.html#{partial}", context)
@@ -122,7 +127,14 @@ def ratings(request, workshop, membership):
 @require_GET
 @workshop_view(stages=LIVE)
 def board_state(request, workshop, membership):
-    return JsonResponse(selectors.board_state(workshop, membership))
+    """The board's snapshot (a re-sync): its JSON, and its cards, tally and ranking rendered by
+    the same partials as the page and every broadcast change."""
+    state = selectors.board_state(workshop, membership)
+    language = translation.get_language()
+    state["html"] = {"cards": board_html.cards_html(state["cards"], language),
+                     "tally": board_html.tally_html(state["tally"], language),
+                     "ranking": board_html.ranking_html(state["ranking"], language)}
+    return JsonResponse(state)
 
 
 @never_cache

@@ -4,6 +4,8 @@ write layer (discussion.services). Names are re-exported here for other apps.
 """
 
 from discussion.selectors.cards import (  # noqa: F401
+    board_cards,
+    group_ranking_data,
     CARD_PREFETCH,
     board_seq,
     board_state,
@@ -82,6 +84,8 @@ from discussion.selectors.session import (  # noqa: F401
 )
 
 __all__ = [
+    "board_cards",
+    "group_ranking_data",
     "CARD_PREFETCH",
     "board_seq",
     "board_state",

@@ -108,21 +108,30 @@ def board_seq(workshop_id: int) -> int:
     return BoardSequence.objects.filter(workshop_id=workshop_id).values_list("seq", flat=True).first() or 0
 
 
+def board_cards(workshop) -> list[dict]:
+    """Every card on the board as clients show it (a constant number of queries)."""
+    axes = active_axes(workshop).select_related("created_by", "updated_by").prefetch_related(*CARD_PREFETCH)
+    return [card_data(a) for a in axes]
+
+
+def group_ranking_data(workshop) -> list[dict]:
+    return [{"id": r.axis_id, "name": r.axis.name, "rank": r.rank} for r in group_ranking(workshop)]
+
+
 def board_state(workshop, membership) -> dict:
     # The sequence number is read first: the state below includes at least every change up
     # to it, so a client replays only later events on top (replaying one twice is harmless).
     seq = board_seq(workshop.id)
     session = session_for(workshop)
-    axes = active_axes(workshop).select_related("created_by", "updated_by").prefetch_related(*CARD_PREFETCH)
     return {
         "seq": seq,
         "session": session_data(session),
         "me": membership.pseudonym,
         "role": membership.role,
-        "cards": [card_data(a) for a in axes],
+        "cards": board_cards(workshop),
         "present": presence(workshop.id),
         "tally": vote_tally(workshop),
         "my_vote": my_votes(membership),
-        "ranking": [{"id": r.axis_id, "name": r.axis.name, "rank": r.rank} for r in group_ranking(workshop)],
+        "ranking": group_ranking_data(workshop),
         "job": job_data(latest_job(workshop)),
     }

@@ -157,7 +157,9 @@ def _check_card_caps(*, membership: Membership, session: Session, adding: int, l
 
 
 def _card_changed(axis: Axis, kind: str = "card") -> None:
-    events.board(axis.workshop_id, kind, {"card": selectors.card_data(axis)})
+    payload = events.board(axis.workshop_id, kind, {"card": selectors.card_data(axis)})
+    # Rendered once: the author's reply carries the same card and HTML.
+    axis.board_card, axis.board_html = payload["card"], payload.get("html")
 
 
 def _id_or_none(value) -> int | None:

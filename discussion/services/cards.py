@@ -89,7 +89,12 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
     # The text at `version` (a version number names one text: every text change raises it), read
     # for the edit's provenance; the conditional UPDATE below is what decides.
     before = Axis.objects.filter(pk=axis_id, workshop_id=membership.workshop_id, version=version).values(
-        "name", "definition").first()
+        "name", "definition", "created_by__pseudonym", "created_by__withdrawn_at").first()
+    author = None  # the card's proposer as the board names them (never a withdrawn member)
+    if before is not None:
+        author = before.pop("created_by__pseudonym")
+        if before.pop("created_by__withdrawn_at") is not None:
+            author = None
     updated = Axis.objects.filter(
         pk=axis_id, workshop_id=membership.workshop_id, status=AxisStatus.ACTIVE, version=version
     ).update(name=name, definition=definition, version=F("version") + 1, updated_by=membership,
@@ -102,11 +107,13 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
                              data={"before": before, "after": after, "version": version + 1})
     _log(membership.workshop_id, membership, "card_edit", axis=axis_id, after=after, version=version + 1)
     # The most frequent change carries only the text (no provenance queries, a small frame).
-    events.board(membership.workshop_id, "card_text", {"card": {
+    payload = events.board(membership.workshop_id, "card_text", {"card": {
         "id": axis_id, "name": name, "definition": definition, "version": version + 1,
-        "edited_by": membership.pseudonym}})
-    return Axis(pk=axis_id, workshop_id=membership.workshop_id, name=name, definition=definition,
+        "edited_by": membership.pseudonym}}, shown={"by": author})
+    axis = Axis(pk=axis_id, workshop_id=membership.workshop_id, name=name, definition=definition,
                 version=version + 1, updated_by=membership)
+    axis.board_html = payload["html"]  # the author's reply carries the same HTML
+    return axis
 
 
 @transaction.atomic
