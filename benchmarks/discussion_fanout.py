@@ -273,6 +273,7 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
     sender = clients[0]
     version = first_version
     latencies = record.setdefault("latencies", [])
+    spreads: list[float] = []  # first to last receipt: the fan-out alone, without the write before it
     record["missed"] = 0
     cpu0 = (client_cpu_s(), server_cpu_s(server_pid), redis_cpu_s())
     try:
@@ -284,6 +285,7 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
             try:
                 await asyncio.wait_for(seen_all[r].wait(), timeout=10)
                 latencies.append((max(received[r]) - start) * 1000)
+                spreads.append((max(received[r]) - min(received[r])) * 1000)
             except asyncio.TimeoutError:
                 record["missed"] += 1
             version = await asyncio.wait_for(saved.get(), timeout=10)
@@ -296,6 +298,7 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
                        for name, a, b in zip(("client", "server", "redis"), cpu0, cpu1)})
         record["sender_reply_median"] = percentiles([x * 1000 for x in saved_ms]).get("median")
         record["event_bytes"] = sizes[0] if sizes else None
+        record["spread_p99"] = percentiles(spreads).get("p99")
         for t in tasks:
             t.cancel()
         await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
@@ -410,7 +413,7 @@ def summarise(record: dict) -> dict:
 def print_table(results: list[dict], args) -> None:
     print(f"\nlayer={args.layer} ws={args.ws} deflate={args.deflate} workers={args.workers} client-loop={args.client_loop}")
     print(f"{'clients':>7} {'what':<14} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'n':>4} {'missed':>6} "
-          f"{'x ws p99':>8} {'bytes':>6} {'reply ms':>8} {'cpu/change ms: client':>22} {'server':>7} {'redis':>6} {'load':>5}")
+          f"{'x ws p99':>8} {'bytes':>6} {'spread p99':>10} {'reply ms':>8} {'cpu/change ms: client':>22} {'server':>7} {'redis':>6} {'load':>5}")
     floors: dict[tuple, float] = {}
     for r in results:
         if r["what"] == "ws floor" and r.get("p99"):
@@ -419,7 +422,7 @@ def print_table(results: list[dict], args) -> None:
         floor = floors.get((r["clients"], r["repeat"]))
         ratio = f"{r['p99'] / floor:.1f}" if floor and r.get("p99") else "-"
         print(f"{r['clients']:>7} {r['what']:<14} {r.get('median', '-'):>10} {r.get('p95', '-'):>8} {r.get('p99', '-'):>8} "
-              f"{r.get('max', '-'):>8} {r.get('n', 0):>4} {r.get('missed', '-'):>6} {ratio:>8} {r.get('event_bytes') or '-'!s:>6} "
+              f"{r.get('max', '-'):>8} {r.get('n', 0):>4} {r.get('missed', '-'):>6} {ratio:>8} {r.get('event_bytes') or '-'!s:>6} {r.get('spread_p99') or '-'!s:>10} "
               f"{r.get('sender_reply_median') or '-'!s:>8} {r.get('client_cpu_ms') or '-'!s:>22} "
               f"{r.get('server_cpu_ms') or '-'!s:>7} {r.get('redis_cpu_ms') or '-'!s:>6} {r.get('loadavg_1m', '-'):>5}")
 

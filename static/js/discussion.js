@@ -412,17 +412,14 @@
         var node = this.node(id);
         if (node) { this.decorate(node); }
       },
-      // The "Merge into…" lists name every other card: filled when a card is new, the others
-      // brought up to date a moment later (one pass for a burst of changes) or when opened.
+      // The "Merge into…" lists name every other card: filled when a card is (re)rendered; the
+      // other cards' lists are brought up to date when opened (focus or pointer), not on every
+      // change of every card (a board of N cards would rebuild N² options per change).
       mergesStale: function (all) {
         var self = this;
         box.querySelectorAll("select[data-card-merge]").forEach(function (s) {
-          if (all || s.options.length <= 1) { self.fillMerge(s); } else { s.dataset.stale = "1"; }
+          if (all || !s.dataset.filled) { self.fillMerge(s); } else { s.dataset.stale = "1"; }
         });
-        clearTimeout(this.mergeTimer);
-        this.mergeTimer = setTimeout(function () {
-          box.querySelectorAll("select[data-card-merge][data-stale]").forEach(function (s) { self.fillMerge(s); });
-        }, 100);
       },
       fillMerge: function (sel) {
         var self = this;
@@ -431,6 +428,7 @@
         while (sel.options.length > 1) { sel.remove(1); }
         this.order.forEach(function (id) { if (id !== own) { sel.appendChild(el("option", { value: String(id), text: self.cards[id].name })); } });
         sel.value = keep;
+        sel.dataset.filled = "1";
         delete sel.dataset.stale;
       },
       confirmMerge: function (fromId, intoId, opener) {
@@ -686,9 +684,11 @@
       // Nothing is merged until the person confirms, in a dialog that names both cards.
       if (sel && sel.value) { Board.confirmMerge(parseInt(sel.closest(".axis-card").dataset.cardId, 10), parseInt(sel.value, 10), sel); }
     });
-    box.addEventListener("focusin", function (ev) {
-      var sel = ev.target.closest("select[data-card-merge][data-stale]");
-      if (sel) { Board.fillMerge(sel); }
+    ["focusin", "pointerdown"].forEach(function (type) {
+      box.addEventListener(type, function (ev) {
+        var sel = ev.target.closest && ev.target.closest("select[data-card-merge][data-stale]");
+        if (sel) { Board.fillMerge(sel); }
+      });
     });
     box.addEventListener("input", function (ev) {
       var form = ev.target.closest(".card-editor");
