@@ -489,6 +489,10 @@ def main():
                 board = PARTIAL.current = {**base, "what": label}
                 try:
                     asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk, server.pid, axis.version, board))
+                except (TimeBound, KeyboardInterrupt):
+                    raise
+                except Exception as error:  # noqa: BLE001 - a lost socket ends this run, not the benchmark
+                    board["error"] = f"{error.__class__.__name__}: {error}"[:200]
                 finally:
                     board["loadavg_1m"] = round(os.getloadavg()[0], 2)
                     PARTIAL.results.append(summarise(board))
@@ -502,6 +506,10 @@ def main():
                         rec = PARTIAL.current = {**base, "what": what, "event_bytes": size}
                         try:
                             asyncio.run(run(rec))
+                        except (TimeBound, KeyboardInterrupt):
+                            raise
+                        except Exception as error:  # noqa: BLE001 - as above
+                            rec["error"] = f"{error.__class__.__name__}: {error}"[:200]
                         finally:
                             rec["loadavg_1m"] = round(os.getloadavg()[0], 2)
                             PARTIAL.results.append(summarise(rec))
@@ -517,6 +525,9 @@ def main():
     if interrupted:
         print(f"\n{interrupted}: partial results follow (rounds measured so far)")
     print_table(PARTIAL.results, args)
+    for r in PARTIAL.results:
+        if r.get("error"):
+            print(f"{r['clients']} clients, {r['what']}: stopped after {r.get('n', 0)} rounds: {r['error']}")
     print("after:", uptime(), flush=True)
 
 

@@ -365,7 +365,7 @@
         var editor = node.querySelector(".card-editor");
         var conflict = node.querySelector(".conflict");
         if (def) { def.hidden = !!draft; }
-        if (actions) { actions.hidden = !!draft; }
+        if (actions) { actions.style.display = draft ? "none" : ""; }  // .card-actions is display: flex (the hidden attribute would lose)
         if (!draft) {
           if (editor) { editor.remove(); }
           if (conflict) { conflict.remove(); }
