@@ -121,7 +121,10 @@ def start_server(port: int, args, app: str = "calma.asgi:application", root: Pat
                 "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000", "PYTHONPATH": str(root)})
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log", "--ws", args.ws,
-               "--ws-per-message-deflate", "true" if args.deflate == "on" else "false"]
+               "--ws-per-message-deflate", "true" if args.deflate == "on" else "false",
+               # The clients here are one process: on a loaded machine it may not answer the
+               # server's keepalive pings within uvicorn's 20 s, which would end the run.
+               "--ws-ping-interval", "300", "--ws-ping-timeout", "300"]
     workers = args.workers if app.startswith("calma") else 1
     if workers > 1:
         command += ["--workers", str(workers)]
