@@ -7,11 +7,25 @@ the moment the last of the N clients has received the change (the sender include
 clients in this one process on the same 2-core machine. Reports median and p99 per N, and
 the CPU each side used per change (this client process, the server processes, Redis), so a
 run shows whether the clients themselves compete with the server for the two cores.
-Target: p99 under 100 ms at 100 clients.
 
-  .venv/bin/python -m benchmarks.discussion_fanout [--clients 30,100,300] [--rounds 40] [--timeout 600]
+Every board figure is printed next to the machine's floor for the same fan-out, measured in
+the same run by the same client process (interleaved with the board, `--repeat` times):
+- ws floor: a bare ASGI websocket broadcast under the same uvicorn (same --ws, --deflate):
+  one client sends a frame of the board event's size, the server writes it to all N sockets;
+- redis floor: one Redis PUBLISH of the same size to N subscribed connections.
+Target (issue 16): board p99 within 3x of the ws floor's p99 at 100 and 300 clients.
+
+Waits on readiness, never a fixed delay: the server until /healthz answers (every worker with
+--workers), the join storm until no presence event has arrived for a moment. On --timeout (or
+Ctrl-C) it prints what it measured so far. `uptime` load is printed before and after.
+
+  .venv/bin/python -m benchmarks.discussion_fanout [--clients 100,300] [--rounds 40] [--repeat 1]
+      [--timeout 900] [--floor on|off] [--server-root DIR]
       [--layer app|core|pubsub] [--ws auto|websockets|websockets-sansio|wsproto] [--deflate on|off]
       [--workers 1] [--client-loop asyncio|uvloop] [--conn-max-age 0]
+
+--server-root runs the server from another checkout (e.g. `git archive` of an older commit
+unpacked in /tmp) against the same database: before/after comparisons in one run.
 """
 
 from __future__ import annotations
@@ -26,11 +40,50 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 from benchmarks.discussion_common import make_workshop, percentiles, session_cookie, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the bare-broadcast floor: a minimal ASGI app, served by the same uvicorn ------------------
+_floor_sends: list = []
+
+
+async def floor_app(scope, receive, send):
+    """Any text frame from any client is written to every connected socket, as is."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    _floor_sends.append(send)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:
+                for other in list(_floor_sends):
+                    try:
+                        await other({"type": "websocket.send", "text": text})
+                    except Exception:  # noqa: BLE001 - a closing peer
+                        pass
+    finally:
+        _floor_sends.remove(send)
 
 
 def free_port() -> int:
@@ -39,7 +92,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, args) -> subprocess.Popen:
+def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float = 120) -> None:
+    """Until `url` answers 200 (polled; no fixed delay). With several workers, until as many
+    answers in a row succeed as there are workers (each accept may land on any of them)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}: see /tmp/discussion_fanout_server.log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"server did not answer {url} within {deadline_s:.0f} s")
+
+
+def start_server(port: int, args, app: str = "calma.asgi:application", root: Path = ROOT) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     if args.layer != "app":
         env["DISCUSSION_BOARD_LAYER"] = "redis" if args.layer == "core" else "pubsub"
@@ -47,24 +118,32 @@ def start_server(port: int, args) -> subprocess.Popen:
         env.update({"DJANGO_SETTINGS_MODULE": "benchmarks.discussion_bench_settings",
                     "BENCH_CONN_MAX_AGE": str(args.conn_max_age)})
     env.update({"DEBUG": "0", "CALMA_TESTING": "1", "SECURE_COOKIES": "0", "ALLOWED_HOSTS": "127.0.0.1",
-                "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000"})
-    command = [sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1",
+                "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000", "PYTHONPATH": str(root)})
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log", "--ws", args.ws,
-               "--ws-per-message-deflate", "true" if args.deflate == "on" else "false"]
-    if args.workers > 1:
-        command += ["--workers", str(args.workers)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open("/tmp/discussion_fanout_server.log", "w"),
+               "--ws-per-message-deflate", "true" if args.deflate == "on" else "false",
+               # The clients here are one process: on a loaded machine it may not answer the
+               # server's keepalive pings within uvicorn's 20 s, which would end the run.
+               "--ws-ping-interval", "300", "--ws-ping-timeout", "300"]
+    workers = args.workers if app.startswith("calma") else 1
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    proc = subprocess.Popen(command, cwd=root, env=env, stdout=open("/tmp/discussion_fanout_server.log", "a"),
                             stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                time.sleep(1 if args.workers > 1 else 0)  # let every worker come up
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
+    wait_ready(f"http://127.0.0.1:{port}/healthz" if app.startswith("calma") else f"http://127.0.0.1:{port}/", proc)
+    if workers > 1:
+        # Every worker imports the app before accepting; /healthz through each one.
+        for _ in range(workers * 4):
+            wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _proc_tree(pid: int) -> list[int]:
@@ -114,7 +193,39 @@ def redis_cpu_s() -> float | None:
         return None
 
 
-async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_id: int, server_pid: int) -> dict:
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Partial:
+    """What a run has measured so far: printed as it is if the time bound strikes."""
+
+    def __init__(self):
+        self.results: list[dict] = []
+        self.current: dict | None = None
+
+
+PARTIAL = Partial()
+
+
+async def _quiet(counter: list[int], quiet_s: float = 0.5, limit_s: float = 60) -> float:
+    """Wait until no message has arrived for `quiet_s` (the join storm has settled)."""
+    start = time.perf_counter()
+    last, last_change = counter[0], time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        await asyncio.sleep(0.05)
+        if counter[0] != last:
+            last, last_change = counter[0], time.perf_counter()
+        elif time.perf_counter() - last_change >= quiet_s:
+            break
+    return time.perf_counter() - start
+
+
+async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_id: int, server_pid: int,
+                    first_version: int, record: dict) -> dict:
     import websockets
 
     url = f"ws://127.0.0.1:{port}/ws/w/{slug}/board/"
@@ -122,11 +233,13 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
     n = len(cookies)
     received: dict[int, list[float]] = {}
     seen_all: dict[int, asyncio.Event] = {}
-    clients = []
+    counter = [0]
+    sizes: list[int] = []
 
     async def reader(ws):
         async for raw in ws:
             now = time.perf_counter()
+            counter[0] += 1
             msg = json.loads(raw)
             if msg.get("kind") in ("card", "card_text"):
                 name = msg["payload"]["card"]["name"]
@@ -134,6 +247,8 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
                     r = int(name.split()[1])
                     stamps = received.setdefault(r, [])
                     stamps.append(now)
+                    if len(stamps) == 1:
+                        sizes.append(len(raw))
                     if len(stamps) == n and r in seen_all:
                         seen_all[r].set()
             elif msg.get("kind") == "saved":
@@ -149,49 +264,189 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
     async def connect(cookie):
         async with sem:
             ws = await websockets.connect(url, additional_headers={"Cookie": cookie}, origin=origin,
-                                          max_size=2 ** 20, open_timeout=60, ping_interval=None)
+                                          max_size=2 ** 20, open_timeout=120, ping_interval=None)
             hello = json.loads(await ws.recv())
             assert hello["kind"] == "hello", hello
             return ws
 
     clients = await asyncio.gather(*(connect(c) for c in cookies))
-    connect_s = time.perf_counter() - t0
+    record["connect_s"] = round(time.perf_counter() - t0, 1)
     tasks = [asyncio.create_task(reader(ws)) for ws in clients]
-    await asyncio.sleep(min(20, 2 + n / 20))  # let the presence storm of the joins settle
+    record["settle_s"] = round(await _quiet(counter), 1)  # the presence storm of the joins
     sender = clients[0]
-    version = 1
-    latencies = []
-    missed = 0
+    version = first_version
+    latencies = record.setdefault("latencies", [])
+    spreads: list[float] = []  # first to last receipt: the fan-out alone, without the write before it
+    record["missed"] = 0
     cpu0 = (client_cpu_s(), server_cpu_s(server_pid), redis_cpu_s())
-    for r in range(rounds):
-        seen_all[r] = asyncio.Event()
-        start = time.perf_counter()
-        await sender.send(json.dumps({"action": "card.update", "ref": r,
-                                      "data": {"id": axis_id, "name": f"round {r}", "definition": "d", "version": version}}))
-        try:
-            await asyncio.wait_for(seen_all[r].wait(), timeout=10)
-            latencies.append((max(received[r]) - start) * 1000)
-        except asyncio.TimeoutError:
-            missed += 1
-        version = await asyncio.wait_for(saved.get(), timeout=10)
-        saved_ms.append(saved_at[-1] - start)
-        await asyncio.sleep(0.25)
-    cpu1 = (client_cpu_s(), server_cpu_s(server_pid), redis_cpu_s())
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
-    service = percentiles([x * 1000 for x in saved_ms])
-    per_change = {f"{name}_cpu_ms": (round((b - a) * 1000 / rounds, 1) if a is not None and b is not None else None)
-                  for name, a, b in zip(("client", "server", "redis"), cpu0, cpu1)}
-    return {"clients": n, "connect_s": round(connect_s, 1), "missed": missed, **percentiles(latencies),
-            "sender_reply_median": service.get("median"), **per_change}
+    try:
+        for r in range(rounds):
+            seen_all[r] = asyncio.Event()
+            start = time.perf_counter()
+            await sender.send(json.dumps({"action": "card.update", "ref": r,
+                                          "data": {"id": axis_id, "name": f"round {r}", "definition": "d", "version": version}}))
+            try:
+                await asyncio.wait_for(seen_all[r].wait(), timeout=10)
+                latencies.append((max(received[r]) - start) * 1000)
+                spreads.append((max(received[r]) - min(received[r])) * 1000)
+            except asyncio.TimeoutError:
+                record["missed"] += 1
+            version = await asyncio.wait_for(saved.get(), timeout=10)
+            saved_ms.append(saved_at[-1] - start)
+            await asyncio.sleep(0.25)
+    finally:
+        cpu1 = (client_cpu_s(), server_cpu_s(server_pid), redis_cpu_s())
+        done = max(1, len(saved_ms))
+        record.update({f"{name}_cpu_ms": (round((b - a) * 1000 / done, 1) if a is not None and b is not None else None)
+                       for name, a, b in zip(("client", "server", "redis"), cpu0, cpu1)})
+        record["sender_reply_median"] = percentiles([x * 1000 for x in saved_ms]).get("median")
+        record["event_bytes"] = sizes[0] if sizes else None
+        record["spread_p99"] = percentiles(spreads).get("p99")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+    return record
+
+
+async def run_ws_floor(port: int, n: int, rounds: int, size: int, record: dict) -> dict:
+    """The bare broadcast: N plain websocket clients of the floor app; one sends, all receive."""
+    import websockets
+
+    url = f"ws://127.0.0.1:{port}/"
+    received: dict[int, int] = {}
+    seen_all: dict[int, asyncio.Event] = {}
+    done: dict[int, float] = {}
+    sem = asyncio.Semaphore(50)
+
+    async def connect():
+        async with sem:
+            return await websockets.connect(url, max_size=2 ** 20, open_timeout=120, ping_interval=None)
+
+    async def reader(ws):
+        async for raw in ws:
+            r = int(raw[:8])
+            received[r] = received.get(r, 0) + 1
+            if received[r] == n:
+                done[r] = time.perf_counter()
+                seen_all[r].set()
+
+    clients = await asyncio.gather(*(connect() for _ in range(n)))
+    tasks = [asyncio.create_task(reader(ws)) for ws in clients]
+    latencies = record.setdefault("latencies", [])
+    record["missed"] = 0
+    try:
+        await asyncio.sleep(0.1)
+        for r in range(rounds):
+            seen_all[r] = asyncio.Event()
+            start = time.perf_counter()
+            await clients[0].send(f"{r:08d}" + "x" * max(0, size - 8))
+            try:
+                await asyncio.wait_for(seen_all[r].wait(), timeout=10)
+                latencies.append((done[r] - start) * 1000)
+            except asyncio.TimeoutError:
+                record["missed"] += 1
+            await asyncio.sleep(0.25)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+    return record
+
+
+async def run_redis_floor(n: int, rounds: int, size: int, record: dict) -> dict:
+    """One Redis PUBLISH to N subscribed connections (each its own connection, as N processes
+    would have); time until the last subscriber has the message."""
+    import redis.asyncio as aredis
+
+    url = os.environ["REDIS_URL"]
+    channel = f"{os.environ.get('CHANNEL_PREFIX', 'calma')}.fanout-floor.{uuid.uuid4().hex[:8]}"
+    publisher = aredis.Redis.from_url(url)
+    conns = [aredis.Redis.from_url(url) for _ in range(n)]
+    subs = [c.pubsub() for c in conns]
+    await asyncio.gather(*(s.subscribe(channel) for s in subs))
+    # Subscribed: Redis counts every subscriber before the first PUBLISH.
+    deadline = time.monotonic() + 60
+    while (await publisher.pubsub_numsub(channel))[0][1] < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    received: dict[int, int] = {}
+    seen_all: dict[int, asyncio.Event] = {}
+    done: dict[int, float] = {}
+
+    async def reader(sub):
+        async for message in sub.listen():
+            if message["type"] != "message":
+                continue
+            r = int(message["data"][:8])
+            received[r] = received.get(r, 0) + 1
+            if received[r] == n:
+                done[r] = time.perf_counter()
+                seen_all[r].set()
+
+    tasks = [asyncio.create_task(reader(s)) for s in subs]
+    latencies = record.setdefault("latencies", [])
+    record["missed"] = 0
+    try:
+        for r in range(rounds):
+            seen_all[r] = asyncio.Event()
+            start = time.perf_counter()
+            await publisher.publish(channel, f"{r:08d}" + "x" * max(0, size - 8))
+            try:
+                await asyncio.wait_for(seen_all[r].wait(), timeout=10)
+                latencies.append((done[r] - start) * 1000)
+            except asyncio.TimeoutError:
+                record["missed"] += 1
+            await asyncio.sleep(0.25)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in subs:
+            await s.aclose()
+        await asyncio.gather(*(c.aclose() for c in conns), return_exceptions=True)
+        await publisher.aclose()
+    return record
+
+
+def summarise(record: dict) -> dict:
+    out = {k: v for k, v in record.items() if k != "latencies"}
+    out.update(percentiles(record.get("latencies", [])))
+    return out
+
+
+def print_table(results: list[dict], args) -> None:
+    print(f"\nlayer={args.layer} ws={args.ws} deflate={args.deflate} workers={args.workers} client-loop={args.client_loop}")
+    print(f"{'clients':>7} {'what':<14} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'n':>4} {'missed':>6} "
+          f"{'x ws p99':>8} {'bytes':>6} {'spread p99':>10} {'reply ms':>8} {'cpu/change ms: client':>22} {'server':>7} {'redis':>6} {'load':>5}")
+    floors: dict[tuple, float] = {}
+    for r in results:
+        if r["what"] == "ws floor" and r.get("p99"):
+            floors[(r["clients"], r["repeat"])] = r["p99"]
+    for r in results:
+        floor = floors.get((r["clients"], r["repeat"]))
+        ratio = f"{r['p99'] / floor:.1f}" if floor and r.get("p99") else "-"
+        print(f"{r['clients']:>7} {r['what']:<14} {r.get('median', '-'):>10} {r.get('p95', '-'):>8} {r.get('p99', '-'):>8} "
+              f"{r.get('max', '-'):>8} {r.get('n', 0):>4} {r.get('missed', '-'):>6} {ratio:>8} {r.get('event_bytes') or '-'!s:>6} {r.get('spread_p99') or '-'!s:>10} "
+              f"{r.get('sender_reply_median') or '-'!s:>8} {r.get('client_cpu_ms') or '-'!s:>22} "
+              f"{r.get('server_cpu_ms') or '-'!s:>7} {r.get('redis_cpu_ms') or '-'!s:>6} {r.get('loadavg_1m', '-'):>5}")
+
+
+class TimeBound(Exception):
+    pass
+
+
+def _alarm(*_):
+    raise TimeBound()
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", default="30,100,300")
+    parser.add_argument("--clients", default="100,300")
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=1, help="floor and board measured this many times, interleaved")
+    parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--floor", choices=["on", "off"], default="on")
+    parser.add_argument("--server-root", default=str(ROOT), help="checkout the board server runs from")
+    parser.add_argument("--label", default="", help="a name for this server in the table (e.g. before/after)")
     parser.add_argument("--layer", choices=["app", "core", "pubsub"], default="app",
                         help="the board's channel layer: app = as configured (DISCUSSION_BOARD_LAYER); "
                              "core = channels_redis RedisChannelLayer; pubsub = RedisPubSubChannelLayer")
@@ -205,48 +460,78 @@ def main():
     parser.add_argument("--conn-max-age", type=int, default=0,
                         help="persistent DB connections in the server (the app's settings use a pool)")
     args = parser.parse_args()
-    signal.signal(signal.SIGALRM, lambda *a: sys.exit("benchmark exceeded its time bound"))
+    signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(args.timeout)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    print("before:", uptime(), flush=True)
 
+    sys.path.insert(0, str(ROOT))
     setup_django()
     from discussion import services
     from discussion.models import BoardPresence
 
-    port = free_port()
-    server = start_server(port, args)
+    port, floor_port = free_port(), free_port()
+    server = start_server(port, args, root=Path(args.server_root))
+    floor = start_server(floor_port, args, app="benchmarks.discussion_fanout:floor_app") if args.floor == "on" else None
     if args.client_loop == "uvloop":
         import uvloop
 
         uvloop.install()
-    results = []
+    label = args.label or ("board" if args.server_root == str(ROOT) else f"board@{Path(args.server_root).name}")
+    interrupted = None
     try:
         for n in [int(x) for x in args.clients.split(",")]:
-            workshop, fac, members = make_workshop("dfan", participants=n - 1)
-            services.session_set_segment(workshop=workshop, by=fac, segment=4)
-            axis = services.axis_create(membership=fac, name="start", definition="d")
-            cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
-            result = asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk, server.pid))
-            result.update({"layer": args.layer, "ws": args.ws, "deflate": args.deflate, "workers": args.workers,
-                           "client_loop": args.client_loop, "conn_max_age": args.conn_max_age,
-                           "loadavg_1m": round(os.getloadavg()[0], 2)})
-            results.append(result)
-            print(json.dumps(result), flush=True)
-            BoardPresence.objects.filter(workshop=workshop).delete()
+            for repeat in range(args.repeat):
+                workshop, fac, members = make_workshop("dfan", participants=n - 1)
+                services.session_set_segment(workshop=workshop, by=fac, segment=4)
+                axis = services.axis_create(membership=fac, name="start", definition="d")
+                cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
+                base = {"clients": n, "repeat": repeat, "layer": args.layer, "ws": args.ws, "deflate": args.deflate,
+                        "workers": args.workers}
+                board = PARTIAL.current = {**base, "what": label}
+                try:
+                    asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk, server.pid, axis.version, board))
+                except (TimeBound, KeyboardInterrupt):
+                    raise
+                except Exception as error:  # noqa: BLE001 - a lost socket ends this run, not the benchmark
+                    board["error"] = f"{error.__class__.__name__}: {error}"[:200]
+                finally:
+                    board["loadavg_1m"] = round(os.getloadavg()[0], 2)
+                    PARTIAL.results.append(summarise(board))
+                    PARTIAL.current = None
+                    print(json.dumps(PARTIAL.results[-1]), flush=True)
+                    BoardPresence.objects.filter(workshop=workshop).delete()
+                size = board.get("event_bytes") or 400
+                if floor is not None:
+                    for what, run in (("ws floor", lambda rec: run_ws_floor(floor_port, n, args.rounds, size, rec)),
+                                      ("redis floor", lambda rec: run_redis_floor(n, args.rounds, size, rec))):
+                        rec = PARTIAL.current = {**base, "what": what, "event_bytes": size}
+                        try:
+                            asyncio.run(run(rec))
+                        except (TimeBound, KeyboardInterrupt):
+                            raise
+                        except Exception as error:  # noqa: BLE001 - as above
+                            rec["error"] = f"{error.__class__.__name__}: {error}"[:200]
+                        finally:
+                            rec["loadavg_1m"] = round(os.getloadavg()[0], 2)
+                            PARTIAL.results.append(summarise(rec))
+                            PARTIAL.current = None
+                            print(json.dumps(PARTIAL.results[-1]), flush=True)
+    except (TimeBound, KeyboardInterrupt) as stop_reason:
+        interrupted = "time bound reached" if isinstance(stop_reason, TimeBound) else "interrupted"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    print(f"\nlayer={args.layer} ws={args.ws} deflate={args.deflate} workers={args.workers} client-loop={args.client_loop}")
-    print(f"{'clients':>7} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>6} {'connect s':>9} "
-          f"{'reply ms':>8} {'cpu/change ms: client':>22} {'server':>7} {'redis':>6} {'load':>5}")
-    for r in results:
-        print(f"{r['clients']:>7} {r.get('median', '-'):>10} {r.get('p95', '-'):>8} {r.get('p99', '-'):>8} "
-              f"{r.get('max', '-'):>8} {r['missed']:>6} {r['connect_s']:>9} {r.get('sender_reply_median', '-'):>8} "
-              f"{r['client_cpu_ms']!s:>22} {r['server_cpu_ms']!s:>7} {r['redis_cpu_ms']!s:>6} {r['loadavg_1m']:>5}")
+        signal.alarm(0)
+        stop(server)
+        if floor is not None:
+            stop(floor)
+    if interrupted:
+        print(f"\n{interrupted}: partial results follow (rounds measured so far)")
+    print_table(PARTIAL.results, args)
+    for r in PARTIAL.results:
+        if r.get("error"):
+            print(f"{r['clients']} clients, {r['what']}: stopped after {r.get('n', 0)} rounds: {r['error']}")
+    print("after:", uptime(), flush=True)
 
 
 if __name__ == "__main__":

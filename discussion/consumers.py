@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DataError
 
-from discussion import conf, services
+from discussion import commands, conf, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
@@ -95,7 +95,10 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "card.create":
         axis = services.axis_create(membership=membership, name=data.get("name"), definition=data.get("definition", ""),
                                     pick_id=data.get("pick"))
-        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref"), "card": card_data(axis)}}
+        # The reply carries the card as broadcast (its JSON and its HTML, rendered once).
+        return {"kind": "created", "payload": {"id": axis.pk, "ref": data.get("ref"),
+                                               "card": getattr(axis, "board_card", None) or card_data(axis),
+                                               "html": getattr(axis, "board_html", None)}}
     if action == "card.update":
         axis = services.axis_update(membership=membership, axis_id=data.get("id"), name=data.get("name"),
                                     definition=data.get("definition", ""), version=data.get("version"))
@@ -103,7 +106,7 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         # even when the broadcast of the change does not arrive.
         return {"kind": "saved", "payload": {"id": axis.pk, "version": axis.version, "card": {
             "id": axis.pk, "name": axis.name, "definition": axis.definition, "version": axis.version,
-            "edited_by": membership.pseudonym}}}
+            "edited_by": membership.pseudonym}, "html": axis.board_html}}
     if action == "card.comment":
         services.axis_comment(membership=membership, axis_id=data.get("id"), text=data.get("text"))
         return None
@@ -133,28 +136,8 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
     if action == "vote":
         services.vote_set(membership=membership, axis_ids=data.get("ids"))
         return {"kind": "voted"}
-    # Facilitator actions: the services refuse anyone else.
-    if action == "segment":
-        services.session_set_segment(workshop=workshop, by=membership, segment=data.get("segment"),
-                                     open=data.get("open", True))
-        return None
-    if action == "open":
-        services.session_set_open(workshop=workshop, by=membership, open=bool(data.get("open")))
-        return None
-    if action == "reveal":
-        services.session_reveal_picks(workshop=workshop, by=membership, revealed=bool(data.get("revealed", True)))
-        return None
-    if action == "spotlight":
-        services.session_set_spotlight(workshop=workshop, by=membership, membership_id=data.get("participant"))
-        return None
-    if action == "timer":
-        services.session_set_timer(workshop=workshop, by=membership, minutes=data.get("minutes"))
-        return None
-    if action == "ranking":
-        services.group_ranking_record(workshop=workshop, by=membership, axis_ids=data.get("ids"))
-        return None
-    if action == "map.refresh":
-        services.map_request(workshop=workshop, by=membership, full_layout=bool(data.get("full")))
+    if action in commands.FACILITATOR:  # the services refuse anyone but a facilitator
+        commands.run_facilitator(action, workshop=workshop, by=membership, data=data)
         return None
     raise ValidationError("unknown action")
 

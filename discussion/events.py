@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -77,10 +78,52 @@ def send_now(workshop_id: int, kind: str, payload: dict | None = None, *, seq: i
     return True
 
 
-def board(workshop_id: int, kind: str, payload: dict | None = None) -> None:
-    """A board change: numbered now, in the change's transaction; sent after it commits."""
+# The workshop's language, for the HTML a change is rendered in (read at most every 30 s per
+# process: a board change does not pay a query for it).
+_languages: dict[int, tuple[float, str]] = {}
+
+
+def _language(workshop_id: int) -> str | None:
+    now = time.monotonic()
+    cached = _languages.get(workshop_id)
+    if cached is None or now - cached[0] > 30:
+        from workshops.models import Workshop
+
+        language = Workshop.objects.filter(pk=workshop_id).values_list("language", flat=True).first() or ""
+        cached = _languages[workshop_id] = (now, language)
+    return cached[1] or None
+
+
+def with_html(workshop_id: int, kind: str, payload: dict | None, shown: dict | None = None) -> dict | None:
+    """The payload with the change rendered once as HTML (`html`), for the kinds the board shows
+    from the server's templates (discussion/render.py): a card, a card's text, the vote tally,
+    the group ranking. The JSON stays beside it (tests, the map, the picker read it). `shown`:
+    what the HTML shows beyond the JSON (a text edit's card author)."""
+    from discussion import render
+
+    if payload is None:
+        return payload
+    if kind == "card" and payload["card"].get("status") == "active":
+        html = render.card_html(payload["card"], _language(workshop_id))
+    elif kind == "card_text":
+        html = render.card_text_html({**payload["card"], **(shown or {})}, _language(workshop_id))
+    elif kind == "votes":
+        html = render.tally_html(payload["tally"], _language(workshop_id))
+    elif kind == "ranking":
+        html = render.ranking_html(payload["ranking"], _language(workshop_id))
+    else:
+        return payload
+    return {**payload, "html": html}
+
+
+def board(workshop_id: int, kind: str, payload: dict | None = None, *, shown: dict | None = None) -> dict | None:
+    """A board change: numbered now, in the change's transaction; sent after it commits. The
+    payload is rendered to HTML here, once for every receiving socket; returned (with `html`)
+    for the author's own reply."""
     seq = next_seq(workshop_id)
+    payload = with_html(workshop_id, kind, payload, shown)
     transaction.on_commit(lambda: send_now(workshop_id, kind, payload, seq=seq))
+    return payload
 
 
 def workshop(workshop_id: int, kind: str, payload: dict | None = None) -> None:

@@ -17,6 +17,21 @@ class ControlForm(forms.Form):
                                         ("segment", "open", "close", "reveal", "hide", "spotlight", "timer", "map")])
     value = forms.CharField(required=False, max_length=20)
 
+    def command(self) -> tuple[str, dict]:
+        """The form's button as a command of discussion.commands.FACILITATOR (name, data)."""
+        action = self.cleaned_data["action"]
+        value = self.cleaned_data.get("value") or ""
+        return {
+            "segment": ("segment", {"segment": value}),
+            "open": ("open", {"open": True}),
+            "close": ("open", {"open": False}),
+            "reveal": ("reveal", {"revealed": True}),
+            "hide": ("reveal", {"revealed": False}),
+            "spotlight": ("spotlight", {"participant": value or None}),
+            "timer": ("timer", {"minutes": value or 0}),
+            "map": ("map.refresh", {"full": value == "full"}),
+        }[action]
+
 
 class ExcerptSearchForm(forms.Form):
     """The excerpt picker's query string."""

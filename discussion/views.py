@@ -8,11 +8,13 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from discussion import exports, forms, selectors, services
+from discussion import commands, exports, forms, selectors, services
+from discussion import render as board_html
 from discussion.models import Segment
 from workshops.exports import stream_download
 from workshops.models import Stage
@@ -58,6 +60,9 @@ def session(request, workshop, membership):
     if membership.is_facilitator:
         context["participants"] = selectors.participants(workshop)
     context["group_ranking"] = selectors.group_ranking(workshop)
+    if sess.segment == Segment.BOARD:  # the board's cards, tally and ranking: the same partials as every change
+        context.update(cards=selectors.board_cards(workshop), tally=selectors.vote_tally(workshop),
+                       ranking=selectors.group_ranking_data(workshop), observer=membership.is_researcher)
     partial = request.GET.get("partial")
     if request.htmx and partial in {"header", "picks", "spotlight"}:
         return render(request, f"discussion/session.html#{partial}", context)
@@ -72,21 +77,10 @@ def control(request, workshop, membership):
     if not form.is_valid():
         messages.error(request, _("That control was not understood."))
         return _back(workshop)
-    action = form.cleaned_data["action"]
-    value = form.cleaned_data.get("value") or ""
+    action, data = form.command()
     try:
-        if action == "segment":
-            services.session_set_segment(workshop=workshop, by=membership, segment=value)
-        elif action in ("open", "close"):
-            services.session_set_open(workshop=workshop, by=membership, open=action == "open")
-        elif action in ("reveal", "hide"):
-            services.session_reveal_picks(workshop=workshop, by=membership, revealed=action == "reveal")
-        elif action == "spotlight":
-            services.session_set_spotlight(workshop=workshop, by=membership, membership_id=value or None)
-        elif action == "timer":
-            services.session_set_timer(workshop=workshop, by=membership, minutes=value or 0)
-        elif action == "map":
-            services.map_request(workshop=workshop, by=membership, full_layout=value == "full")
+        commands.run_facilitator(action, workshop=workshop, by=membership, data=data)
+        if action == "map.refresh":
             messages.success(request, _("The map is being computed; it appears when ready."))
     except ValidationError as error:
         _errors(request, error)
@@ -134,7 +128,14 @@ def ratings(request, workshop, membership):
 @require_GET
 @workshop_view(stages=LIVE)
 def board_state(request, workshop, membership):
-    return JsonResponse(selectors.board_state(workshop, membership))
+    """The board's snapshot (a re-sync): its JSON, and its cards, tally and ranking rendered by
+    the same partials as the page and every broadcast change."""
+    state = selectors.board_state(workshop, membership)
+    language = translation.get_language()
+    state["html"] = {"cards": board_html.cards_html(state["cards"], language),
+                     "tally": board_html.tally_html(state["tally"], language),
+                     "ranking": board_html.ranking_html(state["ranking"], language)}
+    return JsonResponse(state)
 
 
 @never_cache

@@ -253,12 +253,25 @@
   }
 
   // --- the board ------------------------------------------------------------------------------
+  // Cards, the vote tally and the group ranking are rendered by the server (the partials of
+  // templates/discussion/board.html): in the page, in the board's HTTP state (a re-sync) and,
+  // once per change, in the broadcast. Here: putting that HTML in place (a whole card, or a text
+  // edit's name/definition/meta by their ids, out of band), and what only this browser knows —
+  // its own edit draft and conflict choice, who else is editing (presence), an observer's view
+  // without controls, the vote/ranking places, and the sequence numbers that show a missed event.
   var boardEl = document.getElementById("board");
   var Board = null;
   if (boardEl) {
-    var msg = boardEl.dataset;
+    var notices = {};
+    var noticeTpl = document.getElementById("board-notices");
+    if (noticeTpl) { noticeTpl.content.querySelectorAll("[data-notice]").forEach(function (n) { notices[n.dataset.notice] = n.textContent.trim(); }); }
+    var observer = cfg.role === "researcher";
+    var box = document.getElementById("cards");
+    // Server HTML (escaped by Django's templates) into nodes; no script runs from it.
+    var fragment = function (html) { var t = document.createElement("template"); t.innerHTML = html || ""; return t.content; };
+    var fill = function (target, html) { if (target) { target.replaceChildren(fragment(html)); } };
     Board = {
-      cards: {}, order: [], present: [], editing: {}, drafts: {}, conflicts: {}, tally: [], ranking: [], myVote: [],
+      cards: {}, order: [], present: [], drafts: {}, conflicts: {}, ranking: [], myVote: [],
       loadSeq: 0,
       boardSeq: 0,  // the board's sequence number this screen is up to date with
       load: function () {
@@ -268,198 +281,164 @@
           if (seq !== self.loadSeq) { return; }  // a newer snapshot was asked for
           self.boardSeq = state.seq || 0;
           document.documentElement.dataset.boardSeq = String(self.boardSeq);
-          self.cards = {}; self.order = [];
-          state.cards.forEach(function (c) { self.cards[c.id] = c; self.order.push(c.id); });
-          self.present = state.present; self.tally = state.tally; self.ranking = state.ranking; self.myVote = state.my_vote;
-          self.renderAll();
+          fill(box, state.html.cards);
+          fill(document.getElementById("vote-tally"), state.html.tally);
+          fill(document.getElementById("final-ranking"), state.html.ranking);
+          self.present = state.present; self.ranking = state.ranking; self.myVote = state.my_vote;
+          self.loaded = true;
+          self.changed(true);
           if (state.job && window.CalmaMap) { window.CalmaMap.job(state.job); }
         });
       },
-      renderAll: function () {
-        this.renderCards(); this.renderPresence(); this.renderTally(); this.renderRanking(); this.renderPlaces();
+      // The cards on screen, read from the server's markup (names for the places, the merge
+      // dialog, the picker and the map's "attach to card").
+      reindex: function () {
+        var self = this;
+        this.cards = {}; this.order = [];
+        box.querySelectorAll(".axis-card").forEach(function (node) {
+          var id = parseInt(node.dataset.cardId, 10);
+          var def = node.querySelector(".card-definition");
+          self.order.push(id);
+          self.cards[id] = { id: id, name: node.querySelector(".card-name").textContent, definition: def ? def.textContent : "",
+                             by: node.dataset.by, version: parseInt(node.dataset.version, 10) };
+        });
+      },
+      changed: function (all) {
+        var self = this;
+        this.reindex();
+        box.querySelectorAll(".axis-card").forEach(function (node) { self.decorate(node); });
+        this.renderEmpty(); this.renderPresence(); this.renderPlaces(); this.mergesStale(all);
         document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
       },
       cardList: function () { var self = this; return this.order.map(function (id) { return self.cards[id]; }).filter(Boolean); },
-      upsert: function (card) {
+      // A whole card from the server (new, or changed in more than its text).
+      applyCard: function (card, html) {
         var known = this.cards[card.id];
         if (known && card.version < known.version) { return; }  // an older change replayed after a newer snapshot
         if (card.status !== "active") { this.remove(card.id); return; }
+        if (!html) { this.resync(); return; }
+        var node = fragment(html).firstElementChild;
+        var old = document.getElementById("card-" + card.id);
+        if (old) {
+          var open = Array.prototype.map.call(old.querySelectorAll("details"), function (d) { return d.open; });
+          node.querySelectorAll("details").forEach(function (d, i) { if (open[i]) { d.open = true; } });
+          old.replaceWith(node);
+        } else {
+          box.appendChild(node);
+        }
         if (Picker) { Picker.cardChanged(card); }
-        if (!this.cards[card.id]) { this.order.push(card.id); }
-        this.cards[card.id] = card;
-        this.renderCard(card);
-        this.renderPlaces();
-        document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
+        this.changed(false);
+      },
+      // A text edit: the elements of the HTML replace their namesakes (out-of-band swap by id).
+      applyText: function (card, html) {
+        var known = this.cards[card.id];
+        if (!known) { this.resync(); return; }
+        if (card.version < known.version) { return; }
+        var frag = fragment(html);
+        Array.prototype.slice.call(frag.children).forEach(function (n) {
+          var old = n.id && document.getElementById(n.id);
+          if (old) { n.hidden = old.hidden; old.replaceWith(n); }
+        });
+        document.getElementById("card-" + card.id).dataset.version = String(card.version);
+        if (Picker) { Picker.cardChanged(card); }
+        this.changed(false);
       },
       remove: function (id) {
-        delete this.cards[id];
-        this.order = this.order.filter(function (x) { return x !== id; });
         var node = document.getElementById("card-" + id);
         if (node) { node.remove(); }
-        this.renderPlaces();
-        this.renderEmpty();
-        document.dispatchEvent(new CustomEvent("calma:cards", { detail: this.cardList() }));
+        delete this.drafts[id]; delete this.conflicts[id];
+        this.changed(false);
       },
       renderEmpty: function () {
-        var box = document.getElementById("cards");
         var empty = box.querySelector(".empty");
-        if (!this.order.length && !empty) { box.appendChild(el("p", { className: "empty muted", text: msg.msgNone })); }
+        if (!this.order.length && !empty) { box.appendChild(el("p", { className: "empty muted", text: notices.none })); }
         if (this.order.length && empty) { empty.remove(); }
       },
-      renderCards: function () {
-        var box = document.getElementById("cards");
-        box.textContent = "";
-        var self = this;
-        this.order.forEach(function (id) { self.renderCard(self.cards[id]); });
-        this.renderEmpty();
-      },
-      editorsOf: function (id) {
-        return this.present.filter(function (p) { return p.editing === id && p.who !== cfg.me; }).map(function (p) { return p.who; });
-      },
-      renderCard: function (card) {
-        var self = this;
-        var box = document.getElementById("cards");
-        var old = document.getElementById("card-" + card.id);
-        var editingNow = this.drafts[card.id] !== undefined;
-        var node = el("article", { className: "axis-card", id: "card-" + card.id, "data-card-id": card.id, "aria-labelledby": "card-name-" + card.id });
-        var editors = this.editorsOf(card.id);
-        var head = el("header", {}, [
-          el("h3", { className: "user-text card-name", id: "card-name-" + card.id, text: card.name }),
-          editors.length ? el("span", { className: "badge warn editing", text: editors.join(", ") + " · " + msg.msgEditing }) : null
-        ]);
-        node.appendChild(head);
-        if (editingNow) {
-          node.appendChild(this.editor(card));
-        } else {
-          node.appendChild(el("p", { className: "user-text card-definition", text: card.definition }));
+      // What this browser adds to a card: no controls for an observer; its own draft and
+      // conflict choice while editing.
+      decorate: function (node) {
+        var id = parseInt(node.dataset.cardId, 10);
+        if (observer) { node.querySelectorAll("[data-controls]").forEach(function (c) { c.remove(); }); }
+        var draft = this.drafts[id];
+        var def = node.querySelector(".card-definition");
+        var actions = node.querySelector(".card-actions");
+        var editor = node.querySelector(".card-editor");
+        var conflict = node.querySelector(".conflict");
+        if (def) { def.hidden = !!draft; }
+        if (actions) { actions.style.display = draft ? "none" : ""; }  // .card-actions is display: flex (the hidden attribute would lose)
+        if (!draft) {
+          if (editor) { editor.remove(); }
+          if (conflict) { conflict.remove(); }
+          return;
         }
-        if (this.conflicts[card.id]) { node.appendChild(this.conflictBox(card, this.conflicts[card.id])); }
-        node.appendChild(el("p", { className: "muted meta", text: msg.msgBy + " " + (card.by || "?") + (card.edited_by && card.edited_by !== card.by ? " · " + card.edited_by : "") + " · v" + card.version }));
-        if (card.sources.length) {
-          node.appendChild(el("p", { className: "sources" }, [el("strong", { text: msg.msgSources + ": " })].concat(
-            card.sources.map(function (s) { return el("span", { className: "chip user-text " + s.kind, text: s.label + " (" + s.by + ")" }); }))));
+        if (!editor) {
+          editor = this.editor(id, draft);
+          node.insertBefore(editor, def || node.querySelector(".meta"));
         }
-        var merged = this.merges(card, cfg.role === "researcher");
-        if (merged) { node.appendChild(merged); }
-        if (card.examples.length) {
-          var ul = el("ul", { className: "excerpts" });
-          card.examples.forEach(function (e) { ul.appendChild(el("li", { className: "user-text", text: "“" + e.excerpt + "”" })); });
-          node.appendChild(el("details", {}, [el("summary", { text: msg.msgExamples + " (" + card.examples.length + ")" }), ul]));
-        }
-        var comments = el("ul", { className: "comments" });
-        card.comments.forEach(function (c) {
-          comments.appendChild(el("li", {}, [el("strong", { text: c.by + ": " }), el("span", { className: "user-text", text: c.text })]));
-        });
-        var commentForm = el("form", { className: "comment-form" }, [
-          el("label", { "for": "comment-" + card.id, className: "sr-only", text: msg.msgComment }),
-          el("input", { id: "comment-" + card.id, name: "text", maxlength: "2000", placeholder: msg.msgComment + "…" }),
-          el("button", { type: "submit", className: "secondary", text: msg.msgComment })
-        ]);
-        commentForm.addEventListener("submit", function (ev) {
-          ev.preventDefault();
-          var input = commentForm.querySelector("input");
-          if (!input.value.trim()) { return; }
-          Live.send("card.comment", { id: card.id, text: input.value });
-          input.value = "";
-        });
-        var observer = cfg.role === "researcher";
-        node.appendChild(el("details", { className: "comments-box" }, [el("summary", { text: msg.msgComments + " (" + card.comments.length + ")" }), comments, observer ? null : commentForm]));
-        if (!editingNow && !observer) { node.appendChild(this.actions(card)); }
-        if (old) { box.replaceChild(node, old); } else { box.appendChild(node); }
-        this.renderEmpty();
+        var c = this.conflicts[id];
+        if (c && !conflict) { editor.after(this.conflictBox(c)); }
+        if (!c && conflict) { conflict.remove(); }
       },
-      editor: function (card) {
-        var self = this;
-        var draft = this.drafts[card.id];
-        var form = el("form", { className: "card-editor" }, [
-          el("label", { "for": "edit-name-" + card.id, text: msg.msgName }),
-          el("input", { id: "edit-name-" + card.id, name: "name", maxlength: "120", required: "required" }),
-          el("label", { "for": "edit-def-" + card.id, text: msg.msgDefinition }),
-          el("textarea", { id: "edit-def-" + card.id, name: "definition", rows: "3", maxlength: "2000" }),
-          el("div", { className: "actions" }, [
-            el("button", { type: "submit", text: msg.msgSave }),
-            el("button", { type: "button", className: "secondary cancel", text: msg.msgCancel })
-          ])
-        ]);
+      editor: function (id, draft) {
+        var form = document.getElementById("card-editor-tpl").content.firstElementChild.cloneNode(true);
+        form.dataset.cardId = String(id);
+        form.querySelectorAll("[data-id]").forEach(function (f) { f.id = f.dataset.id + "-" + id; });
+        form.querySelectorAll("[data-for]").forEach(function (l) { l.htmlFor = l.dataset.for + "-" + id; });
         form.elements.name.value = draft.name;
         form.elements.definition.value = draft.definition;
-        form.addEventListener("input", function () {
-          draft.name = form.elements.name.value; draft.definition = form.elements.definition.value;
-        });
-        form.addEventListener("submit", function (ev) {
-          ev.preventDefault();
-          Live.send("card.update", { id: card.id, name: draft.name, definition: draft.definition, version: draft.version });
-        });
-        form.querySelector(".cancel").addEventListener("click", function () { self.stopEdit(card.id); });
-        setTimeout(function () { var f = document.getElementById("edit-name-" + card.id); if (f && !document.activeElement.closest(".card-editor")) { f.focus(); } }, 0);
         return form;
       },
-      startEdit: function (card) {
-        this.drafts[card.id] = { name: card.name, definition: card.definition, version: card.version };
-        Live.send("editing", { id: card.id });
-        this.renderCard(card);
+      conflictBox: function (conflict) {
+        var node = document.getElementById("card-conflict-tpl").content.firstElementChild.cloneNode(true);
+        var put = function (field, text) { node.querySelector('[data-field="' + field + '"]').textContent = text; };
+        put("theirs-name", conflict.current.name); put("theirs-definition", conflict.current.definition);
+        put("yours-name", conflict.yours.name); put("yours-definition", conflict.yours.definition);
+        return node;
+      },
+      node: function (id) { return document.getElementById("card-" + id); },
+      startEdit: function (id) {
+        var card = this.cards[id];
+        if (!card) { return; }
+        this.drafts[id] = { name: card.name, definition: card.definition, version: card.version };
+        Live.send("editing", { id: id });
+        this.decorate(this.node(id));
+        var f = document.getElementById("edit-name-" + id);
+        if (f) { f.focus(); }
       },
       stopEdit: function (id) {
         delete this.drafts[id];
         delete this.conflicts[id];
         Live.send("editing", { id: null });
-        if (this.cards[id]) { this.renderCard(this.cards[id]); }
+        var node = this.node(id);
+        if (node) { this.decorate(node); }
       },
-      conflictBox: function (card, conflict) {
+      // The "Merge into…" lists name every other card: filled when a card is (re)rendered; the
+      // other cards' lists are brought up to date when opened (focus or pointer), not on every
+      // change of every card (a board of N cards would rebuild N² options per change).
+      mergesStale: function (all) {
         var self = this;
-        var box = el("div", { className: "conflict", role: "alert" }, [
-          el("p", { text: msg.msgConflict }),
-          el("div", { className: "conflict-texts" }, [
-            el("div", { className: "theirs" }, [el("strong", { text: msg.msgTheirs }),
-              el("p", { className: "user-text", text: conflict.current.name }), el("p", { className: "user-text", text: conflict.current.definition })]),
-            el("div", { className: "yours" }, [el("strong", { text: msg.msgYours }),
-              el("p", { className: "user-text", text: conflict.yours.name }), el("p", { className: "user-text", text: conflict.yours.definition })])
-          ])
-        ]);
-        var mine = el("button", { type: "button", text: msg.msgKeepMine });
-        var theirs = el("button", { type: "button", className: "secondary", text: msg.msgKeepTheirs });
-        mine.addEventListener("click", function () {
-          Live.send("card.update", { id: card.id, name: conflict.yours.name, definition: conflict.yours.definition, version: conflict.current.version });
-          self.drafts[card.id] = { name: conflict.yours.name, definition: conflict.yours.definition, version: conflict.current.version };
+        box.querySelectorAll("select[data-card-merge]").forEach(function (s) {
+          if (all || !s.dataset.filled) { self.fillMerge(s); } else { s.dataset.stale = "1"; }
         });
-        theirs.addEventListener("click", function () { self.stopEdit(card.id); });
-        box.appendChild(el("div", { className: "actions" }, [mine, theirs]));
-        return box;
       },
-      actions: function (card) {
+      fillMerge: function (sel) {
         var self = this;
-        var edit = el("button", { type: "button", className: "secondary", text: msg.msgEdit });
-        edit.addEventListener("click", function () { self.startEdit(self.cards[card.id]); });
-        var mergeSel = el("select", { id: "merge-" + card.id, "aria-label": msg.msgMerge });
-        mergeSel.appendChild(el("option", { value: "", text: msg.msgMerge + "…" }));
-        this.order.forEach(function (id) { if (id !== card.id) { mergeSel.appendChild(el("option", { value: String(id), text: self.cards[id].name })); } });
-        mergeSel.addEventListener("change", function () {
-          // Nothing is merged until the person confirms, in a dialog that names both cards.
-          if (mergeSel.value) { self.confirmMerge(card.id, parseInt(mergeSel.value, 10), mergeSel); }
-        });
-        var split = el("button", { type: "button", className: "secondary", text: msg.msgSplit });
-        split.addEventListener("click", function () {
-          var names = window.prompt(msg.msgSplitNames, card.name + " (1)\n" + card.name + " (2)");
-          if (!names) { return; }
-          var parts = names.split(/\n|;/).map(function (s) { return s.trim(); }).filter(Boolean).map(function (n) { return { name: n, definition: card.definition }; });
-          Live.send("card.split", { id: card.id, parts: parts });
-        });
-        var remove = el("button", { type: "button", className: "secondary", text: msg.msgRemove });
-        remove.addEventListener("click", function () {
-          if (window.confirm(msg.msgConfirmRemove)) { Live.send("card.remove", { id: card.id }); }
-        });
-        var excerpt = Picker ? el("button", { type: "button", className: "secondary", text: msg.msgAddExcerpt }) : null;
-        if (excerpt) { excerpt.addEventListener("click", function () { Picker.open(card.id, excerpt); }); }
-        return el("div", { className: "actions card-actions" }, [edit, excerpt, mergeSel, split, remove]);
+        var own = parseInt(sel.closest(".axis-card").dataset.cardId, 10);
+        var keep = sel.value;
+        while (sel.options.length > 1) { sel.remove(1); }
+        this.order.forEach(function (id) { if (id !== own) { sel.appendChild(el("option", { value: String(id), text: self.cards[id].name })); } });
+        sel.value = keep;
+        sel.dataset.filled = "1";
+        delete sel.dataset.stale;
       },
       confirmMerge: function (fromId, intoId, opener) {
         var dlg = document.getElementById("merge-confirm");
         var from = this.cards[fromId], into = this.cards[intoId];
         if (!dlg || !from || !into) { if (opener) { opener.value = ""; } return; }
         document.getElementById("merge-from").textContent = from.name;
-        document.getElementById("merge-from-by").textContent = "(" + msg.msgBy + " " + (from.by || "?") + ")";
+        document.getElementById("merge-from-by").textContent = "(" + notices.by + " " + (from.by || "?") + ")";
         document.getElementById("merge-into").textContent = into.name;
-        document.getElementById("merge-into-by").textContent = "(" + msg.msgBy + " " + (into.by || "?") + ")";
+        document.getElementById("merge-into-by").textContent = "(" + notices.by + " " + (into.by || "?") + ")";
         this.merging = { from: fromId, into: intoId, opener: opener };
         dlg.showModal();
         document.getElementById("merge-cancel").focus();  // the safe choice has the focus
@@ -469,28 +448,14 @@
         this.merging = null;
         if (!m) { return; }
         if (confirmed) {
-          if (!this.cards[m.from] || !this.cards[m.into]) { this.status(msg.msgMergeGone, true); }
+          if (!this.cards[m.from] || !this.cards[m.into]) { this.status(notices["merge-gone"], true); }
           else { Live.send("card.merge", { ids: [m.from], into: m.into, confirm: true }); }
         }
         var sel = document.getElementById("merge-" + m.from);
         if (sel) { sel.value = ""; sel.focus(); }
       },
-      merges: function (card, observer) {
-        if (!card.merges || !card.merges.length) { return null; }
-        var ul = el("ul", { className: "merges" });
-        card.merges.forEach(function (m) {
-          var li = el("li", {}, [el("span", { className: "muted", text: msg.msgMergedIn }),
-            el("q", { className: "user-text", text: m.name }),
-            el("span", { className: "muted", text: "(" + msg.msgBy + " " + (m.author || "?") + " · " + msg.msgMergedBy + " " + (m.by || "?") + ")" })]);
-          if (!observer) {
-            var undo = el("button", { type: "button", className: "secondary link", text: msg.msgUndoMerge,
-              "aria-label": msg.msgUndoMerge + ": " + m.name });
-            undo.addEventListener("click", function () { undo.disabled = true; Live.send("card.unmerge", { event: m.event }); });
-            li.appendChild(undo);
-          }
-          ul.appendChild(li);
-        });
-        return ul;
+      editorsOf: function (id) {
+        return this.present.filter(function (p) { return p.editing === id && p.who !== cfg.me; }).map(function (p) { return p.who; });
       },
       renderPresence: function () {
         var p = document.getElementById("board-presence");
@@ -500,43 +465,31 @@
         });
         var self = this;
         this.order.forEach(function (id) {
-          var node = document.getElementById("card-" + id);
+          var node = self.node(id);
           if (!node) { return; }
           var badge = node.querySelector("header .editing");
           var editors = self.editorsOf(id);
           if (badge) { badge.remove(); }
-          if (editors.length) { node.querySelector("header").appendChild(el("span", { className: "badge warn editing", text: editors.join(", ") + " · " + msg.msgEditing })); }
+          if (editors.length) { node.querySelector("header").appendChild(el("span", { className: "badge warn editing", text: editors.join(", ") + " · " + notices.editing })); }
         });
-      },
-      renderTally: function () {
-        var ol = document.getElementById("vote-tally");
-        ol.textContent = "";
-        this.tally.forEach(function (t) {
-          ol.appendChild(el("li", {}, [el("span", { className: "user-text", text: t.name }),
-            el("span", { className: "muted", text: " · " + t.points + " " + msg.msgPoints + " · top 3: " + t.top3 + " · top 5: " + t.top5 })]));
-        });
-      },
-      renderRanking: function () {
-        var ol = document.getElementById("final-ranking");
-        ol.textContent = "";
-        this.ranking.forEach(function (r) { ol.appendChild(el("li", { className: "user-text" + (r.rank <= 3 ? " top3" : ""), text: r.name })); });
       },
       renderPlaces: function () {
         var self = this;
+        if (!this.loaded) { return; }  // the places need my vote: from the first snapshot on
         [["vote-places", this.myVote, "vote"], ["ranking-places", this.ranking.map(function (r) { return r.id; }), "rank"]].forEach(function (spec) {
-          var box = document.getElementById(spec[0]);
-          if (!box) { return; }
+          var placeBox = document.getElementById(spec[0]);
+          if (!placeBox) { return; }
           var current = [];
-          box.querySelectorAll("select").forEach(function (s) { current.push(s.value); });
+          placeBox.querySelectorAll("select").forEach(function (s) { current.push(s.value); });
           if (!current.length) { current = spec[1].map(String); }
-          box.textContent = "";
+          placeBox.textContent = "";
           for (var i = 1; i <= 5; i++) {
             var id = spec[2] + "-place-" + i;
             var sel = el("select", { id: id, name: "place" + i });
             sel.appendChild(el("option", { value: "", text: "—" }));
             self.order.forEach(function (cid) { sel.appendChild(el("option", { value: String(cid), text: self.cards[cid].name })); });
             sel.value = self.cards[current[i - 1]] ? current[i - 1] : "";
-            box.appendChild(el("div", { className: "place" }, [el("label", { "for": id, text: String(i) + (i <= 3 ? " ★" : "") }), sel]));
+            placeBox.appendChild(el("div", { className: "place" }, [el("label", { "for": id, text: String(i) + (i <= 3 ? " ★" : "") }), sel]));
           }
         });
       },
@@ -553,46 +506,47 @@
       handle: function (m) {
         var p = m.payload || {};
         switch (m.kind) {
-          case "offline": this.status(msg.msgOffline, true); break;
-          case "card": this.upsert(p.card); break;
-          case "card_text":
-            var known = this.cards[p.card.id];
-            if (known) { this.upsert(Object.assign({}, known, p.card)); } else { this.load(); }
-            break;
+          case "offline": this.status(notices.offline, true); break;
+          case "card": this.applyCard(p.card, p.html); break;
+          case "card_text": this.applyText(p.card, p.html); break;
           case "card_removed":
             if (this.merging && (this.merging.from === p.id || this.merging.into === p.id)) {
               document.getElementById("merge-confirm").close();
-              this.status(msg.msgMergeGone, true);
+              this.status(notices["merge-gone"], true);
             }
             this.remove(p.id);
             break;
-          case "merged": this.status(msg.msgMerged); break;
-          case "unmerged": this.status(msg.msgUnmerged); break;
+          case "merged": this.status(notices.merged); break;
+          case "unmerged": this.status(notices.unmerged); break;
           case "presence":
             this.present = this.present.filter(function (x) { return x.who !== p.who; });
             if (p.here) { this.present.push({ who: p.who, editing: p.editing }); }
             this.present.sort(function (a, b) { return a.who < b.who ? -1 : 1; });
             this.renderPresence();
             break;
-          case "votes": this.tally = p.tally || []; this.renderTally(); break;
-          case "voted": this.status(msg.msgVoted); break;
-          case "ranking": this.ranking = p.ranking || []; this.renderRanking(); this.renderPlaces(); break;
+          case "votes": fill(document.getElementById("vote-tally"), p.html); break;
+          case "voted": this.status(notices.voted); break;
+          case "ranking":
+            this.ranking = p.ranking || [];
+            fill(document.getElementById("final-ranking"), p.html);
+            this.renderPlaces();
+            break;
           case "saved":  // the ack carries the saved text: shown even if the broadcast never comes
-            if (p.card && this.cards[p.id]) { this.upsert(Object.assign({}, this.cards[p.id], p.card)); }
+            if (p.card && p.html && this.cards[p.id]) { this.applyText(p.card, p.html); }
             this.stopEdit(p.id);
             break;
-          case "created": if (p.card) { this.upsert(p.card); } break;
+          case "created": if (p.card) { this.applyCard(p.card, p.html); } break;
           case "conflict":
             var id = p.current.id;
-            this.cards[id] = p.current.status === "active" ? p.current : this.cards[id];
             this.conflicts[id] = p;
             if (this.drafts[id]) { this.drafts[id].version = p.current.version; }
-            if (this.cards[id]) { this.renderCard(this.cards[id]); }
+            var cnode = this.node(id);
+            if (cnode) { var old = cnode.querySelector(".conflict"); if (old) { old.remove(); } this.decorate(cnode); }
             break;
           case "error":
             this.status(p.reason, true);
             if (Picker) { Picker.failed(p); }
-            if (p.action === "card.unmerge") { this.renderCards(); }  // its button was disabled on click
+            if (p.action === "card.unmerge") { box.querySelectorAll("[data-unmerge]").forEach(function (b) { b.disabled = false; }); }
             break;
           case "example_added": if (Picker) { Picker.attached(p); } break;
           case "job": if (window.CalmaMap) { window.CalmaMap.job(p); } break;
@@ -688,7 +642,76 @@
         Live.send("ranking", { ids: Board.placesOf("ranking-places") });
       });
     }
-    Board.load();  // show the board at once; the socket's "open" re-syncs it
+    // The cards' controls: one listener each for the whole board (cards come and go as HTML).
+    box.addEventListener("click", function (ev) {
+      var node = ev.target.closest(".axis-card");
+      if (!node) { return; }
+      var id = parseInt(node.dataset.cardId, 10);
+      var b = ev.target.closest("[data-card-action]");
+      if (b) {
+        var card = Board.cards[id];
+        switch (b.dataset.cardAction) {
+          case "edit": Board.startEdit(id); break;
+          case "excerpt": if (Picker) { Picker.open(id, b); } break;
+          case "split":
+            var names = window.prompt(notices["split-names"], card.name + " (1)\n" + card.name + " (2)");
+            if (!names) { return; }
+            var parts = names.split(/\n|;/).map(function (s) { return s.trim(); }).filter(Boolean)
+              .map(function (n) { return { name: n, definition: card.definition }; });
+            Live.send("card.split", { id: id, parts: parts });
+            break;
+          case "remove": if (window.confirm(notices["confirm-remove"])) { Live.send("card.remove", { id: id }); } break;
+        }
+        return;
+      }
+      b = ev.target.closest("[data-unmerge]");
+      if (b) { b.disabled = true; Live.send("card.unmerge", { event: parseInt(b.dataset.unmerge, 10) }); return; }
+      if (ev.target.closest(".card-editor .cancel")) { Board.stopEdit(id); return; }
+      b = ev.target.closest("[data-conflict]");
+      if (b) {
+        var c = Board.conflicts[id];
+        if (!c) { return; }
+        if (b.dataset.conflict === "mine") {
+          Live.send("card.update", { id: id, name: c.yours.name, definition: c.yours.definition, version: c.current.version });
+          Board.drafts[id] = { name: c.yours.name, definition: c.yours.definition, version: c.current.version };
+        } else {
+          Board.stopEdit(id);
+        }
+      }
+    });
+    box.addEventListener("change", function (ev) {
+      var sel = ev.target.closest("select[data-card-merge]");
+      // Nothing is merged until the person confirms, in a dialog that names both cards.
+      if (sel && sel.value) { Board.confirmMerge(parseInt(sel.closest(".axis-card").dataset.cardId, 10), parseInt(sel.value, 10), sel); }
+    });
+    ["focusin", "pointerdown"].forEach(function (type) {
+      box.addEventListener(type, function (ev) {
+        var sel = ev.target.closest && ev.target.closest("select[data-card-merge][data-stale]");
+        if (sel) { Board.fillMerge(sel); }
+      });
+    });
+    box.addEventListener("input", function (ev) {
+      var form = ev.target.closest(".card-editor");
+      var draft = form && Board.drafts[parseInt(form.dataset.cardId, 10)];
+      if (draft) { draft.name = form.elements.name.value; draft.definition = form.elements.definition.value; }
+    });
+    box.addEventListener("submit", function (ev) {
+      var form = ev.target;
+      if (form.matches(".card-editor")) {
+        ev.preventDefault();
+        var id = parseInt(form.dataset.cardId, 10);
+        var draft = Board.drafts[id];
+        if (draft) { Live.send("card.update", { id: id, name: draft.name, definition: draft.definition, version: draft.version }); }
+      } else if (form.matches(".comment-form")) {
+        ev.preventDefault();
+        var input = form.querySelector("input");
+        if (!input.value.trim()) { return; }
+        Live.send("card.comment", { id: parseInt(form.dataset.comment, 10), text: input.value });
+        input.value = "";
+      }
+    });
+    Board.changed(true);  // the cards the page came with
+    Board.load();  // up to date at once; the socket's "open" re-syncs it
     Live.connect();
   }
 

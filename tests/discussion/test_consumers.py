@@ -6,7 +6,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
-from tests.discussion.wsclient import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 
 from discussion import selectors
 from discussion.models import Axis, BoardPresence

@@ -19,7 +19,7 @@ from discussion import selectors, services
 from discussion.models import Axis, AxisComment, AxisExample, AxisSource, AxisStatus
 from discussion.routing import websocket_urlpatterns
 from tests.discussion.conftest import build, goto
-from tests.discussion.wsclient import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 
 app = URLRouter(websocket_urlpatterns)
 # A window far longer than the test, so a count never straddles two fixed windows.

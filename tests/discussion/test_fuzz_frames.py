@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from calma.routing import websocket_urlpatterns
 from discussion.models import Axis
 from tests.discussion.conftest import build, goto
-from tests.discussion.wsclient import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 from workshops.events import group_name
 
 pytestmark = pytest.mark.django_db(transaction=True)

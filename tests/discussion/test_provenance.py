@@ -356,3 +356,26 @@ def test_any_session_gives_a_chained_history_and_resolvable_ids(discuss, ops):
             assert axis["proposed_by"] == Axis.objects.get(pk=axis["axis_id"]).created_by.pseudonym
             assert set(axis["lineage"]) <= set(cards)
         transaction.set_rollback(True)
+
+
+def test_axis_provenance_queries_do_not_grow_with_cards_and_labels(discuss):
+    """Sources, an attribute's codes, each code's highlights and the examples are prefetched
+    for all axes: more cards with more labels cost no more queries (issue 14 §2)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    d = discuss
+    p1, p2, _p3 = d.people
+    goto(d, 4)
+    first = services.axis_create(membership=p1, name="Bias", definition="Favours one side")
+    services.axis_attach_label(membership=p2, axis_id=first.pk, key="code:religious bias")
+    with CaptureQueriesContext(connection) as one:
+        assert len(selectors.axis_provenance(d.workshop)) == 1
+    for n in range(4):
+        axis = services.axis_create(membership=p1, name=f"Card {n}", definition="d")
+        services.axis_attach_label(membership=p2, axis_id=axis.pk, key="code:religious bias")
+        services.axis_attach_label(membership=p1, axis_id=axis.pk, key="attribute:balance")
+    with CaptureQueriesContext(connection) as five:
+        cards = selectors.axis_provenance(d.workshop)
+    assert len(cards) == 5 and all(c["codes"] or c["attributes"] for c in cards)
+    assert len(five) <= len(one) + 2, [q["sql"][:120] for q in five.captured_queries]

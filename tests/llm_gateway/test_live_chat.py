@@ -13,7 +13,7 @@ from channels.routing import URLRouter
 from llm_gateway import services
 from llm_gateway.models import MessageStatus
 from llm_gateway.routing import websocket_urlpatterns
-from tests.discussion.wsclient import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 from workshops.text import shorten
 
 from .conftest import answers

@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 
-from tests.discussion.wsclient import WebsocketCommunicator
+from channels.testing import WebsocketCommunicator
 from tests.factories import make_participant, make_workshop
 from workshops.models import Stage, Workshop
 from workshops.routing import websocket_urlpatterns

@@ -325,7 +325,7 @@ async def test_every_socket_route_admits_each_role_as_expected(settings):
     from channels.routing import URLRouter
 
     from calma.routing import websocket_urlpatterns
-    from tests.discussion.wsclient import WebsocketCommunicator
+    from channels.testing import WebsocketCommunicator
     from tests.routes import ROLES, build_stage, socket_path, socket_routes
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,173 @@
+"""Writes of the session: segment, open/close, reveal, spotlight, timer; segment 1 picks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from coding.models import Attribute
+from discussion import events, selectors
+from discussion.models import DEFINITION_MAX, NAME_MAX, Pick, Segment, Session
+from discussion.services._common import (
+    NotAllowed,
+    _clean_text,
+    _log,
+    _require_facilitator,
+    _require_member,
+    _require_segment,
+)
+from workshops.models import Membership, Role, Workshop
+from workshops.text import normalize
+
+
+def _session_changed(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).update(version=F("version") + 1)
+    session.refresh_from_db()
+    payload = selectors.session_data(session)
+    events.board(session.workshop_id, "session", payload)
+    events.workshop(session.workshop_id, "discuss.session", {"segment": session.segment, "version": session.version})
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+def session_get(*, workshop: Workshop) -> Session:
+    """The workshop's session (created on first use); called inside other services' transactions."""
+    session, _created = Session.objects.get_or_create(workshop=workshop)
+    session.workshop = workshop
+    return session
+
+
+@transaction.atomic
+def session_set_segment(*, workshop: Workshop, by: Membership, segment: int, open: bool = True) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    try:
+        segment = int(segment)
+    except (TypeError, ValueError):
+        raise ValidationError({"segment": _("No such segment.")}) from None
+    if segment not in Segment.values:
+        raise ValidationError({"segment": _("No such segment.")})
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    previous = session.segment
+    session.segment = segment
+    session.segment_open = bool(open)
+    session.timer_ends_at = None if previous != segment else session.timer_ends_at
+    if segment == Segment.PRESENTATIONS and previous != segment:
+        session.spotlight = None
+    session.save()
+    _log(workshop.id, by, "segment", segment=segment, previous=previous, open=session.segment_open)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_open(*, workshop: Workshop, by: Membership, open: bool) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.segment_open = bool(open)
+    session.save(update_fields=["segment_open", "updated_at"])
+    _log(workshop.id, by, "open" if open else "close", segment=session.segment)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_reveal_picks(*, workshop: Workshop, by: Membership, revealed: bool = True) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.picks_revealed = bool(revealed)
+    session.save(update_fields=["picks_revealed", "updated_at"])
+    _log(workshop.id, by, "reveal" if revealed else "hide")
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_spotlight(*, workshop: Workshop, by: Membership, membership_id) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    target = None
+    if membership_id not in (None, "", 0, "0"):
+        try:
+            target = Membership.objects.active().get(workshop=workshop, pk=int(membership_id), role=Role.PARTICIPANT)
+        except (Membership.DoesNotExist, TypeError, ValueError):
+            raise ValidationError({"spotlight": _("No such participant.")}) from None
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.spotlight = target
+    session.save(update_fields=["spotlight", "updated_at"])
+    _log(workshop.id, by, "spotlight", participant=target.pseudonym if target else None)
+    _session_changed(session)
+    return session
+
+
+@transaction.atomic
+def session_set_timer(*, workshop: Workshop, by: Membership, minutes) -> Session:
+    _require_facilitator(by)
+    _require_member(by, workshop)
+    try:
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        raise ValidationError({"minutes": _("Enter a number of minutes.")}) from None
+    if not 0 <= minutes <= 180:
+        raise ValidationError({"minutes": _("Between 0 and 180 minutes.")})
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    session.timer_ends_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    session.save(update_fields=["timer_ends_at", "updated_at"])
+    _log(workshop.id, by, "timer", minutes=minutes)
+    _session_changed(session)
+    return session
+
+
+# --- segment 1: picks -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def picks_save(*, membership: Membership, picks: list[dict]) -> list[Pick]:
+    """Replace a participant's top three. Each item: {name, definition, attribute_id?}; empty items are skipped."""
+    session = session_get(workshop=membership.workshop)
+    _require_segment(membership, session, (Segment.TOP_THREE,))
+    if not membership.is_participant:
+        raise NotAllowed(_("Only participants pick a top three."))
+    if len(picks) > 3:
+        raise ValidationError(_("Pick at most three."))
+    cleaned = []
+    seen = set()
+    for index, item in enumerate(picks, start=1):
+        name = _clean_text(item.get("name"), max_length=NAME_MAX, field=f"name_{index}", required=False)
+        definition = _clean_text(item.get("definition"), max_length=DEFINITION_MAX, field=f"definition_{index}", required=False)
+        attribute = None
+        if item.get("attribute_id"):
+            attribute = Attribute.objects.filter(pk=item["attribute_id"], membership=membership).first()
+            if attribute is None:
+                raise ValidationError({f"attribute_{index}": _("Choose one of your own attributes.")})
+            name = name or attribute.name
+            definition = definition or attribute.definition
+        if not name:
+            continue
+        if not definition:
+            raise ValidationError({f"definition_{index}": _("Give a definition in your own words.")})
+        if normalize(name) in seen:
+            raise ValidationError({f"name_{index}": _("You picked this one already.")})
+        seen.add(normalize(name))
+        cleaned.append((name, definition, attribute))
+    Pick.objects.filter(membership=membership).delete()
+    created = [
+        Pick.objects.create(membership=membership, position=pos, name=n, definition=d, attribute=a)
+        for pos, (n, d, a) in enumerate(cleaned, start=1)
+    ]
+    _log(membership.workshop_id, membership, "picks", count=len(created))
+    events.workshop(membership.workshop_id, "discuss.picks", {})
+    return created
