@@ -231,10 +231,11 @@ def choose_backend(texts: list[str], workshop_language: str = "en") -> tuple[Bac
     so the same meaning in two languages lands together. minilm / e5 / gateway force one."""
     setting = conf.embedding_backend()
     info = languages(texts)
+    mixed = info["not_english"] >= max(2, int(0.02 * max(1, info["labels"])))
+    info["mixed"] = mixed
     if setting != "auto":
         chosen, reason = setting, "configured"
     else:
-        mixed = info["not_english"] >= max(2, int(0.02 * max(1, info["labels"])))
         if mixed or (workshop_language or "en").split("-")[0] != "en":
             chosen = conf.multilingual_backend()
             reason = "languages" if mixed else "workshop_language"
@@ -531,7 +532,7 @@ def embedding_note(version) -> dict | None:
     scripts = info.get("scripts") or {}
     return {"backend": info.get("backend"), "title": info.get("title"), "multilingual": bool(info.get("multilingual")),
             "reason": info.get("reason"), "scripts": scripts,
-            "several_languages": len([s for s in scripts if s]) > 1 or bool(info.get("not_english"))}
+            "several_languages": bool(info.get("mixed"))}
 
 
 def compute(workshop, *, full_layout: bool = False, progress=None) -> MapResult:
