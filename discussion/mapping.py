@@ -193,8 +193,22 @@ def script_of(text: str) -> str:
     return max(sorted(counts), key=lambda n: counts[n])
 
 
+def _english_word(word: str, vocab: frozenset) -> bool:
+    """A whole English word-piece (also after a plural/tense suffix or British -isation), or an
+    unknown word with an English ending (consonant, e or y: "stereotype", "nuanced"). Swahili,
+    Spanish and transliterated Hindi words mostly end in a, i, o or u and are not word-pieces."""
+    if word in vocab:
+        return True
+    for suffix in ("s", "es", "ed", "d", "ing", "ly"):
+        if word.endswith(suffix) and word[: -len(suffix)] in vocab:
+            return True
+    if "isation" in word and word.replace("isation", "ization") in vocab:
+        return True
+    return word[-1] not in "aiou"
+
+
 def looks_english(text: str) -> bool:
-    """A Latin-script label most of whose words are whole English word-pieces."""
+    """A Latin-script label most of whose words look English (see _english_word)."""
     import re
 
     words = re.findall(r"[a-z]+", text.casefold())
@@ -203,8 +217,8 @@ def looks_english(text: str) -> bool:
     vocab = _english_vocab()
     if not vocab:
         return True
-    known = sum(1 for w in words if w in vocab)
-    return known * 2 >= len(words)
+    known = sum(1 for w in words if _english_word(w, vocab))
+    return known * 2 > len(words) or (len(words) == 1 and known == 1)
 
 
 def languages(texts: list[str]) -> dict:
