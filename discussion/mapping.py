@@ -317,15 +317,14 @@ def _enable_numba_cache() -> int:
     """Turn on numba's on-disk cache for UMAP's and pynndescent's compiled functions (most are
     compiled without `cache=True`), in NUMBA_CACHE_DIR, so a new worker loads machine code
     instead of compiling for half a minute. Returns how many functions were switched on."""
-    import importlib
-    import sys
-
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
     count = 0
     for name in [m for m in list(sys.modules) if m.split(".")[0] in ("umap", "pynndescent")]:
-        module = importlib.import_module(name)
+        module = sys.modules.get(name)
+        if module is None:
+            continue
         for value in list(vars(module).values()):
             if isinstance(value, Dispatcher) and isinstance(getattr(value, "_cache", None), NullCache):
                 try:
