@@ -273,22 +273,42 @@ def _e5_available() -> bool:
 
 def _cosine_distances(X: np.ndarray, Y: np.ndarray, same: bool) -> np.ndarray:
     """What umap.distances.cosine gives pair by pair (1 - cos; 0 for two zero vectors, 1 for one),
-    computed as one matrix product. float32 out, like sklearn's callable path for float32 in."""
-    X64 = np.asarray(X, dtype=np.float64)
-    Y64 = X64 if same else np.asarray(Y, dtype=np.float64)
-    nx = np.einsum("ij,ij->i", X64, X64)
-    ny = nx if same else np.einsum("ij,ij->i", Y64, Y64)
-    denom = np.sqrt(np.outer(nx, ny))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = 1.0 - (X64 @ Y64.T) / denom
-    zx, zy = nx == 0.0, ny == 0.0
+    computed as one float32 matrix product of the row-normalised inputs (float32 out, like
+    sklearn's callable path for float32 input; equal to the per-pair values to ~1e-6)."""
+    def unit(a):
+        a = np.asarray(a, dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64))
+        zero = norms == 0.0
+        return (a / np.where(zero, 1.0, norms)[:, None]).astype(np.float32), zero
+
+    xn, zx = unit(X)
+    yn, zy = (xn, zx) if same else unit(Y)
+    d = 1.0 - xn @ yn.T
     if zx.any() or zy.any():
         d[np.ix_(zx, ~zy)] = 1.0
         d[np.ix_(~zx, zy)] = 1.0
         d[np.ix_(zx, zy)] = 0.0
     if same:
-        d = (d + d.T) / 2.0
-    return np.maximum(d, 0.0).astype(np.float32)
+        d = (d + d.T) * np.float32(0.5)
+    np.maximum(d, 0.0, out=d)
+    return d.astype(np.float32, copy=False)
+
+
+def _knn_indices(dmat: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """umap.utils.fast_knn_indices (a full stable argsort of every row) by partial selection:
+    the same neighbours in the same order (ties by index), without sorting 2,000 values per row."""
+    n = dmat.shape[0]
+    k = min(n_neighbors, dmat.shape[1])
+    out = np.empty((n, n_neighbors), dtype=np.int32)
+    if k < n_neighbors or k == dmat.shape[1]:
+        out[:, :k] = np.argsort(dmat, axis=1, kind="stable")[:, :k]
+        return out
+    kth = np.partition(dmat, k - 1, axis=1)[:, k - 1]
+    for row in range(n):
+        candidates = np.flatnonzero(dmat[row] <= kth[row])  # every tie at the boundary too
+        order = np.lexsort((candidates, dmat[row, candidates]))
+        out[row] = candidates[order[:k]]
+    return out
 
 
 def _install_fast_pairwise(umap_module) -> None:
@@ -311,6 +331,15 @@ def _install_fast_pairwise(umap_module) -> None:
     pairwise_distances._calma_fast = True
     pairwise_distances.__wrapped__ = original
     umap_.pairwise_distances = pairwise_distances
+    knn_original = umap_.fast_knn_indices
+
+    def fast_knn_indices(X, n_neighbors):
+        if isinstance(X, np.ndarray) and X.ndim == 2 and np.isfinite(X).all():
+            return _knn_indices(X, n_neighbors)
+        return knn_original(X, n_neighbors)
+
+    fast_knn_indices.__wrapped__ = knn_original
+    umap_.fast_knn_indices = fast_knn_indices
 
 
 def _enable_numba_cache() -> int:
