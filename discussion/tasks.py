@@ -3,7 +3,9 @@
 The map is a job of kind `map` (workshops/jobs.py: claim, heartbeat, progress, sweep); this
 module holds its work function. The worker loads the embedding model and compiles UMAP when
 its process starts (`worker_process_init` for prefork children, `worker_ready` for the
-solo/threads pools), not per task.
+solo/threads pools), not per task. UMAP's compiled code comes from numba's on-disk cache
+(NUMBA_CACHE_DIR, see discussion.mapping.umap_module) after the first worker has filled it,
+and the English model loads without torch, so warm-up takes seconds, not most of a minute.
 """
 
 from __future__ import annotations

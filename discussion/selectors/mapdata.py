@@ -134,4 +134,11 @@ def map_data(workshop, membership) -> dict:
         "unplaced": missing,
         "me": membership.pseudonym,
         "job": job_data(latest_job(workshop)),
+        "embedding": _embedding_note(version),
     }
+
+
+def _embedding_note(version):
+    from discussion.mapping import embedding_note  # mapping imports this module
+
+    return embedding_note(version)

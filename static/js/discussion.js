@@ -723,7 +723,16 @@
       data: null, selected: null, cards: [],
       load: function () {
         var self = this;
-        return getJSON(cfg.mapUrl).then(function (data) { self.data = data; self.fillParticipants(); self.render(); self.job(data.job || {}); });
+        return getJSON(cfg.mapUrl).then(function (data) { self.data = data; self.fillParticipants(); self.render(); self.job(data.job || {}); self.embedding(data.embedding); });
+      },
+      embedding: function (e) {
+        // Facilitators only (the element is in their page): which embedding placed this map, and what it means.
+        var p = document.getElementById("map-embedding");
+        if (!p) { return; }
+        if (!e || !e.title) { p.hidden = true; return; }
+        var meaning = e.multilingual ? p.dataset.multi : (e.several_languages ? p.dataset.englishMixed : p.dataset.english);
+        p.textContent = p.dataset.title + " " + e.title + ". " + meaning;
+        p.hidden = false;
       },
       fillParticipants: function () {
         var sel = document.getElementById("map-participant");
