@@ -21,3 +21,20 @@ def shorten(text: str | None, limit: int) -> str:
         if boundary >= max(1, (limit - 1) // 3):  # unless that loses more than two thirds
             cut = cut[:boundary]
     return cut.rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def normalize(text: str | None) -> str:
+    """The one comparison key for people's text (search, labels that must match): Unicode
+    compatibility-composed (NFKC: a decomposed "é" or "क़" equals the composed one, full-width
+    letters equal ASCII), case-folded where the script has case (ß -> ss), whitespace collapsed.
+    Scripts without case (Devanagari, Arabic) are only normalised."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return unicodedata.normalize("NFC", " ".join(folded.split()))
+
+
+def contains(text: str | None, query: str | None) -> bool:
+    """Whether `query` occurs in `text`, whatever their normalisation or case."""
+    q = normalize(query)
+    return bool(q) and q in normalize(text)

@@ -1,4 +1,16 @@
 // Site-wide behaviour. No inline script anywhere (the CSP forbids it).
+
+// The one comparison key for people's text in the browser, like workshops.text.normalize on the
+// server: NFKC (composed and decomposed spellings match), lower case where the script has case,
+// whitespace collapsed. Search boxes compare CalmaText.normalize(label) with the query's.
+window.CalmaText = {
+  normalize: function (text) {
+    var s = String(text == null ? "" : text);
+    if (s.normalize) { s = s.normalize("NFKC"); }
+    s = s.toLowerCase().replace(/\s+/g, " ").trim();
+    return s.normalize ? s.normalize("NFC") : s;
+  }
+};
 (function () {
   "use strict";
 
