@@ -203,8 +203,6 @@ class AccountLoginForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
-    language = forms.ChoiceField(label=_("Your language"), required=False, choices=(),
-                                 help_text=_("The pages you see will be in this language. You can change it at any time."))
     agree = forms.BooleanField(
         label=_("I have read the above and agree to take part."), required=True,
         error_messages={"required": _("Tick the box to agree, or leave the page if you do not want to take part.")},

@@ -33,6 +33,12 @@ FACILITATOR_TEMPLATES = {
     "evaluation/staff_links.html",
 }
 FACILITATOR_LANGUAGES = ("hi", "es")
+# Python modules whose strings only facilitators, researchers or the admin read (model
+# verbose names of configuration models, app descriptions, the default Familiarize content that
+# is created in the workshop's language, the judge's prompts). Strings of every other module are
+# participant-facing (stage names, form labels, error messages).
+FACILITATOR_MODULES = ("apps.py", "admin.py", "workshops/defaults.py", "llm_gateway/forms.py",
+                       "llm_gateway/models.py", "evaluation/judging.py", "evaluation/models.py")
 
 # Text that is the same in every language: the product's name, symbols, separators.
 ALLOWED_TEXT = {"CALMA", "×", "·", "—", "–", "…", "→", "←", "↑", "↓", "✓", "✕", "%", "/", "(", ")", ":", "#", "A", "B"}
@@ -57,10 +63,12 @@ def _shipped() -> list[str]:
 
 
 def _participant_facing(entry) -> bool:
-    return any(
-        path.startswith("templates/") and path.removeprefix("templates/") not in FACILITATOR_TEMPLATES
-        for path, _line in entry.occurrences
-    )
+    def participant_path(path: str) -> bool:
+        if path.startswith("templates/"):
+            return path.removeprefix("templates/") not in FACILITATOR_TEMPLATES
+        return not path.endswith(FACILITATOR_MODULES)
+
+    return any(participant_path(path) for path, _line in entry.occurrences)
 
 
 def _translated(entry) -> bool:
@@ -106,8 +114,10 @@ def test_translations_keep_their_placeholders(language):
         if entry.msgid_plural:
             wanted = _placeholders(entry.msgid_plural)
             forms = list(entry.msgstr_plural.values())
-            # A singular form may drop the number ("one highlight"); the others keep every placeholder.
-            bad = any(set(_placeholders(f)) - set(wanted) for f in forms) or any(_placeholders(f) != wanted for f in forms[1:])
+            # A form for one (or two) may drop the number ("one highlight"): no form adds a
+            # placeholder, and the general plural form keeps every one.
+            bad = any(set(_placeholders(f)) - set(wanted) for f in forms) or _placeholders(
+                entry.msgstr_plural[max(entry.msgstr_plural)] if language != "ar" else entry.msgstr_plural[0]) != wanted
         else:
             bad = _placeholders(entry.msgstr) != _placeholders(entry.msgid)
         if bad:
