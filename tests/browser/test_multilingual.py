@@ -22,7 +22,7 @@ ARABIC_ANSWER = "قال النموذج: اسأل الطبيب عن جرعة دو
 
 # What each person must read on each page: (path, a phrase of the page in their language).
 PAGES = {
-    "hi": {"orientation": "परिचय", "practice": "अभ्यास: खुली कोडिंग", "readiness": "तैयारी जाँच",
+    "hi": {"orientation": "परिचय", "practice": "अभ्यास: ओपन कोडिंग", "readiness": "तैयारी जाँच",
            "interact": "मेरी बातचीतें", "reflect": "चिंतन: कोडिंग", "transcript": "कोड कैसे करें",
            "discuss": "समूह चर्चा", "evaluate": "उत्तरों की रेटिंग", "stage": "बातचीत"},
     "ar": {"orientation": "التمهيد", "practice": "تمرين: الترميز المفتوح", "readiness": "اختبار الجاهزية",
@@ -110,16 +110,16 @@ def test_three_participants_each_in_their_own_language(new_page, tmp_path):
     members = {"hi": hindi, "ar": arabic, "en": english}
     answers = {"hi": HINDI_ANSWER, "ar": ARABIC_ANSWER, "en": "Ask a doctor about the dose of children's medicine."}
     conversations = {}
+    services.workshop_set_stage(workshop=workshop, stage=Stage.REFLECT, by=facilitator.user)
     for language, member in members.items():
         conversation = make_conversation(member, turns=[("?", answers[language])])
         answer = conversation.messages.get(role="assistant")
         text = answer.content
-        start = text.index(":") + 2
+        start = text.find(":") + 2 if ":" in text else 0
         coding_services.annotation_create(membership=member, message_id=answer.id, start=start,
                                           end=min(len(text), start + 20), codes=[{"hi": "डॉक्टर से पूछें",
                                           "ar": "السلامة الطبية", "en": "Medical safety"}[language]])
         conversations[language] = conversation
-    services.workshop_set_stage(workshop=workshop, stage=Stage.REFLECT, by=facilitator.user)
     for language, page in people.items():
         page.goto(f"/w/{slug}/reflect/")
         _check(page, language, PAGES[language]["reflect"], tmp_path / f"{language}-reflect.png")

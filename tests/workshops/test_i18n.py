@@ -201,3 +201,121 @@ def test_template_scan_finds_untranslated_text():
     assert _untranslated_text('{% load i18n %}<p>{% translate "Hello" %} · CALMA</p>') == []
     assert _untranslated_text('{% blocktranslate %}Hi {{ n }} there{% endblocktranslate %}<b>{{ x }}</b>') == []
     assert _untranslated_text('<a href="{% url "x" %}" class="y">{{ a }} items</a>') == ["items"]
+
+
+# --- Each person's language and the workshop's content ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_participant_pages_use_their_own_language_and_content_falls_back(client):
+    from tests.factories import make_participant, make_workshop
+    from workshops import services
+
+    workshop = make_workshop(language="en", deployment_context="A helper for parents.")
+    services.workshop_translations_save(workshop=workshop, language="ar", questions={},
+                                        texts={"deployment_context": "مساعد للأهل."})
+    arabic, swahili, english = (make_participant(workshop) for _ in range(3))
+    services.membership_set_language(membership=arabic, language="ar")
+    services.membership_set_language(membership=swahili, language="sw")
+
+    client.force_login(arabic.user)
+    page = client.get(f"/w/{workshop.slug}/familiarize/").content.decode()
+    assert '<html lang="ar" dir="rtl">' in page and "مساعد للأهل." in page and "التمهيد" in page
+    client.force_login(swahili.user)  # no Swahili context written: the workshop's own text
+    page = client.get(f"/w/{workshop.slug}/familiarize/").content.decode()
+    assert '<html lang="sw" dir="ltr">' in page and "A helper for parents." in page and "Utangulizi" in page
+    client.force_login(english.user)
+    page = client.get(f"/w/{workshop.slug}/familiarize/").content.decode()
+    assert '<html lang="en" dir="ltr">' in page and "Orientation" in page
+
+
+@pytest.mark.django_db
+def test_header_picker_sets_the_members_language_and_goes_back(client):
+    from tests.factories import make_participant, make_workshop
+
+    workshop = make_workshop(language="hi")
+    member = make_participant(workshop)
+    client.force_login(member.user)
+    page = client.get(f"/w/{workshop.slug}/").content.decode()
+    assert '<html lang="hi"' in page and 'name="language"' in page
+    response = client.post("/i18n/setlang/", {"language": "es", "workshop": workshop.slug,
+                                              "next": f"/w/{workshop.slug}/"})
+    assert response.status_code == 302 and response["Location"] == f"/w/{workshop.slug}/"
+    member.refresh_from_db()
+    assert member.language == "es"
+    assert '<html lang="es"' in client.get(f"/w/{workshop.slug}/").content.decode()
+    # Back to the workshop's language: stored as "follow the workshop".
+    client.post("/i18n/setlang/", {"language": "hi", "workshop": workshop.slug, "next": "https://evil.example/"})
+    member.refresh_from_db()
+    assert member.language == ""
+    # Unknown languages and outside redirects are refused.
+    response = client.post("/i18n/setlang/", {"language": "xx", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_readiness_questions_in_the_members_language_are_graded_by_position():
+    from tests.factories import make_participant, make_workshop
+    from workshops import i18n, services
+
+    workshop = make_workshop(language="en")
+    question = workshop.readiness_questions.first()
+    choices = [f"उत्तर {i}" for i in range(len(question.choices))]
+    services.workshop_translations_save(workshop=workshop, language="hi", texts={}, questions={
+        question.id: {"prompt": "प्रश्न?", "choices": choices, "explanation": "क्योंकि"}})
+    question.refresh_from_db()
+    shown = i18n.localize_question(question, "hi")
+    assert (shown.prompt, shown.choices, shown.explanation) == ("प्रश्न?", choices, "क्योंकि")
+    with pytest.raises(Exception):  # a different number of choices would break the grading
+        services.workshop_translations_save(workshop=workshop, language="hi", texts={}, questions={
+            question.id: {"choices": ["एक"]}})
+    assert make_participant(workshop).language == ""
+
+
+@pytest.mark.django_db
+def test_model_is_told_the_participants_language_when_enabled():
+    from llm_gateway.services import history_for_model
+    from tests.factories import make_conversation, make_participant, make_workshop
+    from workshops import services
+
+    workshop = make_workshop(language="en", system_prompt="You help parents.")
+    services.workshop_translations_save(workshop=workshop, language="hi", questions={},
+                                        texts={"system_prompt": "आप माता-पिता की मदद करते हैं।"})
+    member = make_participant(workshop)
+    services.membership_set_language(membership=member, language="hi")
+    conversation = make_conversation(member, turns=[("नमस्ते", "नमस्ते!")])
+    system = history_for_model(conversation, upto_position=2)[0]
+    assert system == {"role": "system", "content": "आप माता-पिता की मदद करते हैं।"}
+    services.workshop_update(workshop=workshop, tell_model_language=True)
+    conversation.workshop.refresh_from_db()
+    system = history_for_model(conversation, upto_position=2)[0]["content"]
+    assert system.startswith("आप माता-पिता") and "The participant writes in Hindi (language code hi)" in system
+
+
+# --- Text in any script --------------------------------------------------------------------------
+
+
+def test_normalize_matches_across_normal_forms_and_case():
+    import unicodedata
+
+    from workshops.text import contains, normalize
+
+    for word in ("Canción", "क़ानून", "السلامة الطبية", "Straße"):
+        assert normalize(unicodedata.normalize("NFD", word)) == normalize(unicodedata.normalize("NFC", word))
+    assert normalize("STRASSE") == normalize("straße")
+    assert contains("Medical SAFETY first", "medical safety")
+    assert contains(unicodedata.normalize("NFD", "सुरक्षा क़ानून"), "क़ानून")
+    assert not contains("anything", "")
+
+
+def test_summary_counts_words_in_devanagari_and_arabic():
+    from coding import summary
+
+    stop = summary._stop_words()
+    hindi = summary.tokenize("डॉक्टर से पूछें। डॉक्‍टर की सलाह ज़रूरी है और दवा की खुराक", stop)
+    assert hindi.count("डॉक्टर") == 2  # the ZWJ spelling counts with the plain one
+    assert "से" not in hindi and "और" not in hindi and "खुराक" in hindi  # stop words; a whole word with its vowel signs
+    arabic = summary.tokenize("السلامةُ الطبية أولًا، السلامة في الطب من الأطباء", stop)
+    assert arabic.count("السلامة") == 2 and "في" not in arabic and "من" not in arabic
+    topics, _per_doc = summary.topics(["दवा दवा खुराक", "السلامة السلامة الطبية", "dose dose medicine"])
+    assert {t["term"] for t in topics} >= {"दवा", "السلامة", "dose"}
