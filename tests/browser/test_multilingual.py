@@ -23,13 +23,13 @@ ARABIC_ANSWER = "قال النموذج: اسأل الطبيب عن جرعة دو
 # What each person must read on each page: (path, a phrase of the page in their language).
 PAGES = {
     "hi": {"orientation": "परिचय", "practice": "अभ्यास: ओपन कोडिंग", "readiness": "तैयारी जाँच",
-           "interact": "मेरी बातचीतें", "reflect": "चिंतन: कोडिंग", "transcript": "कोड कैसे करें",
+           "interact": "मेरी बातचीतें", "reflect": "चिंतन: कोडिंग", "transcript": "कीबोर्ड या माउस से कैसे कोड करें",
            "discuss": "समूह चर्चा", "evaluate": "उत्तरों की रेटिंग", "stage": "बातचीत"},
     "ar": {"orientation": "التمهيد", "practice": "تمرين: الترميز المفتوح", "readiness": "اختبار الجاهزية",
-           "interact": "محادثاتي", "reflect": "التأمل: الترميز", "transcript": "كيف ترمِّز",
+           "interact": "محادثاتي", "reflect": "التأمل: الترميز", "transcript": "كيف ترمّز بلوحة المفاتيح",
            "discuss": "نقاش المجموعة", "evaluate": "تقييم الإجابات", "stage": "التفاعل"},
     "en": {"orientation": "Orientation", "practice": "Practice: open coding", "readiness": "Readiness check",
-           "interact": "My conversations", "reflect": "Reflect: coding", "transcript": "How to code",
+           "interact": "My conversations", "reflect": "Reflect: coding", "transcript": "How to code with the keyboard",
            "discuss": "Group discussion", "evaluate": "Rating answers", "stage": "Interact"},
 }
 
