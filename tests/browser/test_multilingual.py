@@ -142,4 +142,17 @@ def test_three_participants_each_in_their_own_language(new_page, tmp_path):
     assert align == "rtl"
     for page in people.values():
         assert not page.js_errors, page.js_errors
+
+    # The facilitator works in Hindi: the dashboard (a table of everyone's progress) and the page
+    # where the workshop's content is written in other languages.
+    fac = new_page()
+    login(fac, facilitator.user.username, PASSWORD)
+    fac.goto(f"/w/{slug}/dashboard/")
+    fac.locator("#lang-select").select_option("hi")
+    fac.locator("[data-language-picker] button").click()
+    _check(fac, "hi", "डैशबोर्ड", tmp_path / "hi-facilitator-dashboard.png")
+    fac.goto(f"/w/{slug}/texts/?lang=ar")
+    _check(fac, "hi", "अन्य भाषाओं में कार्यशाला की सामग्री", tmp_path / "hi-facilitator-texts.png")
+    expect(fac.get_by_label("सहमति पाठ")).to_have_value("أوافق على حفظ محادثاتي لأغراض البحث.")
+    assert not fac.js_errors, fac.js_errors
     print("screenshots in", tmp_path)
