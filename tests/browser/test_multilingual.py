@@ -155,4 +155,15 @@ def test_three_participants_each_in_their_own_language(new_page, tmp_path):
     _check(fac, "hi", "अन्य भाषाओं में कार्यशाला की सामग्री", tmp_path / "hi-facilitator-texts.png")
     expect(fac.get_by_label("सहमति पाठ")).to_have_value("أوافق على حفظ محادثاتي لأغراض البحث.")
     assert not fac.js_errors, fac.js_errors
+
+    # On the phone the picker applies a choice at once (its button is hidden to keep the header
+    # on one line), and the header still fits.
+    hi.goto(f"/w/{slug}/")
+    expect(hi.locator("[data-language-picker] button")).to_be_hidden()
+    hi.locator("#lang-select").select_option("ar")
+    expect(hi.locator("html")).to_have_attribute("dir", "rtl")
+    assert hi.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    hi.screenshot(path=str(tmp_path / "phone-switched-to-ar.png"))
+    hindi.refresh_from_db()
+    assert hindi.language == "ar"
     print("screenshots in", tmp_path)
