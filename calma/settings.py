@@ -286,14 +286,20 @@ CONTENT_SECURITY_POLICY = {
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+# Every language here ships a complete catalogue under locale/ (tests/workshops/test_i18n.py
+# checks it): a participant may choose any of them for their own interface.
 LANGUAGES = [
     ("en", _("English")),
     ("hi", _("Hindi")),
-    ("es", _("Spanish")),
-    ("fr", _("French")),
+    ("sw", _("Swahili")),
     ("ar", _("Arabic")),
-    ("zh-hans", _("Simplified Chinese")),
+    ("es", _("Spanish")),
 ]
+# Each language's name in itself, for the language picker (read by people who do not read the
+# current interface language).
+LANGUAGE_NATIVE_NAMES = {"en": "English", "hi": "हिन्दी", "sw": "Kiswahili", "ar": "العربية", "es": "Español"}
+LANGUAGE_COOKIE_NAME = "calma_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -6,7 +6,9 @@ from calma import views as calma_views
 urlpatterns = [
     path("healthz", calma_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The header's language picker (replaces Django's set_language: it also records the
+    # member's choice for the workshop they are in).
+    path("i18n/setlang/", workshop_views.language_set, name="set_language"),
     path("", include("workshops.urls")),
     path("", include("llm_gateway.urls")),
     path("", include("coding.urls")),

@@ -25,8 +25,9 @@ def render_turn_article(turn) -> SafeString:
     badge = ""
     if turn.annotations:
         n = len(turn.annotations)
-        badge = (f' <span class="badge ok" data-coded>'
-                 f'{escape(ngettext("%(n)s highlight", "%(n)s highlights", n) % {"n": n})}</span>')
+        # Outside the f-string: xgettext does not read inside f-string expressions.
+        label = ngettext("%(n)s highlight", "%(n)s highlights", n) % {"n": n}
+        badge = f' <span class="badge ok" data-coded>{escape(label)}</span>'
     replaced = ""
     if turn.replaced:
         replaced = ('<p class="muted small">' + escape(ngettext(

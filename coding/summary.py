@@ -2,7 +2,10 @@
 
 Topics: TF-IDF keywords over the conversations (one document per conversation), with a
 tokenizer that works across scripts (letters and combining marks form words; Chinese,
-Japanese and Korean ideographs, written without spaces, are split into character bigrams).
+Japanese and Korean ideographs, written without spaces, are split into character bigrams;
+Devanagari vowel signs and viramas, Arabic diacritics and zero-width joiners stay inside their
+word; words are compared in one normal form (workshops.text.normalize), Arabic diacritics and
+tatweel left out, and frequent function words of en/hi/ar/es/sw are dropped).
 Label frequencies: how often each code (normalized) was applied, and by how many people.
 """
 
@@ -15,6 +18,8 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
+from workshops.text import normalize
+
 MAX_TOPICS = 20
 # Topics kept in the result: participants see the first MAX_TOPICS of those they may see.
 TOPIC_CANDIDATES = 3 * MAX_TOPICS
@@ -26,7 +31,36 @@ KEYWORDS_PER_CONVERSATION = 6
 MAX_HIGHLIGHTS_SHOWN = 300
 # Bumped when what a result holds changes: part of the fingerprint, so older results show as
 # out of date and the facilitator's "Update" computes a new one.
-FORMAT = 2
+FORMAT = 3
+
+# Joiners inside a word (Devanagari half forms, Persian/Urdu compounds) and Arabic marks that
+# do not change the word (short-vowel diacritics, the elongation tatweel): kept while reading a
+# word, left out of the counted form so that spellings with and without them count together.
+_JOINERS = "\u200c\u200d"
+_IGNORED_IN_KEY = dict.fromkeys(
+    [0x200C, 0x200D, 0x0640, *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06DD), *range(0x06DF, 0x06E5),
+     0x06E7, 0x06E8, *range(0x06EA, 0x06EE)]
+)
+
+# Small stop-word lists for the languages the interface ships (English comes from scikit-learn):
+# the most frequent function words only, so they do not crowd the topics.
+STOP_WORDS_BY_LANGUAGE = {
+    "hi": """और का की के को में है हैं था थे थी से पर भी यह वह ये वो कि जो तो ही एक लिए नहीं कर करना करते
+        किया हो होता होती होते गया गई रहा रही रहे साथ अपने अपना अपनी इस उस इन उन कुछ क्या कैसे जब तक बहुत
+        मैं हम तुम आप वे या लेकिन अगर ने""",
+    "ar": """في من على إلى عن مع هذا هذه ذلك تلك التي الذي الذين هو هي هم أن إن كان كانت يكون لا ما لم لن
+        قد كل بعض أو ثم و أي عند بين حتى إذا هل كما لقد أنا نحن أنت انت هناك هنا فقط ب ل ف""",
+    "es": """de la que el en y a los se del las un por con no una su para es al lo como más pero sus le ya o
+        este sí porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos
+        durante todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo otro""",
+    "sw": """na ya wa kwa ni za la katika hii huo hiyo hizo ambayo ambao kama lakini au pia sana tu bila
+        kuwa alikuwa walikuwa yeye wao mimi sisi wewe ninyi hilo hayo kila baada kabla juu chini""",
+}
+
+
+def key(word: str) -> str:
+    """The counted form of a word: normalised and without the marks in _IGNORED_IN_KEY."""
+    return word.translate(_IGNORED_IN_KEY)
 
 
 def _is_cjk(ch: str) -> bool:
@@ -38,18 +72,21 @@ def _is_cjk(ch: str) -> bool:
 def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS)
+    words = set(ENGLISH_STOP_WORDS)
+    for listed in STOP_WORDS_BY_LANGUAGE.values():
+        words.update(key(normalize(w)) for w in listed.split())
+    return frozenset(words)
 
 
 def tokenize(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:
-    text = unicodedata.normalize("NFC", text).casefold()
+    text = normalize(text)
     tokens: list[str] = []
     word: list[str] = []
     cjk: list[str] = []
 
     def flush():
         if word:
-            w = "".join(word)
+            w = key("".join(word))
             if len(w) >= 2 and w not in stop_words and not w.isdigit():
                 tokens.append(w)
             word.clear()
@@ -65,7 +102,7 @@ def tokenize(text: str, stop_words: frozenset[str] = frozenset()) -> list[str]:
             if word:
                 flush()
             cjk.append(ch)
-        elif unicodedata.category(ch)[0] in "LMN" or (ch in "'’" and word):
+        elif unicodedata.category(ch)[0] in "LMN" or (ch in "'’" and word) or (ch in _JOINERS and word):
             if cjk:
                 flush()
             word.append(ch)

@@ -170,6 +170,17 @@ def conversation_set_baseline(*, conversation: Conversation, is_baseline: bool) 
     return conversation
 
 
+def system_prompt_for(conversation: Conversation) -> str:
+    """The workshop's system prompt in the owner's language (when the facilitator wrote one),
+    plus, when the facilitator enabled it, a line telling the model which language they write in."""
+    from workshops import i18n
+
+    workshop, owner = conversation.workshop, conversation.owner
+    prompt = i18n.workshop_text(workshop, "system_prompt", i18n.language_for(owner, workshop)).strip()
+    line = i18n.model_language_line(workshop, owner)
+    return "\n\n".join(p for p in (prompt, line) if p)
+
+
 def history_for_model(conversation: Conversation, *, upto_position: int) -> list[dict]:
     """System prompt plus the conversation's turns before `upto_position` that count:
     participant messages and complete (or interrupted, with text) answers; superseded and
@@ -179,8 +190,9 @@ def history_for_model(conversation: Conversation, *, upto_position: int) -> list
     participant chose, else (none chosen, or not yet) the one shown first, so that roles
     keep alternating as every provider requires."""
     messages = []
-    if conversation.workshop.system_prompt.strip():
-        messages.append({"role": "system", "content": conversation.workshop.system_prompt})
+    system = system_prompt_for(conversation)
+    if system:
+        messages.append({"role": "system", "content": system})
     rows = list(conversation.messages.filter(position__lt=upto_position)
                 .exclude(status__in=[MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE])
                 .order_by("position").values_list("id", "role", "content", "reply_to_id", "is_candidate", "slot"))

@@ -1,3 +1,4 @@
+from workshops.i18n import native_languages
 from workshops.models import STAGE_ORDER
 
 
@@ -6,4 +7,5 @@ def workshop_context(request):
         "current_workshop": getattr(request, "workshop", None),
         "current_membership": getattr(request, "membership", None),
         "stage_order": STAGE_ORDER,
+        "calma_languages": native_languages(),
     }

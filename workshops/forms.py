@@ -26,7 +26,7 @@ class WorkshopForm(forms.ModelForm):
         model = Workshop
         fields = [
             "title", "slug", "deployment_context", "audience", "language", "system_prompt",
-            "show_model_names", "share_code_suggestions",
+            "show_model_names", "share_code_suggestions", "tell_model_language",
         ]
         widgets = {
             "deployment_context": forms.Textarea(attrs={"rows": 4}),
@@ -121,10 +121,18 @@ class JoinForm(forms.Form):
         label=_("Your name (optional)"), max_length=80, required=False,
         help_text=_("Only you and the facilitators see it. Everyone else sees a pseudonym (P01, P02 ...)."),
     )
+    language = forms.ChoiceField(label=_("Your language"), required=False, choices=(),
+                                 help_text=_("The pages you see will be in this language. You can change it at any time."))
     agree = forms.BooleanField(
         label=_("I have read the above and agree to take part."), required=True,
         error_messages={"required": _("Tick the box to agree, or leave the page if you do not want to take part.")},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from workshops.i18n import native_languages
+
+        self.fields["language"].choices = native_languages()
 
     def clean_display_name(self):
         return _clean_display_name(self.cleaned_data["display_name"])
@@ -218,3 +226,18 @@ class PracticeCodeForm(forms.Form):
 
 
 ROLE_LABELS = dict(Role.choices)
+
+
+class WorkshopTextsForm(forms.Form):
+    """The workshop's content in one other language (blank fields: participants see the original)."""
+
+    deployment_context = forms.CharField(label=_("Deployment context"), max_length=5000, required=False,
+                                         widget=forms.Textarea(attrs={"rows": 3}))
+    consent_text = forms.CharField(label=_("Consent text"), max_length=20000, required=False,
+                                   widget=forms.Textarea(attrs={"rows": 6}))
+    orientation_md = forms.CharField(label=_("Orientation (Markdown)"), max_length=50000, required=False,
+                                     widget=forms.Textarea(attrs={"rows": 10}))
+    practice_text = forms.CharField(label=_("Practice sample text"), max_length=10000, required=False,
+                                    widget=forms.Textarea(attrs={"rows": 4}))
+    system_prompt = forms.CharField(label=_("System prompt"), max_length=8000, required=False,
+                                    widget=forms.Textarea(attrs={"rows": 4}))

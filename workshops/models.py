@@ -49,6 +49,14 @@ class Workshop(models.Model):
         help_text=_("Sent to the model with every conversation; participants do not edit it."),
     )
     stage = models.CharField(_("stage"), max_length=20, choices=Stage.choices, default=Stage.FAMILIARIZE)
+    # The workshop's own content in other languages: {"hi": {"consent_text": "...", ...}}, for
+    # the fields in workshops.i18n.TRANSLATABLE_FIELDS; a participant sees their language's text,
+    # falling back to the field itself (written in the workshop's language).
+    translations = models.JSONField(_("content in other languages"), default=dict, blank=True)
+    tell_model_language = models.BooleanField(
+        _("tell the model which language each participant writes in"), default=False,
+        help_text=_("Adds one line to the system prompt of each participant's conversations."),
+    )
 
     consent_text = models.TextField(_("consent text"), max_length=20000, blank=True)
     orientation_md = models.TextField(_("orientation (Markdown)"), max_length=50000, blank=True)
@@ -117,6 +125,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     # Optional for people who join by link; shown only to the person and the facilitators.
     display_name = models.CharField(_("display name"), max_length=80, blank=True)
+    # The person's interface language in this workshop; blank: the workshop's language.
+    language = models.CharField(_("your language"), max_length=10, choices=settings.LANGUAGES, blank=True)
     pseudonym = models.CharField(max_length=8)
     invite = models.ForeignKey("Invite", null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
     joined_at = models.DateTimeField(default=timezone.now)
@@ -225,6 +235,9 @@ class ReadinessQuestion(models.Model):
     choices = models.JSONField(_("answer choices"), default=list)
     correct_choice = models.PositiveSmallIntegerField(_("number of the correct choice"), default=0)
     explanation = models.CharField(_("explanation shown after answering"), max_length=1000, blank=True)
+    # {"hi": {"prompt": "...", "choices": [...], "explanation": "..."}}: the same question in
+    # other languages (same number and order of choices); see workshops.i18n.localize_question.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["workshop", "position", "id"]

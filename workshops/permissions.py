@@ -14,9 +14,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import translation
 from django.utils.translation import gettext as _
 
+from workshops.i18n import activate_for
 from workshops.models import Membership, Role, Stage, Workshop
 from workshops.services import membership_seen
 
@@ -55,6 +55,9 @@ def workshop_view(
             membership = membership_for(request.user, workshop)
             if membership is None:
                 raise Http404(_("No workshop you belong to is found at this address."))
+            # Pages of a workshop speak the member's language (their choice, else the workshop's);
+            # participants' own text is never translated. Set before any refusal page renders.
+            activate_for(request, workshop, membership)
             if membership.is_withdrawn and not allow_withdrawn:
                 return render(request, "workshops/withdrawn.html", {"workshop": workshop}, status=403)
             if allowed_roles is not None and membership.role not in allowed_roles:
@@ -79,9 +82,6 @@ def workshop_view(
                     )
             if membership.is_participant:
                 record_activity(request, membership)
-            # Pages of a workshop speak its language (participants' own text is never translated).
-            translation.activate(workshop.language)
-            request.LANGUAGE_CODE = translation.get_language()
             membership.workshop = workshop  # saves services a query for membership.workshop
             request.workshop = workshop
             request.membership = membership

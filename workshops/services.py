@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from workshops import auth, defaults, withdrawal
+from workshops import auth, defaults, i18n, withdrawal
 from workshops.events import broadcast
 from workshops.models import (
     PSEUDONYM_PREFIX,
@@ -84,6 +84,54 @@ def workshop_update(*, workshop: Workshop, **fields) -> Workshop:
     return workshop
 
 
+def membership_set_language(*, membership: Membership, language: str) -> Membership:
+    """The member's own interface language ("" or the workshop's language: follow the workshop)."""
+    if language and not i18n.supported(language):
+        raise ValidationError(_("This language is not available."))
+    value = "" if language == membership.workshop.language else language
+    if membership.language != value:
+        membership.language = value
+        membership.save(update_fields=["language"])
+    return membership
+
+
+@transaction.atomic
+def workshop_translations_save(*, workshop: Workshop, language: str, texts: dict, questions: dict) -> Workshop:
+    """The workshop's content in `language`: `texts` maps TRANSLATABLE_FIELDS to text (blank:
+    use the workshop's own); `questions` maps a readiness question's id to {"prompt", "choices",
+    "explanation"}. Writing the workshop's own language here is refused (edit the fields)."""
+    if not i18n.supported(language) or language == workshop.language:
+        raise ValidationError(_("Choose another language than the workshop's own."))
+    locked = Workshop.objects.select_for_update().get(pk=workshop.pk)
+    translations = dict(locked.translations or {})
+    kept = {f: (texts.get(f) or "").strip() for f in i18n.TRANSLATABLE_FIELDS if (texts.get(f) or "").strip()}
+    if kept:
+        translations[language] = kept
+    else:
+        translations.pop(language, None)
+    locked.translations = translations
+    locked.save(update_fields=["translations", "updated_at"])
+    workshop.translations = translations
+    for question in locked.readiness_questions.all():
+        t = questions.get(question.id) or {}
+        choices = [c.strip() for c in t.get("choices") or [] if c.strip()]
+        if choices and len(choices) != len(question.choices):
+            raise ValidationError(_("Question %(n)d: give as many choices as the original (%(count)d), in the same order.") % {
+                "n": question.position + 1, "count": len(question.choices)})
+        entry = {k: v for k, v in {"prompt": (t.get("prompt") or "").strip(), "choices": choices,
+                                   "explanation": (t.get("explanation") or "").strip()}.items() if v}
+        all_t = dict(question.translations or {})
+        if entry:
+            all_t[language] = entry
+        else:
+            all_t.pop(language, None)
+        if all_t != (question.translations or {}):
+            question.translations = all_t
+            question.save(update_fields=["translations"])
+    broadcast(workshop.id, "workshop")
+    return workshop
+
+
 @transaction.atomic
 def workshop_set_stage(*, workshop: Workshop, stage: str, by) -> Workshop:
     """Move the workshop to any stage (forward or back); the change is logged."""
@@ -115,11 +163,13 @@ def _next_pseudonym(workshop: Workshop, role: str) -> str:
     return f"{prefix}{(max(numbers, default=0) + 1):02d}"
 
 
-def _membership_add(*, workshop, user, role, display_name, invite=None, consented=False) -> Membership:
+def _membership_add(*, workshop, user, role, display_name, invite=None, consented=False, language="") -> Membership:
     # Lock the workshop row so two people joining at once get different pseudonyms.
     Workshop.objects.select_for_update().filter(pk=workshop.pk).first()
     now = timezone.now()
+    language = "" if language == workshop.language else (i18n.supported(language) or "")
     return Membership.objects.create(
+        language=language,
         workshop=workshop,
         user=user,
         role=role,
@@ -127,7 +177,8 @@ def _membership_add(*, workshop, user, role, display_name, invite=None, consente
         pseudonym=_next_pseudonym(workshop, role),
         invite=invite,
         consented_at=now if consented else None,
-        consent_text_snapshot=workshop.consent_text if consented else "",
+        # The consent text the person read: in their language when the facilitator wrote one.
+        consent_text_snapshot=i18n.workshop_text(workshop, "consent_text", language or workshop.language) if consented else "",
     )
 
 
@@ -159,7 +210,7 @@ def invite_revoke(*, invite: Invite) -> Invite:
 
 
 @transaction.atomic
-def membership_join(*, invite: Invite, user, display_name: str = "", consent: bool = False) -> Membership:
+def membership_join(*, invite: Invite, user, display_name: str = "", consent: bool = False, language: str = "") -> Membership:
     """Join a workshop with an invite; refuses an unusable invite or a second join.
 
     `consent=True` records consent to the workshop's current consent text in the same step
@@ -174,7 +225,7 @@ def membership_join(*, invite: Invite, user, display_name: str = "", consent: bo
     try:
         membership = _membership_add(
             workshop=invite.workshop, user=user, role=invite.role, display_name=display_name, invite=invite,
-            consented=consent,
+            consented=consent, language=language,
         )
     except IntegrityError:
         raise ValidationError(_("You have already joined this workshop.")) from None
@@ -184,7 +235,7 @@ def membership_join(*, invite: Invite, user, display_name: str = "", consent: bo
 
 
 @transaction.atomic
-def account_join_by_link(*, invite: Invite, display_name: str = "", consent: bool) -> tuple[Membership, str]:
+def account_join_by_link(*, invite: Invite, display_name: str = "", consent: bool, language: str = "") -> tuple[Membership, str]:
     """Join by an invite link alone: a new account (a generated username nobody types, no
     usable password), the membership with consent, and a personal return code.
 
@@ -195,7 +246,7 @@ def account_join_by_link(*, invite: Invite, display_name: str = "", consent: boo
     user = get_user_model()(username=auth.generated_username())
     user.set_unusable_password()
     user.save()
-    membership = membership_join(invite=invite, user=user, display_name=display_name, consent=True)
+    membership = membership_join(invite=invite, user=user, display_name=display_name, consent=True, language=language)
     return membership, return_code_issue(user=user)
 
 
@@ -231,7 +282,8 @@ def account_set_login(*, user, password: str, username: str = ""):
 def membership_consent(*, membership: Membership) -> Membership:
     if membership.consented_at is None:
         membership.consented_at = timezone.now()
-        membership.consent_text_snapshot = membership.workshop.consent_text
+        membership.consent_text_snapshot = i18n.workshop_text(
+            membership.workshop, "consent_text", i18n.language_for(membership))
         membership.save(update_fields=["consented_at", "consent_text_snapshot"])
         broadcast(membership.workshop_id, "progress", {"membership": membership.id})
     return membership
@@ -310,7 +362,8 @@ def practice_code_add(
         raise ValidationError(
             {"code": _("Keep a code under %(n)d characters; use a memo for more.") % {"n": PRACTICE_CODE_MAX}}
         )
-    text = membership.workshop.practice_text
+    # The practice text the person sees (in their language when the facilitator wrote one).
+    text = i18n.workshop_text(membership.workshop, "practice_text", i18n.language_for(membership))
     if start is not None or end is not None:
         if start is None or end is None or not (0 <= start < end <= len(text)):
             raise ValidationError({"excerpt": _("That selection is not part of the practice text.")})

@@ -37,3 +37,9 @@ def shorten(text: str | None, limit: int) -> str:
         if boundary >= max(1, (limit - 1) // 3):  # unless that loses more than two thirds
             cut = cut[:boundary]
     return cut.rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def contains(text: str | None, query: str | None) -> bool:
+    """Whether `query` occurs in `text`, whatever their normalisation or case."""
+    q = normalize(query)
+    return bool(q) and q in normalize(text)

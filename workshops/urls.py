@@ -17,6 +17,7 @@ app_patterns = [
     path("familiarize/practice/<int:code_id>/delete/", views.practice_delete, name="practice_delete"),
     path("familiarize/readiness/", views.readiness, name="readiness"),
     path("familiarize/edit/", views.familiarize_edit, name="familiarize_edit"),
+    path("texts/", views.workshop_texts, name="texts"),
     path("research/", views.research, name="research"),
 ]
 

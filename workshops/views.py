@@ -8,7 +8,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.conf import settings
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -17,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from workshops import forms, selectors, services
-from workshops.models import Invite, Role, Stage
+from workshops import forms, i18n, selectors, services
+from workshops.models import Invite, Membership, Role, Stage
 from workshops.permissions import FACILITATOR, STAFF, membership_for, workshop_view
 
 
@@ -93,16 +94,17 @@ def join(request, token):
             return render(request, "workshops/join_refused.html", {
                 "workshop": workshop, "reason": _("You have already joined this workshop."), "existing": existing,
             }, status=409)
-    # The invite's page speaks the workshop's language, like its other pages.
-    translation.activate(workshop.language)
-    request.LANGUAGE_CODE = translation.get_language()
+    # The invite's page speaks the workshop's language, like its other pages, unless the
+    # visitor chose another with the picker; the choice becomes their membership's language.
+    language = i18n.activate_for(request, workshop)
     reason = invite.unusable_reason()
     if reason:
         return render(request, "workshops/join_refused.html", {"workshop": workshop, "reason": reason}, status=410)
 
-    form = forms.JoinForm(_post(request))
+    form = forms.JoinForm(_post(request), initial={"language": language})
     if request.method == "POST" and form.is_valid():
-        fields = {"invite": invite, "display_name": form.cleaned_data["display_name"]}
+        fields = {"invite": invite, "display_name": form.cleaned_data["display_name"],
+                  "language": form.cleaned_data.get("language") or language}
         try:
             if request.user.is_authenticated:
                 services.membership_join(user=request.user, consent=True, **fields)
@@ -111,12 +113,13 @@ def join(request, token):
         except ValidationError as error:
             _form_errors(form, error)
         else:
+            chosen = fields["language"]
             if request.user.is_authenticated:
-                return redirect("workshops:home", slug=workshop.slug)
+                return _with_language_cookie(redirect("workshops:home", slug=workshop.slug), chosen)
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
             # Shown once, on the next page; only its hash is stored.
-            request.session[_RETURN_CODE_KEY] = {"code": code, "slug": workshop.slug, "language": workshop.language}
-            return redirect("return_code_show")
+            request.session[_RETURN_CODE_KEY] = {"code": code, "slug": workshop.slug, "language": chosen}
+            return _with_language_cookie(redirect("return_code_show"), chosen)
     return render(request, "workshops/join.html", {
         "invite": invite, "workshop": workshop, "form": form, "existing_user": request.user.is_authenticated,
         "login_url": reverse("login") + "?next=" + request.path, "return_url": reverse("return_login"),
@@ -124,6 +127,42 @@ def join(request, token):
 
 
 _RETURN_CODE_KEY = "calma_return_code_once"
+
+
+def _with_language_cookie(response, language: str):
+    """Remember the interface language for pages outside a workshop (LocaleMiddleware reads it)."""
+    if i18n.supported(language):
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=request_secure_default(), httponly=True,
+        )
+    return response
+
+
+def request_secure_default() -> bool:
+    return bool(getattr(settings, "SESSION_COOKIE_SECURE", False))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def language_set(request):
+    """The header's language picker: the member's language in the workshop they are on (or, on
+    other pages, the visitor's cookie), then back to the page they were on. A GET changes
+    nothing and goes back (like Django's set_language, which this replaces)."""
+    if request.method != "POST":
+        return redirect(reverse("home"))
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = reverse("home")
+    if not i18n.supported(language):
+        return redirect(next_url)
+    slug = request.POST.get("workshop", "")
+    if slug and request.user.is_authenticated:
+        membership = Membership.objects.select_related("workshop").filter(workshop__slug=slug, user=request.user).first()
+        if membership is not None:
+            services.membership_set_language(membership=membership, language=language)
+    translation.activate(language)
+    return _with_language_cookie(redirect(next_url), language)
 
 
 @require_safe
@@ -377,7 +416,7 @@ def practice_delete(request, workshop, membership, code_id):
 
 @workshop_view(stages=[Stage.FAMILIARIZE])
 def readiness(request, workshop, membership):
-    questions = list(workshop.readiness_questions.all())
+    questions = [i18n.localize_question(q) for q in workshop.readiness_questions.select_related("workshop")]
     answers: dict[int, int] = {}
     errors: dict[int, str] = {}
     attempt = None
@@ -425,6 +464,45 @@ def familiarize_edit(request, workshop, membership):
         messages.success(request, _("Familiarize content saved."))
         return redirect("workshops:familiarize_edit", slug=workshop.slug)
     return render(request, "workshops/familiarize_edit.html", {"workshop": workshop, "form": form, "formset": formset})
+
+
+@workshop_view(roles=FACILITATOR)
+def workshop_texts(request, workshop, membership):
+    """The workshop's content in another language (one language per page: ?lang=hi)."""
+    others = [(code, name) for code, name in i18n.native_languages() if code != workshop.language]
+    if request.method == "POST" and not request.POST.get("lang"):
+        return HttpResponseBadRequest(_("Which language? The form was sent without one."))
+    language = request.POST.get("lang") or request.GET.get("lang") or (others[0][0] if others else "")
+    if language not in [code for code, _name in others]:
+        raise Http404(_("No such language."))
+    saved = (workshop.translations or {}).get(language) or {}
+    questions = list(workshop.readiness_questions.all())
+    form = forms.WorkshopTextsForm(_post(request), initial=saved)
+    rows = []
+    for q in questions:
+        t = (q.translations or {}).get(language) or {}
+        if request.method == "POST":
+            t = {"prompt": request.POST.get(f"q{q.id}-prompt", ""),
+                 "choices": request.POST.get(f"q{q.id}-choices", "").splitlines(),
+                 "explanation": request.POST.get(f"q{q.id}-explanation", "")}
+        rows.append({"q": q, "prompt": t.get("prompt", ""), "choices": "\n".join(t.get("choices") or []),
+                     "explanation": t.get("explanation", "")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.workshop_translations_save(
+                workshop=workshop, language=language, texts=form.cleaned_data,
+                questions={r["q"].id: {"prompt": r["prompt"][:500], "choices": r["choices"].splitlines(),
+                                       "explanation": r["explanation"][:1000]} for r in rows},
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(reverse("workshops:texts", args=[workshop.slug]) + "?lang=" + language)
+    return render(request, "workshops/texts.html", {
+        "workshop": workshop, "form": form, "rows": rows, "language": language, "others": others,
+        "originals": {f: getattr(workshop, f) for f in i18n.TRANSLATABLE_FIELDS},
+    })
 
 
 @require_safe

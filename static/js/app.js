@@ -1,4 +1,28 @@
 // Site-wide behaviour. No inline script anywhere (the CSP forbids it).
+
+// The one comparison key for people's text in the browser, like workshops.text.normalize on the
+// server: NFKC (composed and decomposed spellings match), lower case where the script has case,
+// whitespace collapsed. Search boxes compare CalmaText.normalize(label) with the query's.
+// The header's language picker works without script (a select and a button). With script, on a
+// phone (where the button is hidden to keep the header on one line) choosing a language applies it.
+document.addEventListener("DOMContentLoaded", function () {
+  var picker = document.querySelector("[data-language-picker]");
+  if (!picker) { return; }
+  picker.setAttribute("data-auto", "");
+  var button = picker.querySelector("button");
+  picker.querySelector("select").addEventListener("change", function () {
+    if (button && button.offsetParent === null) { picker.submit(); }
+  });
+});
+
+window.CalmaText = {
+  normalize: function (text) {
+    var s = String(text == null ? "" : text);
+    if (s.normalize) { s = s.normalize("NFKC"); }
+    s = s.toLowerCase().replace(/\s+/g, " ").trim();
+    return s.normalize ? s.normalize("NFC") : s;
+  }
+};
 (function () {
   "use strict";
 

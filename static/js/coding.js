@@ -226,8 +226,8 @@
   function rememberSuggestion(text) {
     var list = document.getElementById("code-suggestions");
     if (!list) { return; }
-    var key = text.trim().toLowerCase();
-    var exists = Array.prototype.some.call(list.options, function (o) { return o.value.toLowerCase() === key; });
+    var key = window.CalmaText.normalize(text);
+    var exists = Array.prototype.some.call(list.options, function (o) { return window.CalmaText.normalize(o.value) === key; });
     if (!exists) { var o = document.createElement("option"); o.value = text.trim(); list.appendChild(o); }
   }
 

@@ -152,6 +152,7 @@ ROUTES = {
     "workshops:practice_delete": "M M M M M M M | 4 3 C 4 4 N L",
     "workshops:readiness": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
     "workshops:familiarize_edit": "2 4 4 4 4 N L | 2 4 4 4 4 N L",
+    "workshops:texts": "2 4 4 4 4 N L | 0 4 4 4 4 N L",
     "workshops:research": "2 4 4 4 2 N L | M M M M M M M",
     "llm_gateway:index": "2 2 C 4 2 N L | 2 2 C 4 2 N L",
     "llm_gateway:conversation": "2 2 C 4 2 N L | M M M M M M M",

@@ -24,3 +24,11 @@ def get_item(mapping, key):
 def shorten_filter(text, limit):
     """{{ title|shorten:40 }}: cut at a word boundary with an ellipsis (workshops.text.shorten)."""
     return shorten(str(text or ""), int(limit))
+
+
+@register.filter(name="wtext")
+def workshop_text_filter(workshop, field):
+    """The workshop's content in the active language (falls back to the workshop's own text)."""
+    from workshops.i18n import workshop_text
+
+    return workshop_text(workshop, field)
