@@ -15,6 +15,10 @@ class EvaluationConfig(AppConfig):
         # A judge run is long work a person waits on: the shared job mechanism (claim, progress,
         # attempts, heartbeat, sweep) runs it; the run itself resumes where it stopped.
         jobs.register("judge", run=judging.run_job, time_limit=3600)
+        # A model comparison: fresh answers from each model, then the judges (evaluation.comparison).
+        from evaluation import comparison
+
+        jobs.register(comparison.JOB_KIND, run=comparison.run_job, time_limit=4 * 3600)
 
         progress.register(
             "evaluate",
