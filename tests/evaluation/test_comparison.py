@@ -69,6 +69,9 @@ def test_compare_two_models_end_to_end_exact_means(compared):
                for a in answers)
     assert not selectors.pool_messages(ev.workshop).filter(id__in=[a.message_id for a in answers]).exists()
     assert JudgeScore.objects.filter(item__message_id__in=[a.message_id for a in answers]).count() == 32
+    # Evaluate I's figures are about the participants' answers only.
+    assert selectors.pool_stats(ev.workshop)["items"] == 0
+    assert selectors.judge_agreement(ev.workshop)["axes"][0]["judges"][0]["outcomes"]["scored"] == 0
     data = svc.results(comparison)
     assert [m.endpoint_key for m in data["models"]] == ["a", "b"]
     for row in data["table"]:
