@@ -310,9 +310,9 @@ async def collect(comparison: Comparison, todo, report, *, offset: int = 0, tota
 
         async def one(prompt, model):
             nonlocal finished
-            async with gates[model.id]:
+            async with gates[model.id]:  # held until the answer is stored: at most `concurrency` unsaved per model
                 result = await _ask(model, histories[(prompt.id, model.id)], max_tokens)
-            await run_db(_store_answer, model, prompt, result)
+                await run_db(_store_answer, model, prompt, result)
             counts["complete" if result["status"] == MessageStatus.COMPLETE else "failed"] += 1
             finished += 1
             done = offset + finished
