@@ -101,9 +101,20 @@ def main(argv: list[str]) -> int:
             done_message = ""
 
             def __call__(self, progress, message=""):
+                marks.setdefault("planned", time.perf_counter())  # the first report: the work is listed
+                if "collected" in message:
+                    marks.setdefault("first", time.perf_counter())  # the first answers are stored
                 if progress >= comparison.ANSWER_SHARE and "answers" not in marks:
                     marks["answers"] = time.perf_counter()
 
+        import asyncio
+
+        from benchmarks.evaluation_judge import endpoint_capacity
+        from llm_gateway import registry
+
+        # What this machine gets from the same endpoints through the same client, nothing stored.
+        raw_answers = asyncio.run(endpoint_capacity(registry.get(keys[0]), answers_n, args.concurrency * args.models))
+        raw_judge = asyncio.run(endpoint_capacity(registry.get(judge_key), 800, args.concurrency))
         started = time.perf_counter()
         comparison.run_job(SimpleNamespace(workshop_id=compared.workshop_id), Report())
         wall = time.perf_counter() - started
@@ -112,12 +123,18 @@ def main(argv: list[str]) -> int:
         scored = JudgeScore.objects.filter(item__message_id__in=ComparisonAnswer.objects.filter(
             prompt__comparison=compared).values("message_id"), outcome="scored").count()
         assert complete == answers_n and scored == judgements_n, (complete, scored)
+        planned, first = marks["planned"] - started, marks["first"] - started
         print(f"{args.models} models x {args.prompts} prompts x {args.axes} axes; {args.delay_ms} ms per answer and "
               f"per judgement; concurrency {args.concurrency} per model and for the judge")
+        print(f"of the answers phase: {planned:.2f} s to list the work, {first - planned:.2f} s more to the first "
+              f"stored answers (question copies, histories with the system prompt), then the calls")
         print(f"{'phase':<11} {'calls':>6} {'wall s':>8} {'bound s':>8} {'ratio':>6}")
         print(f"{'answers':<11} {answers_n:>6} {answered:>8.2f} {bound_answers:>8.2f} {answered / bound_answers:>6.2f}")
         print(f"{'judgements':<11} {judgements_n:>6} {wall - answered:>8.2f} {bound_judge:>8.2f} "
               f"{(wall - answered) / bound_judge:>6.2f}")
+        print(f"the client alone (same endpoints, nothing stored): {raw_answers:.0f} answers/s at "
+              f"{args.concurrency * args.models} in flight -> {answers_n / raw_answers:.2f} s for the answers; "
+              f"{raw_judge:.0f} judgements/s at {args.concurrency} -> {judgements_n / raw_judge:.2f} s for the judgements")
         print(f"{'total':<11} {answers_n + judgements_n:>6} {wall:>8.2f} {bound_answers + bound_judge:>8.2f} "
               f"{wall / (bound_answers + bound_judge):>6.2f}")
         return 0

@@ -225,22 +225,42 @@ def _ensure_questions(comparison: Comparison, todo) -> None:
         ignore_conflicts=True)
 
 
-def _store_answer(model: ComparisonModel, prompt: ComparisonPrompt, result: dict) -> None:
-    """One answer, as it arrives: the message (complete, or failed with its reason), its link to the
-    prompt and, when complete, its rating item for the judges. A failed answer asked again
-    replaces the failed message in place."""
+ANSWER_FIELDS = ("status", "content", "prompt_tokens", "completion_tokens", "ttft_ms", "total_ms", "attempts",
+                 "stream_chunks", "error", "error_kind", "finish_reason", "endpoint_key", "model_id")
+
+
+def _store_answers(batch: list[tuple[ComparisonModel, ComparisonPrompt, dict]]) -> None:
+    """Answers that arrived since the last write, in one transaction: each message (complete, or
+    failed with its reason), its link to the prompt and, when complete, its rating item for the
+    judges. A failed answer asked again replaces the failed message in place."""
+    now = timezone.now()
     with transaction.atomic():
-        question = Message.objects.get(conversation_id=model.conversation_id, position=2 * prompt.position)
-        fields = dict(role=MessageRole.ASSISTANT, reply_to=question, completed_at=timezone.now(),
-                      updated_at=timezone.now(), endpoint_key=result["endpoint_key"], model_id=result["model_id"],
-                      **{k: result[k] for k in ("status", "content", "prompt_tokens", "completion_tokens", "ttft_ms",
-                                                "total_ms", "attempts", "stream_chunks", "error", "error_kind",
-                                                "finish_reason")})
-        message, _created = Message.objects.update_or_create(
-            conversation_id=model.conversation_id, position=2 * prompt.position + 1, defaults=fields)
-        ComparisonAnswer.objects.update_or_create(prompt=prompt, model=model, defaults={"message": message})
-        if message.status == MessageStatus.COMPLETE:
-            RatingItem.objects.get_or_create(workshop_id=model.comparison.workshop_id, message=message)
+        wanted = Q()
+        for model, prompt, _result in batch:
+            wanted |= Q(conversation_id=model.conversation_id, position__in=[2 * prompt.position, 2 * prompt.position + 1])
+        found = {(m.conversation_id, m.position): m for m in Message.objects.filter(wanted)}
+        new, old = [], []
+        for model, prompt, result in batch:
+            question = found[(model.conversation_id, 2 * prompt.position)]
+            message = found.get((model.conversation_id, 2 * prompt.position + 1)) or Message(
+                conversation_id=model.conversation_id, position=2 * prompt.position + 1)
+            message.role, message.reply_to_id, message.completed_at, message.updated_at = (
+                MessageRole.ASSISTANT, question.id, now, now)
+            for key in ANSWER_FIELDS:
+                setattr(message, key, result[key])
+            (old if message.pk else new).append(message)
+        Message.objects.bulk_create(new)
+        if old:
+            Message.objects.bulk_update(old, ["role", "reply_to_id", "completed_at", "updated_at", *ANSWER_FIELDS])
+        by_cell = {(m.conversation_id, m.position): m for m in new + old}
+        messages = [by_cell[(model.conversation_id, 2 * prompt.position + 1)] for model, prompt, _r in batch]
+        ComparisonAnswer.objects.bulk_create(
+            [ComparisonAnswer(prompt=prompt, model=model, message=message)
+             for (model, prompt, _r), message in zip(batch, messages)],
+            update_conflicts=True, unique_fields=["prompt", "model"], update_fields=["message"])
+        RatingItem.objects.bulk_create([RatingItem(workshop_id=model.comparison.workshop_id, message=message)
+                                        for (model, _p, _r), message in zip(batch, messages)
+                                        if message.status == MessageStatus.COMPLETE], ignore_conflicts=True)
 
 
 async def _ask(model: ComparisonModel, messages: list[dict], max_tokens: int | None) -> dict:
@@ -299,28 +319,69 @@ async def collect(comparison: Comparison, todo, report, *, offset: int = 0, tota
 
     def prepare():
         config = GatewaySettings.objects.filter(workshop_id=comparison.workshop_id).first()
-        histories = {(p.id, m.id): _history(p, m) for p, m in todo}
+        per_prompt: dict[int, list[dict]] = {}  # a question's history is the same for every model
+        histories = {}
+        for p, m in todo:
+            if p.source_id and p.id not in per_prompt:
+                per_prompt[p.id] = _history(p, m)
+            histories[(p.id, m.id)] = per_prompt[p.id] if p.source_id else _history(p, m)
         return (config.max_answer_tokens if config else None), histories
 
     counts = {"complete": 0, "failed": 0}
+    pending: list[tuple[ComparisonModel, ComparisonPrompt, dict, asyncio.Future]] = []
+    arrived = asyncio.Event()
+    finished = 0
+    failure: list[BaseException] = []
+
+    async def writer():
+        """Group commit: whatever arrived while the last write ran is stored in the next one, so
+        every answer is stored as soon as the database thread is free, and the database keeps up
+        with many calls in flight."""
+        nonlocal finished
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            batch, pending[:] = pending[:], []
+            if not batch:
+                continue
+            if failure:
+                for *_rest, future in batch:
+                    future.set_exception(failure[0])
+                continue
+            try:
+                await run_db(_store_answers, [(m, p, r) for m, p, r, _f in batch])
+                for model, prompt, result, future in batch:
+                    counts["complete" if result["status"] == MessageStatus.COMPLETE else "failed"] += 1
+                finished += len(batch)
+                done = offset + finished
+                await run_db(report, min(share, int(share * done / max(1, total))),
+                             _("%(done)d of %(total)d answers collected") % {"done": done, "total": total})
+            except Exception as exc:  # JobLost, the database: the callers raise it, the job stops (and resumes)
+                failure.append(exc)
+            for *_rest, future in batch:
+                if failure:
+                    future.set_exception(failure[0])
+                else:
+                    future.set_result(None)
+
+    writing = None
     try:
         max_tokens, histories = await run_db(prepare)
         gates = defaultdict(lambda: asyncio.Semaphore(comparison.concurrency))
-        finished = 0
+        writing = asyncio.create_task(writer())
 
         async def one(prompt, model):
-            nonlocal finished
             async with gates[model.id]:  # held until the answer is stored: at most `concurrency` unsaved per model
                 result = await _ask(model, histories[(prompt.id, model.id)], max_tokens)
-                await run_db(_store_answer, model, prompt, result)
-            counts["complete" if result["status"] == MessageStatus.COMPLETE else "failed"] += 1
-            finished += 1
-            done = offset + finished
-            await run_db(report, min(share, int(share * done / max(1, total))),
-                         _("%(done)d of %(total)d answers collected") % {"done": done, "total": total})
+                stored = loop.create_future()
+                pending.append((model, prompt, result, stored))
+                arrived.set()
+                await stored
 
         await asyncio.gather(*(one(p, m) for p, m in todo))
     finally:
+        if writing is not None:
+            writing.cancel()
         await client.close_client()
         await loop.run_in_executor(db, connections.close_all)
         db.shutdown(wait=True)
