@@ -319,12 +319,20 @@ async def collect(comparison: Comparison, todo, report, *, offset: int = 0, tota
 
     def prepare():
         config = GatewaySettings.objects.filter(workshop_id=comparison.workshop_id).first()
+        from llm_gateway.services import history_for_model
+
         per_prompt: dict[int, list[dict]] = {}  # a question's history is the same for every model
+        system: list[dict] | None = None  # the system prompt alone, for the facilitator's prompts
         histories = {}
         for p, m in todo:
-            if p.source_id and p.id not in per_prompt:
-                per_prompt[p.id] = _history(p, m)
-            histories[(p.id, m.id)] = per_prompt[p.id] if p.source_id else _history(p, m)
+            if p.source_id:
+                if p.id not in per_prompt:
+                    per_prompt[p.id] = _history(p, m)
+                histories[(p.id, m.id)] = per_prompt[p.id]
+            else:
+                if system is None:
+                    system = history_for_model(m.conversation, upto_position=0)
+                histories[(p.id, m.id)] = [*system, {"role": "user", "content": p.text}]
         return (config.max_answer_tokens if config else None), histories
 
     counts = {"complete": 0, "failed": 0}

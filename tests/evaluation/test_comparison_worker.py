@@ -30,6 +30,7 @@ def test_worker_killed_mid_comparison_resumes_without_asking_twice(evaluate, spa
     settings.LLM_ENDPOINTS = endpoints
     settings.LLM_ENDPOINTS_FILE = ""
     env = {"LLM_ENDPOINTS": endpoints, "LLM_ENDPOINTS_FILE": ""}
+    fault_upstream.requests.clear()  # the upstream serves the whole session
     # The first worker pauses once the job is half way (its first attempt only): the window to kill it.
     first = spawn("worker", "--pool", "prefork", "--concurrency", "1", CALMA_FAULT_JOB_SLEEP="300", **env)
     comparison, job = svc.comparison_create(workshop=ev.workshop, by=ev.facilitator, endpoint_keys=["a", "b"],
