@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from calma import views as calma_views
+from workshops import views as workshop_views
 
 urlpatterns = [
     path("healthz", calma_views.healthz, name="healthz"),

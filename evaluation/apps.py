@@ -17,6 +17,10 @@ class EvaluationConfig(AppConfig):
         jobs.register("judge", run=judging.run_job, time_limit=3600)
         # "Draft with a model": scale descriptions proposed through the gateway, marked as drafted.
         jobs.register("rubric_draft", run=drafting.run_job, time_limit=900)
+        # A model comparison: fresh answers from each model, then the judges (evaluation.comparison).
+        from evaluation import comparison
+
+        jobs.register(comparison.JOB_KIND, run=comparison.run_job, time_limit=4 * 3600)
 
         progress.register(
             "evaluate",

@@ -327,3 +327,100 @@ class PairRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.membership_id} on pair {self.item_id} axis {self.axis_id}: {self.choice}"
+
+
+# --- model comparison (Evaluate II) ---------------------------------------------------------------
+#
+# Fresh answers are stored as llm_gateway Messages in facilitator-owned sandbox conversations (one
+# per compared model): sandbox conversations are left out of coding, the rating pool and every
+# participant's view, the usage is recorded where all usage is, the Evaluate I judge machinery
+# (RatingItem -> Message, JudgeScore) scores them, and a blind A/B test is a PairItem between two
+# of these messages.
+
+
+class Comparison(models.Model):
+    """Two or more models answering the same prompts (the workshop's own questions, and prompts
+    the facilitator adds), every answer scored along every axis by the chosen judge runs. The
+    work is the workshop's `compare` job (workshops.jobs), which resumes where it stopped."""
+
+    workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="comparisons")
+    title = models.CharField(max_length=200, blank=True)
+    judges = models.ManyToManyField(JudgeRun, related_name="comparisons", blank=True)
+    concurrency = models.PositiveSmallIntegerField(
+        default=4, help_text=_("Answers asked of each model at the same time."))
+    ab_opened_at = models.DateTimeField(null=True, blank=True,
+                                        help_text=_("When the answer pairs were put up for the participants (blind A/B)."))
+    created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32),
+                                              name="evaluation_comparison_concurrency_range")]
+
+    def __str__(self) -> str:
+        return self.title or f"comparison {self.id}"
+
+
+class ComparisonModel(models.Model):
+    """One compared model: its endpoint, its column, and the sandbox conversation holding its answers
+    (prompt i's question at position 2i, the answer at 2i + 1)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="compared")
+    endpoint_key = models.CharField(max_length=100)
+    model_id = models.CharField(max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField()
+    conversation = models.OneToOneField("llm_gateway.Conversation", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["comparison_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "endpoint_key"], name="evaluation_comparison_model_unique"),
+            models.UniqueConstraint(fields=["comparison", "position"], name="evaluation_comparison_model_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_key} in comparison {self.comparison_id}"
+
+
+class PromptKind(models.TextChoices):
+    BASELINE = "baseline", _("Baseline conversation")
+    PARTICIPANT = "participant", _("A participant's conversation")
+    EXTRA = "extra", _("Added by the facilitator")
+
+
+class ComparisonPrompt(models.Model):
+    """A prompt every model answers: a question asked in Interact (`source`, its conversation's
+    turns before it are sent as context) or a prompt the facilitator added (`source` empty)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="prompts")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=PromptKind.choices)
+    source = models.ForeignKey("llm_gateway.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["comparison_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "position"], name="evaluation_comparison_prompt_position"),
+            models.UniqueConstraint(fields=["comparison", "source"], condition=Q(source__isnull=False),
+                                    name="evaluation_comparison_prompt_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"prompt {self.position} of comparison {self.comparison_id}"
+
+
+class ComparisonAnswer(models.Model):
+    """A model's answer to a prompt: the Message (complete, or failed with its reason)."""
+
+    prompt = models.ForeignKey(ComparisonPrompt, on_delete=models.CASCADE, related_name="answers")
+    model = models.ForeignKey(ComparisonModel, on_delete=models.CASCADE, related_name="answers")
+    message = models.OneToOneField("llm_gateway.Message", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["prompt_id", "model_id"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "model"], name="evaluation_comparison_answer_unique")]
+
+    def __str__(self) -> str:
+        return f"answer of {self.model_id} to {self.prompt_id}"

@@ -143,7 +143,10 @@ def agreement(workshop: Workshop, *, resamples: int = 1000) -> list[dict]:
 
 
 def pool_stats(workshop: Workshop) -> dict:
-    items = RatingItem.objects.filter(workshop=workshop).annotate(n=Count("assignments"))
+    from evaluation.models import ComparisonAnswer
+
+    items = (RatingItem.objects.filter(workshop=workshop).exclude(message_id__in=ComparisonAnswer.objects.values("message_id"))
+             .annotate(n=Count("assignments")))
     cfg = settings_for(workshop)
     total = items.count()
     covered = items.filter(n__gte=cfg.raters_per_answer).count()
@@ -184,7 +187,7 @@ def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
     flagged on an axis when adding it lowers alpha below the participants' own."""
     import statistics
 
-    from evaluation.models import JudgeOutcome, JudgeScore
+    from evaluation.models import ComparisonAnswer, JudgeOutcome, JudgeScore
 
     runs = judge_runs(workshop)
     people: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
@@ -196,7 +199,9 @@ def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
     judged: dict[tuple[int, int], dict[int, int | None]] = defaultdict(dict)
     outcomes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in JudgeOutcome})
     for run_id, axis_id, item_id, outcome, score in (
-        JudgeScore.objects.filter(run__workshop=workshop).values_list("run_id", "axis_id", "item_id", "outcome", "score")
+        JudgeScore.objects.filter(run__workshop=workshop)
+        .exclude(item__message_id__in=ComparisonAnswer.objects.values("message_id"))  # a comparison's own answers
+        .values_list("run_id", "axis_id", "item_id", "outcome", "score")
     ):
         outcomes[(run_id, axis_id)][outcome] += 1
         if outcome == JudgeOutcome.SCORED:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from evaluation import views
+from evaluation import comparison_views, views
 
 app_name = "evaluation"
 
@@ -16,6 +16,12 @@ patterns = [
     path("judges/", views.judges, name="judges"),
     path("export/ratings.csv", views.export_ratings, name="export_ratings"),
     path("export/rubrics.json", views.export_rubrics, name="export_rubrics"),
+]
+
+# Model comparison (Evaluate II): evaluation/comparison.py, evaluation/comparison_views.py.
+patterns += [
+    path("compare/", comparison_views.compare_list, name="compare_list"),
+    path("compare/<int:comparison_id>/", comparison_views.compare_detail, name="compare_detail"),
 ]
 
 urlpatterns = [path("w/<slug:slug>/evaluate/", include(patterns))]

@@ -27,6 +27,9 @@
                                 ("sk-ab...wxyz"), ellipsis ("sk-a…wxyz"), bearer ("Bearer <key>") or raw
     drafter[:garbage]           a rubric drafter: a fenced JSON scale {"1": "Drafted point 1 <script>…", …}
                                 (garbage: a reply with no JSON)
+    fixed:<text>                answers exactly <text> (the rest of the model string, colons included:
+                                "fault:fixed:quality:4" answers "quality:4"); when the last user message
+                                contains "[drop <last part of text>]" ("[drop 4]"), three words and then the cut
     judge[:mode[:delay_ms]]     a deterministic model judge: replies {"score": N, "reason": ...} where N is
                                 the digit after "quality:" in the last user message (3 if absent; "quality:na"
                                 gives null). mode: ok (default) · garbage (prose, never JSON) · garbageonce
@@ -174,6 +177,11 @@ class FaultUpstream:
             has_system = any(m.get("role") == "system" for m in messages)
             text = f"{len(messages)} messages; system={'yes' if has_system else 'no'}; last={users[-1] if users else ''}"
             return await self._stream(send, model, request, 0, 0, include_usage, text=text)
+        if scenario == "fixed":
+            users = [m.get("content", "") for m in request.get("messages") or [] if m.get("role") == "user"]
+            if users and args and f"[drop {args[-1]}]" in str(users[-1]):
+                return await self._stream(send, model, request, 3, 0, include_usage, end="drop")
+            return await self._stream(send, model, request, 0, 0, include_usage, text=":".join(args))
         if scenario == "judge":
             return await self._judge(send, model, request, arg(0, "ok"), arg(1, 0), include_usage)
         if scenario == "drafter":

@@ -145,7 +145,10 @@ def build_stage(stage: str) -> Stage:
             Message.objects.create(conversation=pair, role="assistant", content=f"answer {slot}", position=1 + slot,
                                    reply_to=asked, is_candidate=True, slot=slot)
         evaluation_services.pair_assignments_ensure(membership=participant)
-        s.objects.update(axis_id=axis.pk, position=1)
+        from evaluation.models import Comparison  # a model comparison (its results page)
+
+        comparison = Comparison.objects.create(workshop=workshop, created_by=d.facilitator, title="compared")
+        s.objects.update(axis_id=axis.pk, position=1, comparison_id=comparison.pk)
     return s
 
 

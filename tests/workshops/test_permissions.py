@@ -215,6 +215,8 @@ ROUTES = {
     "evaluation:export_ratings": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:export_pair_ratings": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:export_rubrics": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:compare_list": "2 4 4 4 2 N L | 0 4 4 4 4 N L",
+    "evaluation:compare_detail": "2 4 4 4 2 N L | 3 4 4 4 4 N L",
     "discussion:export_json": "2 4 4 4 2 N L | M M M M M M M",
 }
 # Django's admin is for staff only and no role here is staff: every admin URL sends every role
