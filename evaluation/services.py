@@ -235,8 +235,8 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
 @transaction.atomic
 def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
     """Hand a participant their share of answer pairs to compare, up to `pairs_per_person`: pairs
-    with the fewest raters first; each rater sees each pair in their own random order (which
-    side is which is blinded and recorded)."""
+    with the fewest raters first; which answer is shown on the left is balanced across a pair's
+    raters and recorded (a side never stands for a model)."""
     if not membership.is_participant or membership.is_withdrawn:
         raise PermissionDenied(_("Only participants rate answers."))
     workshop = membership.workshop
@@ -253,9 +253,11 @@ def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
                   .values_list("id", "n"))
     ordered = sorted(candidates, key=lambda row: (row[1], _shuffle_key(row[0], membership.id)))
     start = (existing[-1].position + 1) if existing else 1
+    # Which answer goes on the left alternates between the raters of a pair (from a per-pair
+    # random start): every pair is seen both ways round by as many people as possible.
     new = [PairAssignment(item_id=item_id, membership=membership, position=start + i,
-                          swapped=int(_shuffle_key(item_id, -membership.id), 16) % 2 == 1)
-           for i, (item_id, _n) in enumerate(ordered[:missing])]
+                          swapped=(n + int(_shuffle_key(item_id, 0), 16)) % 2 == 1)
+           for i, (item_id, n) in enumerate(ordered[:missing])]
     PairAssignment.objects.bulk_create(new)
     return existing + new
 
