@@ -400,7 +400,14 @@ def umap_module():
 
             cache_dir = conf.numba_cache_dir()
             if cache_dir:
-                os.makedirs(cache_dir, exist_ok=True)
+                try:
+                    os.makedirs(cache_dir, exist_ok=True)
+                    if not os.access(cache_dir, os.W_OK):
+                        raise PermissionError(cache_dir)
+                except OSError:  # no cache: UMAP is compiled in every process, as before
+                    log.warning("NUMBA_CACHE_DIR %s is not writable; UMAP will compile in each worker", cache_dir)
+                    cache_dir = ""
+            if cache_dir:
                 os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir)
                 import numba
 
