@@ -2,10 +2,10 @@
 
 Same computation as sentence-transformers' Transformer -> mean pooling -> normalise, on the
 same safetensors weights and tokenizer.json, without importing torch or transformers: a worker
-loads it in a fraction of a second instead of spending seconds importing torch, and on one
-thread it embeds short labels faster (no per-batch framework overhead; the labels are sorted by
-length so batches carry little padding). Vectors agree with sentence-transformers' to float32
-rounding (benchmarks/discussion_map.py prints the largest cosine difference).
+loads it in about a second instead of spending seconds importing torch, and on one thread it
+embeds short labels about as fast (the labels are sorted by length so batches carry little
+padding). Vectors agree with sentence-transformers' to float32 rounding
+(benchmarks/discussion_embed_check.py --engines prints the largest cosine difference).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import pickle
+import re
 import sys
 import threading
 import time
@@ -182,6 +183,8 @@ def _english_vocab() -> frozenset:
 
 def script_of(text: str) -> str:
     """The label's main non-Latin script, or "Latin" (or "" when it has no letters)."""
+    if text.isascii():
+        return "Latin" if any(ch.isalpha() for ch in text) else ""
     counts: dict[str, int] = {}
     for ch in text:
         if not ch.isalpha():
@@ -208,11 +211,12 @@ def _english_word(word: str, vocab: frozenset) -> bool:
     return word[-1] not in "aiou"
 
 
+_WORD = re.compile(r"[a-z]+")
+
+
 def looks_english(text: str) -> bool:
     """A Latin-script label most of whose words look English (see _english_word)."""
-    import re
-
-    words = re.findall(r"[a-z]+", text.casefold())
+    words = _WORD.findall(text.casefold())
     if not words:
         return True
     vocab = _english_vocab()
@@ -397,7 +401,14 @@ def umap_module():
 
             cache_dir = conf.numba_cache_dir()
             if cache_dir:
-                os.makedirs(cache_dir, exist_ok=True)
+                try:
+                    os.makedirs(cache_dir, exist_ok=True)
+                    if not os.access(cache_dir, os.W_OK):
+                        raise PermissionError(cache_dir)
+                except OSError:  # no cache: UMAP is compiled in every process, as before
+                    log.warning("NUMBA_CACHE_DIR %s is not writable; UMAP will compile in each worker", cache_dir)
+                    cache_dir = ""
+            if cache_dir:
                 os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir)
                 import numba
 
