@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("coding.urls")),
     path("", include("discussion.urls")),
     path("", include("evaluation.urls")),
+    path("", include("studies.urls")),
+    path("", include("api.urls")),
 ]
 
 handler403 = "workshops.views.error_403"
