@@ -21,6 +21,7 @@ from workshops.models import Workshop
 
 MAX_LIMIT = 1000
 SLUG = r"^[-a-zA-Z0-9_]{1,60}$"
+CURSOR = r"^[0-9]{1,18}$"
 
 
 class RateLimited(Exception):
@@ -72,7 +73,7 @@ api = NinjaAPI(
     description="Read-only access to the research data of the workshops you may read as a facilitator or "
                 "researcher. Pseudonyms only; people who withdrew are never returned. See docs/api.md.",
     auth=[TokenAuth(), session_auth],
-    urls_namespace="v1",
+    urls_namespace="api_v1",
     docs_url=None,
     openapi_url="/openapi.json",
 )
@@ -122,9 +123,16 @@ def _workshop(request, slug: str) -> Workshop:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    """An aware UTC time (a time without an offset is taken as UTC; one at the ends of the
+    calendar that cannot be moved to UTC is clamped to the end)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         return value.replace(tzinfo=dt_timezone.utc)
-    return value
+    try:
+        return value.astimezone(dt_timezone.utc)
+    except OverflowError:
+        return (datetime.min if value.year < 5000 else datetime.max).replace(tzinfo=dt_timezone.utc)
 
 
 def _workshop_out(workshop: Workshop) -> dict:
@@ -139,13 +147,13 @@ def _workshop_out(workshop: Workshop) -> dict:
             "created_at": workshop.created_at}
 
 
-@api.get("/workshops", url_name="list_workshops", response={200: list[schemas.WorkshopOut], **ERRORS}, tags=["workshops"])
+@api.get("/workshops", url_name="list_workshops", operation_id="list_workshops", response={200: list[schemas.WorkshopOut], **ERRORS}, tags=["workshops"])
 def list_workshops(request):
     """The workshops you may read (facilitator or researcher, not withdrawn)."""
     return [_workshop_out(w) for w in permissions.readable_workshops(request.auth, permissions.STAFF).order_by("id")]
 
 
-@api.get("/workshops/{slug}", url_name="get_workshop", response={200: schemas.WorkshopOut, **ERRORS}, tags=["workshops"])
+@api.get("/workshops/{slug}", url_name="get_workshop", operation_id="get_workshop", response={200: schemas.WorkshopOut, **ERRORS}, tags=["workshops"])
 def get_workshop(request, slug: str = Path(..., pattern=SLUG)):
     return _workshop_out(_workshop(request, slug))
 
@@ -157,7 +165,7 @@ def _study_out(study, user) -> dict:
             "workshops": [w.slug for w in study_selectors.study_workshops(study, user)], "created_at": study.created_at}
 
 
-@api.get("/studies", url_name="list_studies", response={200: list[schemas.StudyOut], **ERRORS}, tags=["studies"])
+@api.get("/studies", url_name="list_studies", operation_id="list_studies", response={200: list[schemas.StudyOut], **ERRORS}, tags=["studies"])
 def list_studies(request):
     """Studies with a workshop you may read; each lists only the workshops you may read."""
     from studies import selectors as study_selectors
@@ -165,7 +173,7 @@ def list_studies(request):
     return [_study_out(s, request.auth) for s in study_selectors.visible_studies(request.auth).order_by("id")]
 
 
-@api.get("/studies/{study_slug}", url_name="get_study", response={200: schemas.StudyOut, **ERRORS}, tags=["studies"])
+@api.get("/studies/{study_slug}", url_name="get_study", operation_id="get_study", response={200: schemas.StudyOut, **ERRORS}, tags=["studies"])
 def get_study(request, study_slug: str = Path(..., pattern=SLUG)):
     from studies import selectors as study_selectors
 
@@ -175,7 +183,7 @@ def get_study(request, study_slug: str = Path(..., pattern=SLUG)):
     return _study_out(study, request.auth)
 
 
-@api.get("/workshops/{slug}/axes", url_name="list_axes", response={200: list[schemas.AxisOut], **ERRORS}, tags=["discussion"])
+@api.get("/workshops/{slug}/axes", url_name="list_axes", operation_id="list_axes", response={200: list[schemas.AxisOut], **ERRORS}, tags=["discussion"])
 def list_axes(request, slug: str = Path(..., pattern=SLUG)):
     """The group's final axes with provenance: the sources (picks, attributes, codes with their
     excerpts), examples, Likert summary, group rank and history."""
@@ -184,7 +192,7 @@ def list_axes(request, slug: str = Path(..., pattern=SLUG)):
     return discussion_selectors.axis_provenance(_workshop(request, slug))
 
 
-@api.get("/workshops/{slug}/group-ranking", url_name="list_group_ranking", response={200: list[schemas.GroupRankOut], **ERRORS},
+@api.get("/workshops/{slug}/group-ranking", url_name="list_group_ranking", operation_id="list_group_ranking", response={200: list[schemas.GroupRankOut], **ERRORS},
          tags=["discussion"])
 def list_group_ranking(request, slug: str = Path(..., pattern=SLUG)):
     from discussion import selectors as discussion_selectors
@@ -206,7 +214,7 @@ def _register(name: str) -> None:
     def list_view(request, slug: str = Path(..., pattern=SLUG),
                   since: Optional[datetime] = Query(None, description="Only rows from this time on (ISO 8601)."),
                   until: Optional[datetime] = Query(None, description="Only rows before this time (ISO 8601)."),
-                  cursor: Optional[str] = Query(None, max_length=40, description="next_cursor of the previous page."),
+                  cursor: Optional[str] = Query(None, pattern=CURSOR, description="next_cursor of the previous page."),
                   limit: int = Query(100, ge=1, le=MAX_LIMIT, description=f"Rows per page (1–{MAX_LIMIT}).")):
         workshop = _workshop(request, slug)
         rows, last = selectors.page(name, workshop, after=selectors.decode_cursor(cursor), limit=limit,

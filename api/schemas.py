@@ -121,7 +121,7 @@ class EvaluationRatingOut(Schema):
     item_id: int
     message_id: int
     axis_id: int
-    rubric_version: int
+    rubric_version_number: int
     score: Optional[int] = None
     created_at: datetime
 
@@ -134,7 +134,7 @@ class JudgeScoreOut(Schema):
     item_id: int
     message_id: int
     axis_id: int
-    rubric_version: int
+    rubric_version_number: int
     outcome: str
     score: Optional[int] = None
     reason: str

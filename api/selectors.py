@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
@@ -36,21 +34,16 @@ class BadCursor(ValueError):
 
 
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+    """A keyset cursor: the last id of the page (ids only ever grow, so pages never shift)."""
+    return str(last_id)
 
 
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        version, value = text.split(":", 1)
-        last_id = int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadCursor("cursor") from None
-    if version != "v1" or last_id < 0 or last_id > 2**62:
+    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
         raise BadCursor("cursor")
-    return last_id
+    return int(cursor)
 
 
 # --- Collections ----------------------------------------------------------------------------------
@@ -158,8 +151,8 @@ def evaluation_ratings(workshop) -> QuerySet:
 
     return (Rating.objects.filter(item__workshop=workshop, **_participant("membership__"))
             .annotate(participant=F("membership__pseudonym"), message_id=F("item__message_id"),
-                      rubric_version=F("rubric_version__number"))
-            .values("id", "participant", "item_id", "message_id", "axis_id", "rubric_version", "score", "created_at"))
+                      rubric_version_number=F("rubric_version__number"))
+            .values("id", "participant", "item_id", "message_id", "axis_id", "rubric_version_number", "score", "created_at"))
 
 
 def judge_scores(workshop) -> QuerySet:
@@ -167,9 +160,9 @@ def judge_scores(workshop) -> QuerySet:
 
     return (JudgeScore.objects.filter(run__workshop=workshop)
             .annotate(endpoint_key=F("run__endpoint_key"), model_id=F("run__model_id"),
-                      message_id=F("item__message_id"), rubric_version=F("rubric_version__number"),
+                      message_id=F("item__message_id"), rubric_version_number=F("rubric_version__number"),
                       created_at=F("updated_at"))
-            .values("id", "run_id", "endpoint_key", "model_id", "item_id", "message_id", "axis_id", "rubric_version",
+            .values("id", "run_id", "endpoint_key", "model_id", "item_id", "message_id", "axis_id", "rubric_version_number",
                     "outcome", "score", "reason", "created_at"))
 
 

@@ -1,7 +1,6 @@
 from django.urls import path, re_path
 
 from api import views
-from api.api import api
 
 app_name = "api"
 
@@ -9,8 +8,7 @@ urlpatterns = [
     path("api/docs/", views.docs, name="docs"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
-    # The API's routes (names "api:v1:<operation>") and a JSON 404 for any other address under it.
-    path("api/v1/", api.urls),
+    # A JSON 404 for any address under /api/v1/ that no API route takes (after the API's own).
     re_path(r"^api/v1/(?P<rest>.*)$", views.not_found, name="not_found"),
 ]
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.api import api as api_v1
 from workshops import views as workshop_views
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("", include("discussion.urls")),
     path("", include("evaluation.urls")),
     path("", include("studies.urls")),
+    path("api/v1/", api_v1.urls),  # the JSON API (names "api_v1:<operation>"), before api.urls' JSON 404
     path("", include("api.urls")),
 ]
 
