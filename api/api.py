@@ -5,8 +5,9 @@ never returned, and large collections come by keyset pages or as one NDJSON stre
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone as dt_timezone
-from typing import Optional
+import re
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Annotated, Optional
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from django.http import Http404
 from ninja import NinjaAPI, Path, Query
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer
+from pydantic import StringConstraints, WithJsonSchema
 
 from api import schemas, selectors, services
 from workshops import exports, permissions
@@ -22,6 +24,9 @@ from workshops.models import Workshop
 MAX_LIMIT = 1000
 SLUG = r"^[-a-zA-Z0-9_]{1,60}$"
 CURSOR = r"^[0-9]{1,18}$"
+# A time filter: published as an RFC 3339 date-time, read by _time (strict: a bare number is refused).
+DateTimeText = Annotated[str, StringConstraints(max_length=64),
+                         WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 64})]
 
 
 class RateLimited(Exception):
@@ -122,17 +127,32 @@ def _workshop(request, slug: str) -> Workshop:
     return workshop
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """An aware UTC time (a time without an offset is taken as UTC; one at the ends of the
-    calendar that cannot be moved to UTC is clamped to the end)."""
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    """A filter time: RFC 3339 (ISO 8601 date and time; no offset means UTC; a leap second is
+    read as :59; digits past microseconds are dropped), as an aware UTC time. Anything else: 422."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt_timezone.utc)
+    match = _RFC3339.match(value)
     try:
-        return value.astimezone(dt_timezone.utc)
-    except OverflowError:
-        return (datetime.min if value.year < 5000 else datetime.max).replace(tzinfo=dt_timezone.utc)
+        if match is None:
+            raise ValueError(value)
+        year, month, day, hour, minute, second, fraction, offset = match.groups()
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        tz = dt_timezone.utc
+        if offset and offset not in "Zz":
+            sign = 1 if offset[0] == "+" else -1
+            tz = dt_timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+        parsed = datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59), micro,
+                          tzinfo=tz)
+    except ValueError:
+        raise HttpError(422, f"`{name}` must be a date and time like 2026-05-01T09:00:00Z.") from None
+    try:
+        return parsed.astimezone(dt_timezone.utc)
+    except OverflowError:  # at the ends of the calendar
+        return (datetime.min if parsed.year < 5000 else datetime.max).replace(tzinfo=dt_timezone.utc)
 
 
 def _workshop_out(workshop: Workshop) -> dict:
@@ -212,13 +232,13 @@ def _register(name: str) -> None:
     snake = name.replace("-", "_")
 
     def list_view(request, slug: str = Path(..., pattern=SLUG),
-                  since: Optional[datetime] = Query(None, description="Only rows from this time on (ISO 8601)."),
-                  until: Optional[datetime] = Query(None, description="Only rows before this time (ISO 8601)."),
+                  since: Optional[DateTimeText] = Query(None, description="Only rows from this time on (RFC 3339 / ISO 8601)."),
+                  until: Optional[DateTimeText] = Query(None, description="Only rows before this time (RFC 3339 / ISO 8601)."),
                   cursor: Optional[str] = Query(None, pattern=CURSOR, description="next_cursor of the previous page."),
                   limit: int = Query(100, ge=1, le=MAX_LIMIT, description=f"Rows per page (1–{MAX_LIMIT}).")):
         workshop = _workshop(request, slug)
         rows, last = selectors.page(name, workshop, after=selectors.decode_cursor(cursor), limit=limit,
-                                    since=_aware(since), until=_aware(until))
+                                    since=_time(since, "since"), until=_time(until, "until"))
         return {"items": rows, "next_cursor": selectors.encode_cursor(last) if last else None}
 
     list_view.__name__ = f"list_{snake}"
@@ -228,10 +248,10 @@ def _register(name: str) -> None:
             operation_id=f"list_{snake}", url_name=f"list_{snake}")(list_view)
 
     def stream_view(request, slug: str = Path(..., pattern=SLUG),
-                    since: Optional[datetime] = Query(None, description="Only rows from this time on (ISO 8601)."),
-                    until: Optional[datetime] = Query(None, description="Only rows before this time (ISO 8601).")):
+                    since: Optional[DateTimeText] = Query(None, description="Only rows from this time on (RFC 3339 / ISO 8601)."),
+                    until: Optional[DateTimeText] = Query(None, description="Only rows before this time (RFC 3339 / ISO 8601).")):
         workshop = _workshop(request, slug)
-        rows = selectors.stream(name, workshop, since=_aware(since), until=_aware(until))
+        rows = selectors.stream(name, workshop, since=_time(since, "since"), until=_time(until, "until"))
 
         def lines():
             for row in rows:
