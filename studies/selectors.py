@@ -58,9 +58,10 @@ def final_axes(workshop: Workshop) -> list[dict]:
     for row in evaluation_selectors.agreement(workshop, resamples=200):
         version = row["version"]
         result = row["result"]
+        if version is None:  # no rubric yet: nothing of Evaluate to show
+            continue
         evaluation[row["axis"].pk] = {
-            "rubric_version": version.number if version else None,
-            "rubric_scale": version.scale if version else None,
+            "rubric_version": version.number, "rubric_scale": version.scale,
             "alpha": result.alpha, "alpha_low": result.low, "alpha_high": result.high,
             "ratings": row["ratings_total"], "raters": row["raters"],
         }

@@ -3,7 +3,6 @@ Postgres: every operation, valid and invalid inputs, every check schemathesis ha
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

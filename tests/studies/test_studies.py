@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from coding.models import Annotation, Code
+from coding.models import Code
 from evaluation import services as evaluation_services
 from llm_gateway.models import Conversation, GatewaySettings, WorkshopModel
 from studies import selectors, services
