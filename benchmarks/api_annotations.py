@@ -49,11 +49,14 @@ def seed(workshop, participants: list, target: int, rng: random.Random) -> None:
         n = min(batch, target - have)
         rows = []
         for i in range(n):
-            p = participants[(have + i) % len(participants)]
+            n_all = have + i
+            p = participants[n_all % len(participants)]
             message = messages[p.pk]
-            start = (have + i) % (len(message.content) - 40)
-            rows.append(Annotation(membership=p, message=message, start=start, end=start + 30 + (i % 10),
-                                   excerpt=message.content[start:start + 30 + (i % 10)], memo="memo" if i % 3 else ""))
+            k = n_all // len(participants)  # this person's k-th annotation: a span of its own
+            room = len(message.content) - 60
+            start, end = k % room, k % room + 20 + (k // room) % 40
+            rows.append(Annotation(membership=p, message=message, start=start, end=end,
+                                   excerpt=message.content[start:end], memo="memo" if n_all % 3 else ""))
         made = Annotation.objects.bulk_create(rows)
         AnnotationCode.objects.bulk_create([AnnotationCode(annotation=a, code=codes[a.membership_id]) for a in made])
         have += n
