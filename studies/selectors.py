@@ -211,3 +211,12 @@ def label_view(workshops: list[Workshop], term: str) -> list[dict]:
             rows.sort(key=lambda r: (not r["contains"], -r["similarity"], r["label"].casefold()))
         out.append({"workshop": g["workshop"], "codes": codes, "attributes": attributes})
     return out
+
+
+def match_job(workshops: list[Workshop]):
+    """The latest suggestion job for this comparison (None before the first)."""
+    from workshops.models import Job
+
+    if not workshops:
+        return None
+    return Job.objects.filter(workshop=workshops[0], kind="study_match").order_by("-created_at", "-id").first()

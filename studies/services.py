@@ -196,6 +196,21 @@ def matches_suggest(*, study: Study, by, workshops: list[Workshop]) -> list[Axis
     return created
 
 
+@transaction.atomic
+def matches_request(*, study: Study, by, workshops: list[Workshop]):
+    """Queue a `study_match` job (on the first workshop compared) that stores suggestions."""
+    from workshops import jobs
+
+    if len(workshops) < 2:
+        raise ValidationError(_("Choose two or more workshops to compare."))
+    membership = None
+    for workshop in workshops:
+        member = _require(by, workshop, permissions.STAFF)
+        membership = membership or member
+    return jobs.job_request(workshop=workshops[0], kind="study_match", by=membership,
+                            params={"study": study.pk, "workshops": [w.pk for w in workshops], "user": by.pk})
+
+
 def _check_match_access(match: AxisMatch, by) -> None:
     for axis in (match.axis_a, match.axis_b):
         _require(by, axis.workshop, permissions.STAFF)

@@ -45,7 +45,13 @@ def _second_group(workshop):
     return add_final_axes(d, GROUP_B)
 
 
-def test_template_then_compare_confirm_reject_and_download(new_page):
+@pytest.fixture
+def inline_tasks(django_db_setup, settings):
+    """Requested before new_page starts the server: jobs run inline, as under `make run`."""
+    settings.TEST_SERVER_ENV = {"CELERY_TASK_ALWAYS_EAGER": "1"}
+
+
+def test_template_then_compare_confirm_reject_and_download(inline_tasks, new_page):
     a = build(stage="discuss", participants=2)
     add_final_axes(a, GROUP_A)
     study = study_services.study_create(title="History assistant, two communities", slug="history-two",

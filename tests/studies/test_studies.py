@@ -17,6 +17,7 @@ from studies.models import AxisMatch, ConversationOrigin, MatchStatus, WorkshopO
 from tests.factories import UserFactory, facilitator_of, make_conversation, make_member, make_participant, make_workshop
 from tests.studies.world import two_groups
 from workshops.models import Membership, Role
+from workshops.tasks import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +153,12 @@ def test_comparison_pages_exports_and_refusals(client):
     q = f"?w={a.workshop.slug}&w={b.workshop.slug}"
     response = client.post(f"/studies/{study.slug}/compare/suggest/", {"w": [a.workshop.slug, b.workshop.slug]})
     assert response.status_code == 302
+    job = selectors.match_job([a.workshop, b.workshop])  # queued for a worker (the embedding model lives there)
+    assert job.kind == "study_match" and job.status == "queued"
+    assert 'data-job="active"' in client.get(f"/studies/{study.slug}/compare/{q}").content.decode()
+    run_job(job.id)
+    job.refresh_from_db()
+    assert job.status == "done" and job.result["created"] >= 2
     match = AxisMatch.objects.get(study=study, axis_a__name="Bias", axis_b__name="Religious and political bias")
     response = client.post(f"/studies/{study.slug}/compare/matches/{match.pk}/",
                            {"status": "confirmed", "note": "=HYPERLINK(\"x\")", "axis_b": match.axis_b_id,
@@ -213,3 +220,15 @@ def test_template_page_creates_the_workshop(client):
     assert response.status_code == 302 and response["Location"] == "/w/group-two/"
     assert WorkshopOrigin.objects.get(workshop__slug="group-two").template == template
     assert client.post(f"/w/{template.slug}/template/", {"title": "Again", "slug": "group-two"}).status_code == 400
+
+
+def test_a_suggestion_job_needs_two_readable_workshops():
+    study, a, b = two_groups(participants=1)
+    with pytest.raises(ValidationError):
+        services.matches_request(study=study, by=a.researcher.user, workshops=[a.workshop])
+    with pytest.raises(PermissionDenied):
+        services.matches_request(study=study, by=b.researcher.user, workshops=[a.workshop, b.workshop])
+    job = services.matches_request(study=study, by=a.researcher.user, workshops=[a.workshop, b.workshop])
+    assert job.params == {"study": study.pk, "workshops": [a.workshop.pk, b.workshop.pk], "user": a.researcher.user.pk}
+    # Asked again while it waits: the same job, not a second one.
+    assert services.matches_request(study=study, by=a.researcher.user, workshops=[a.workshop, b.workshop]) == job
