@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "coding",
     "discussion",
     "evaluation",
+    "studies",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -343,6 +345,8 @@ LLM_STREAM_BATCH_SECONDS = env_float("LLM_STREAM_BATCH_SECONDS", 0.1, minimum=0)
 # and server processes (counted in Redis), and how many cards may be on the board at once
 # per participant and in all. The board state stays fast at the cap (constant query count).
 DISCUSSION_MEMBER_RATE = env_rate("DISCUSSION_MEMBER_RATE", "60/m")
+# The read-only JSON API (docs/api.md): requests per personal token (or per logged-in user).
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "600/m")
 DISCUSSION_CARDS_PER_MEMBER = env_int("DISCUSSION_CARDS_PER_MEMBER", 30, minimum=1, maximum=10000)
 DISCUSSION_CARDS_PER_BOARD = env_int("DISCUSSION_CARDS_PER_BOARD", 300, minimum=1, maximum=10000)
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api.api import api as api_v1
 from calma import views as calma_views
 from workshops import views as workshop_views
 
@@ -15,6 +16,9 @@ urlpatterns = [
     path("", include("coding.urls")),
     path("", include("discussion.urls")),
     path("", include("evaluation.urls")),
+    path("", include("studies.urls")),
+    path("api/v1/", api_v1.urls),  # the JSON API (names "api_v1:<operation>"), before api.urls' JSON 404
+    path("", include("api.urls")),
 ]
 
 handler403 = "workshops.views.error_403"

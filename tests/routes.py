@@ -20,7 +20,8 @@ ROLES = (F, P, U, W, R, O, A)
 
 # The stage a route family is tried in (its namespace decides; routes without a workshop use none).
 STAGE_OF_NAMESPACE = {"workshops": "familiarize", "llm_gateway": "interact", "coding": "reflect",
-                      "discussion": "discuss", "evaluation": "evaluate"}
+                      "discussion": "discuss", "evaluation": "evaluate", "studies": "evaluate", "api": "evaluate",
+                      "api_v1": "evaluate"}
 
 
 @dataclass
@@ -149,7 +150,25 @@ def build_stage(stage: str) -> Stage:
 
         comparison = Comparison.objects.create(workshop=workshop, created_by=d.facilitator, title="compared")
         s.objects.update(axis_id=axis.pk, position=1, comparison_id=comparison.pk)
+        s.objects.update(_study_objects(s, axis))
     return s
+
+
+def _study_objects(s: Stage, axis) -> dict:
+    """A study holding the workshop, a suggested match between two of its axes, and an API token
+    of the researcher (studies and api routes)."""
+    from api import services as api_services
+    from discussion.models import Axis
+    from studies import services as study_services
+    from studies.models import AxisMatch
+
+    study = study_services.study_create(title="Study", slug=f"study-{s.workshop.pk}", by=s.users[F],
+                                        workshops=[s.workshop])
+    other = Axis.objects.create(workshop=s.workshop, name="Accuracy", definition="Facts are right",
+                                created_by=s.members[F])
+    match = AxisMatch.objects.create(study=study, axis_a=axis, axis_b=other, similarity=0.5)
+    token, _raw = api_services.token_create(user=s.users[R], name="matrix")
+    return {"study_slug": study.slug, "match_id": match.pk, "token_id": token.pk, "rest": "nothing/here"}
 
 
 # URL kwargs whose meaning depends on the route: (route name prefix, kwarg) -> key in Stage.objects.

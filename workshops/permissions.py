@@ -31,6 +31,34 @@ def membership_for(user, workshop: Workshop) -> Membership | None:
     return Membership.objects.filter(workshop=workshop, user=user).first()
 
 
+# Why `access` refused (None: allowed).
+NOT_MEMBER, WITHDRAWN, WRONG_ROLE = "not_member", "withdrawn", "wrong_role"
+
+
+def access(user, workshop: Workshop, roles=None, *, allow_withdrawn: bool = False) -> tuple[Membership | None, str | None]:
+    """The one rule for who may open what of a workshop: pages (`workshop_view`), the study
+    pages and the JSON API all ask it. A person must be a member, not withdrawn, and (when
+    `roles` is given) hold one of `roles`. Returns (membership, None) or (membership, refusal)."""
+    membership = membership_for(user, workshop)
+    if membership is None:
+        return None, NOT_MEMBER
+    if membership.is_withdrawn and not allow_withdrawn:
+        return membership, WITHDRAWN
+    if roles is not None and membership.role not in set(roles):
+        return membership, WRONG_ROLE
+    return membership, None
+
+
+def readable_workshops(user, roles=None):
+    """The workshops `access(user, w, roles)` allows, as a queryset (lists and API filters)."""
+    if not user.is_authenticated:
+        return Workshop.objects.none()
+    members = Membership.objects.filter(user=user, withdrawn_at__isnull=True)
+    if roles is not None:
+        members = members.filter(role__in=list(roles))
+    return Workshop.objects.filter(pk__in=members.values("workshop_id"))
+
+
 def workshop_view(
     roles: Iterable[str] | None = None,
     stages: Iterable[str] | None = None,
@@ -52,15 +80,15 @@ def workshop_view(
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             workshop = get_object_or_404(Workshop, slug=slug)
-            membership = membership_for(request.user, workshop)
-            if membership is None:
+            membership, refusal = access(request.user, workshop, allowed_roles, allow_withdrawn=allow_withdrawn)
+            if refusal == NOT_MEMBER:
                 raise Http404(_("No workshop you belong to is found at this address."))
             # Pages of a workshop speak the member's language (their choice, else the workshop's);
             # participants' own text is never translated. Set before any refusal page renders.
             activate_for(request, workshop, membership)
-            if membership.is_withdrawn and not allow_withdrawn:
+            if refusal == WITHDRAWN:
                 return render(request, "workshops/withdrawn.html", {"workshop": workshop}, status=403)
-            if allowed_roles is not None and membership.role not in allowed_roles:
+            if refusal == WRONG_ROLE:
                 raise PermissionDenied(_("This page is for the workshop's %(roles)s only.") % {
                     "roles": ", ".join(str(Role(r).label).lower() for r in sorted(allowed_roles))
                 })
