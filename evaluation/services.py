@@ -168,32 +168,61 @@ def _shuffle_key(item_id: int, membership_id: int) -> str:
     return hashlib.blake2b(f"{item_id}:{membership_id}".encode(), digest_size=8).hexdigest()
 
 
-@transaction.atomic
-def assignments_ensure(*, membership: Membership) -> list[RatingAssignment]:
-    """Hand a participant their share of answers to rate, up to `answers_per_person`.
-
-    Answers with the fewest raters go first, so every answer reaches `raters_per_answer` raters
-    before any gets more. Hand-outs of one workshop are serialised on its settings row."""
+def _hand_out(membership: Membership, model, wanted: int, pool, prepare=None, make=None) -> list:
+    """The one hand-out rule (single answers and pairs): a participant gets items up to `wanted`,
+    those with the fewest raters first, so every item reaches its overlap before any gets more,
+    in a stable per-person order so people don't all start with the same item. Callers hold the
+    workshop's settings row (hand-outs of one workshop are serialised on it)."""
     if not membership.is_participant or membership.is_withdrawn:
         raise PermissionDenied(_("Only participants rate answers."))
-    workshop = membership.workshop
-    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
-    existing = list(RatingAssignment.objects.filter(membership=membership).order_by("position"))
-    missing = cfg.answers_per_person - len(existing)
+    existing = list(model.objects.filter(membership=membership).order_by("position"))
+    missing = wanted - len(existing)
     if missing <= 0:
         return existing
-    pool = list(selectors.pool_messages(workshop).values_list("id", flat=True))
-    RatingItem.objects.bulk_create([RatingItem(workshop=workshop, message_id=m) for m in pool],
-                                   ignore_conflicts=True)
+    if prepare is not None:
+        prepare()
     taken = {a.item_id for a in existing}
-    candidates = (RatingItem.objects.filter(workshop=workshop, message_id__in=pool).exclude(id__in=taken)
-                  .annotate(n=Count("assignments")).values_list("id", "n"))
+    candidates = pool().exclude(id__in=taken).annotate(n=Count("assignments")).values_list("id", "n")
     ordered = sorted(candidates, key=lambda row: (row[1], _shuffle_key(row[0], membership.id)))
     start = (existing[-1].position + 1) if existing else 1
-    new = [RatingAssignment(item_id=item_id, membership=membership, position=start + i)
-           for i, (item_id, _n) in enumerate(ordered[:missing])]
-    RatingAssignment.objects.bulk_create(new)
+    make = make or (lambda item_id, n: {})
+    new = [model(item_id=item_id, membership=membership, position=start + i, **make(item_id, n))
+           for i, (item_id, n) in enumerate(ordered[:missing])]
+    model.objects.bulk_create(new)
     return existing + new
+
+
+@transaction.atomic
+def assignments_ensure(*, membership: Membership) -> list[RatingAssignment]:
+    """Hand a participant their share of answers to rate, up to `answers_per_person`; answers
+    reach `raters_per_answer` raters before any gets more (`_hand_out`)."""
+    workshop = membership.workshop
+    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
+    messages = selectors.pool_messages(workshop).values_list("id", flat=True)
+
+    def prepare():
+        RatingItem.objects.bulk_create([RatingItem(workshop=workshop, message_id=m) for m in messages],
+                                       ignore_conflicts=True)
+
+    return _hand_out(membership, RatingAssignment, cfg.answers_per_person,
+                     lambda: RatingItem.objects.filter(workshop=workshop, message_id__in=messages), prepare)
+
+
+@transaction.atomic
+def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
+    """Hand a participant their share of answer pairs to compare, up to `pairs_per_person`
+    (`_hand_out`); which answer is shown on the left alternates between a pair's raters, from a
+    random start per pair, and is recorded (a side never stands for a model)."""
+    workshop = membership.workshop
+    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
+
+    def prepare():
+        PairItem.objects.bulk_create(
+            [PairItem(workshop=workshop, source=PairSource.COMPARE, question_id=q, first_id=a, second_id=b)
+             for q, a, b in selectors.compare_pairs(workshop)], ignore_conflicts=True)
+
+    return _hand_out(membership, PairAssignment, cfg.pairs_per_person, lambda: selectors.pair_pool(workshop), prepare,
+                     lambda item_id, n: {"swapped": (n + int(_shuffle_key(item_id, 0), 16)) % 2 == 1})
 
 
 @transaction.atomic
@@ -230,36 +259,6 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
     # The facilitator's dashboard ("Answers rated") refreshes; the event carries no rating.
     broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
     return assignment
-
-
-@transaction.atomic
-def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
-    """Hand a participant their share of answer pairs to compare, up to `pairs_per_person`: pairs
-    with the fewest raters first; which answer is shown on the left is balanced across a pair's
-    raters and recorded (a side never stands for a model)."""
-    if not membership.is_participant or membership.is_withdrawn:
-        raise PermissionDenied(_("Only participants rate answers."))
-    workshop = membership.workshop
-    cfg, _created = EvaluationSettings.objects.select_for_update().get_or_create(workshop=workshop)
-    existing = list(PairAssignment.objects.filter(membership=membership).order_by("position"))
-    missing = cfg.pairs_per_person - len(existing)
-    if missing <= 0:
-        return existing
-    PairItem.objects.bulk_create(
-        [PairItem(workshop=workshop, source=PairSource.COMPARE, question_id=q, first_id=a, second_id=b)
-         for q, a, b in selectors.compare_pairs(workshop)], ignore_conflicts=True)
-    taken = {a.item_id for a in existing}
-    candidates = (selectors.pair_pool(workshop).exclude(id__in=taken).annotate(n=Count("assignments"))
-                  .values_list("id", "n"))
-    ordered = sorted(candidates, key=lambda row: (row[1], _shuffle_key(row[0], membership.id)))
-    start = (existing[-1].position + 1) if existing else 1
-    # Which answer goes on the left alternates between the raters of a pair (from a per-pair
-    # random start): every pair is seen both ways round by as many people as possible.
-    new = [PairAssignment(item_id=item_id, membership=membership, position=start + i,
-                          swapped=(n + int(_shuffle_key(item_id, 0), 16)) % 2 == 1)
-           for i, (item_id, n) in enumerate(ordered[:missing])]
-    PairAssignment.objects.bulk_create(new)
-    return existing + new
 
 
 SHOWN_CHOICES = ("left", "right", "tie", "not_applicable")

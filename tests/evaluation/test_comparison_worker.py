@@ -5,8 +5,6 @@ worker resumes, no answer is asked twice once stored, none is lost, and the mean
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections import Counter
 
 import pytest
@@ -15,8 +13,7 @@ from evaluation import comparison as svc
 from evaluation import services
 from evaluation.models import ComparisonAnswer, JudgeScore
 from tests.evaluation.conftest import SCALE
-from tests.workshops.test_jobs_worker import alive, job_now, spawn, wait_for  # noqa: F401 (fixture)
-from workshops.models import JobStatus
+from tests.workshops.test_jobs_worker import kill_and_finish, spawn, wait_half_way  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -36,22 +33,12 @@ def test_worker_killed_mid_comparison_resumes_without_asking_twice(evaluate, spa
     comparison, job = svc.comparison_create(workshop=ev.workshop, by=ev.facilitator, endpoint_keys=["a", "b"],
                                             judge_keys=["judge"], prompt_set="all",
                                             extra="\n".join(f"extra prompt {i}" for i in range(20)), concurrency=1)
-    running = wait_for(lambda: (j := job_now(job.pk)).status == JobStatus.RUNNING and j.progress >= 50 and j,
-                       "the first worker is half way")
-    child = running.worker_pid
+    child = wait_half_way(job.pk, "the comparison job").worker_pid
     before = {a.message_id: a.message.updated_at for a in
               ComparisonAnswer.objects.filter(prompt__comparison=comparison).select_related("message")}
     assert 0 < len(before) < 54  # 27 prompts x 2 models
 
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=30)
-    wait_for(lambda: not alive(child), "the pool child is gone", timeout=30)
-    spawn("worker", "--pool", "solo", **env)
-    spawn("beat", **env)
-    done = wait_for(lambda: (j := job_now(job.pk)).status in (JobStatus.DONE, JobStatus.FAILED) and j,
-                    "the comparison job ends")
-    assert done.status == JobStatus.DONE, done.error
-    assert done.attempts == 2
+    kill_and_finish(spawn, first, child, job.pk, "the comparison job", **env)
     answers = list(ComparisonAnswer.objects.filter(prompt__comparison=comparison).select_related("message", "model", "prompt"))
     assert len(answers) == 54 and {a.message.status for a in answers} == {"complete"}
     # What the first worker stored was kept as it was and not asked again.

@@ -5,16 +5,13 @@ where the first stopped, and no (answer, axis) pair is scored twice."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 
 from evaluation import services
 from evaluation.models import JudgeScore
 from tests.evaluation.conftest import SCALE
-from tests.workshops.test_jobs_worker import alive, job_now, spawn, wait_for  # noqa: F401 (fixture)
-from workshops.models import JobStatus
+from tests.workshops.test_jobs_worker import kill_and_finish, spawn, wait_half_way  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -37,21 +34,11 @@ def test_worker_killed_mid_judge_run_resumes_without_double_scoring(evaluate, sp
     first = spawn("worker", "--pool", "prefork", "--concurrency", "1", CALMA_FAULT_JOB_SLEEP="300", **env)
     (run,), job = services.judge_runs_start(workshop=ev.workshop, by=ev.facilitator, endpoint_keys=["judge"],
                                            concurrency=1)
-    running = wait_for(lambda: (j := job_now(job.pk)).status == JobStatus.RUNNING and j.progress >= 50 and j,
-                       "the first worker is half way")
-    child = running.worker_pid
+    child = wait_half_way(job.pk, "the judge job").worker_pid
     before = {s.pk: s.updated_at for s in JudgeScore.objects.filter(run=run)}
     assert 0 < len(before) < 6
 
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=30)
-    wait_for(lambda: not alive(child), "the pool child is gone", timeout=30)
-    spawn("worker", "--pool", "solo", **env)
-    spawn("beat", **env)
-    done = wait_for(lambda: (j := job_now(job.pk)).status in (JobStatus.DONE, JobStatus.FAILED) and j,
-                    "the judge job ends")
-    assert done.status == JobStatus.DONE, done.error
-    assert done.attempts == 2
+    kill_and_finish(spawn, first, child, job.pk, "the judge job", **env)
     scores = list(JudgeScore.objects.filter(run=run))
     assert len(scores) == 6 and {s.outcome for s in scores} == {"scored"}
     assert len({(s.item_id, s.axis_id) for s in scores}) == 6

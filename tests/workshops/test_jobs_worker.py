@@ -95,6 +95,27 @@ def job_now(pk: int) -> Job:
     return Job.objects.get(pk=pk)
 
 
+def wait_half_way(job_pk: int, what: str) -> Job:
+    """The job's first worker, paused half way (CALMA_FAULT_JOB_SLEEP): the window to kill it."""
+    return wait_for(lambda: (j := job_now(job_pk)).status == JobStatus.RUNNING and j.progress >= 50 and j,
+                    f"{what}: the first worker is half way")
+
+
+def kill_and_finish(spawn, first, child: int, job_pk: int, what: str, **env) -> Job:
+    """SIGKILL the first worker's whole process group mid-job, start a fresh worker and beat (the
+    sweeper re-queues the job), and wait until the job ends: done, on its second attempt."""
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    wait_for(lambda: not alive(child), "the pool child is gone", timeout=30)
+    spawn("worker", "--pool", "solo", **env)
+    spawn("beat", **env)
+    done = wait_for(lambda: (j := job_now(job_pk)).status in (JobStatus.DONE, JobStatus.FAILED) and j,
+                    f"{what} ends")
+    assert done.status == JobStatus.DONE, done.error
+    assert done.attempts == 2
+    return done
+
+
 def test_worker_killed_with_its_whole_process_group_mid_job_ends_done_after_the_sweep(spawn):
     workshop = make_workshop(stage="reflect")
     make_conversation(make_participant(workshop), turns=[("What is Diwali?", "Diwali is the festival of lights.")])
