@@ -20,11 +20,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DataError
+from django.utils import translation
 
 from discussion import commands, conf, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
+from workshops import i18n
 from workshops.models import Membership
 from workshops.selectors import socket_membership
 from workshops.services import membership_seen
@@ -81,6 +83,12 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         if wait is not None:
             raise RateLimited(wait)
     membership = Membership.objects.select_related("workshop").get(pk=membership_id)
+    # What the command answers (errors included) is in the member's language.
+    with translation.override(i18n.language_for(membership)):
+        return _command(membership, channel_name, action, data)
+
+
+def _command(membership: Membership, channel_name: str, action: str, data: dict) -> dict | None:
     if membership.is_withdrawn:
         raise services.NotAllowed("withdrawn")
     workshop = membership.workshop

@@ -10,6 +10,7 @@ from django.db.models import Q
 from coding.models import Annotation
 from discussion.selectors.members import active
 from llm_gateway.models import Message
+from workshops.text import clean
 
 # --- labels for the map -----------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ def picker_browse(membership, *, q: str = "") -> dict:
     with a query, the messages that contain it."""
     from coding.selectors import visible_conversations
 
-    q = " ".join((q or "").split())[:100]
+    q = clean(q)[:100]  # NFC, like the stored text typed in the browser
     conversations = list(visible_conversations(membership.workshop, membership))
     by_id = {c.pk: c for c in conversations}
     highlights = _my_highlights(membership, list(by_id), q=q)

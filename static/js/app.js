@@ -18,9 +18,9 @@ document.addEventListener("DOMContentLoaded", function () {
 window.CalmaText = {
   normalize: function (text) {
     var s = String(text == null ? "" : text);
-    if (s.normalize) { s = s.normalize("NFKC"); }
-    s = s.toLowerCase().replace(/\s+/g, " ").trim();
-    return s.normalize ? s.normalize("NFC") : s;
+    // The same key as the server's workshops.text.normalize: NFC, whitespace collapsed, case folded.
+    if (s.normalize) { s = s.normalize("NFC"); }
+    return s.replace(/\s+/g, " ").trim().toLowerCase();
   }
 };
 (function () {

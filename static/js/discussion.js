@@ -743,7 +743,7 @@
       },
       filters: function () {
         return {
-          q: document.getElementById("map-search").value.trim().toLowerCase(),
+          q: window.CalmaText.normalize(document.getElementById("map-search").value),
           who: document.getElementById("map-participant").value,
           kind: document.getElementById("map-kind").value,
           mine: document.getElementById("map-mine").checked,
@@ -775,7 +775,7 @@
         ["code", "attribute"].forEach(function (kind) {
           var sub = pts.filter(function (p) { return p.kind === kind; });
           if (!sub.length) { return; }
-          var hit = function (p) { return f.q && p.label.toLowerCase().indexOf(f.q) >= 0; };
+          var hit = function (p) { return f.q && window.CalmaText.normalize(p.label).indexOf(f.q) >= 0; };
           traces.push({
             type: "scatter",
             mode: sub.length > 300 ? "markers" : "markers+text",
