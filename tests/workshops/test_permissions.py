@@ -213,6 +213,16 @@ ROUTES = {
     "evaluation:export_ratings": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:export_pair_ratings": "2 4 4 4 2 N L | M M M M M M M",
     "evaluation:export_rubrics": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_weval": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_inspect_task": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_inspect_dataset": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_promptfoo": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_dpo": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_kto": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_reference_csv": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_reference_jsonl": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_data_statement": "2 4 4 4 2 N L | M M M M M M M",
+    "evaluation:export_bundle": "2 4 4 4 2 N L | M M M M M M M",
     "discussion:export_json": "2 4 4 4 2 N L | M M M M M M M",
 }
 # Django's admin is for staff only and no role here is staff: every admin URL sends every role
