@@ -149,8 +149,9 @@ def registered_members(request, workshop: Workshop) -> Iterator[Member]:
             yield Member(f"exports/{match.url_name}", f"{export['title']}: {export['description']}", (),
                          error=f"not available (HTTP {response.status_code})")
             continue
-        name = _filename(response, match.url_name)
         content_type = response.get("Content-Type", "")
+        fallback = f"{workshop.slug}-{match.url_name}" + (".html" if content_type.startswith("text/html") else "")
+        name = _filename(response, fallback)
         yield Member(f"exports/{name}", f"{export['title']}: {export['description']}", _sync_chunks(response),
                      capture_header=content_type.startswith("text/csv"))
 
