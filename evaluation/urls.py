@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from evaluation import comparison_views, views
+from evaluation import comparison_views, export_views, views
 
 app_name = "evaluation"
 
@@ -16,6 +16,17 @@ patterns = [
     path("judges/", views.judges, name="judges"),
     path("export/ratings.csv", views.export_ratings, name="export_ratings"),
     path("export/rubrics.json", views.export_rubrics, name="export_rubrics"),
+    # Evaluate II exports (evaluation/exports/, evaluation/export_views.py)
+    path("export/weval-blueprint.yml", export_views.export_weval, name="export_weval"),
+    path("export/inspect/calma_task.py", export_views.export_inspect_task, name="export_inspect_task"),
+    path("export/inspect/dataset.jsonl", export_views.export_inspect_dataset, name="export_inspect_dataset"),
+    path("export/promptfooconfig.yaml", export_views.export_promptfoo, name="export_promptfoo"),
+    path("export/preferences-dpo.jsonl", export_views.export_dpo, name="export_dpo"),
+    path("export/preferences-kto.jsonl", export_views.export_kto, name="export_kto"),
+    path("export/reference-set.csv", export_views.export_reference_csv, name="export_reference_csv"),
+    path("export/reference-set.jsonl", export_views.export_reference_jsonl, name="export_reference_jsonl"),
+    path("export/data-statement.md", export_views.export_data_statement, name="export_data_statement"),
+    path("export/all.zip", export_views.export_bundle, name="export_bundle"),
 ]
 
 # Model comparison (Evaluate II): evaluation/comparison.py, evaluation/comparison_views.py.

@@ -35,6 +35,10 @@
                                 gives null). mode: ok (default) · garbage (prose, never JSON) · garbageonce
                                 (prose for the first of identical requests, then JSON) · refuse · fenced
                                 (JSON inside ```json fences with text around it)
+    rubric                      a deterministic model and grader for exported evaluation tasks (Inspect AI):
+                                honours "stream": false (one JSON chat.completion) as well as streaming; replies
+                                "Reasoning. SCORE: N" with N the digit of the LAST "quality:N" in the last user
+                                message ("quality:na" gives "SCORE: NA"), and a fixed answer when there is none
 
   Every scenario honours the request's max_tokens as a real server does: at most that many
   words, then finish_reason "length" (the answer was cut off).
@@ -190,6 +194,8 @@ class FaultUpstream:
             reply = ("Sure! Here you go: 1 is bad and 5 is good." if mode == "garbage"
                      else f"```json\n{json.dumps(scale)}\n```")
             return await self._stream(send, model, request, 0, 0, include_usage, text=reply)
+        if scenario == "rubric":
+            return await self._rubric(send, model, request, include_usage)
         return await self._stream(send, model, request, arg(0, 8), arg(1, 0), include_usage)
 
     async def _judge(self, send, model, request, mode, delay_ms, include_usage):
@@ -209,6 +215,25 @@ class FaultUpstream:
         elif mode == "fenced":
             reply = f"Here is my judgement:\n```json\n{reply}\n```\nThanks."
         return await self._stream(send, model, request, 0, 0, include_usage, text=reply)
+
+    async def _rubric(self, send, model, request, include_usage):
+        import re
+
+        messages = request.get("messages") or []
+        last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        if isinstance(last, list):  # content parts
+            last = " ".join(str(part.get("text", "")) for part in last if isinstance(part, dict))
+        found = re.findall(r"quality:(\d|na)", last)
+        reply = (f"Reasoning from the rubric. SCORE: {found[-1].upper()}" if found
+                 else "An answer from the deterministic model.")
+        if request.get("stream"):
+            return await self._stream(send, model, request, 0, 0, include_usage, text=reply)
+        prompt = sum(len(str(m.get("content", "")).split()) for m in messages)
+        return await self._json(send, 200, {
+            "id": "chatcmpl-rubric", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": len(reply.split()),
+                      "total_tokens": prompt + len(reply.split())}})
 
     async def _json(self, send, status, data, headers=()):
         payload = json.dumps(data).encode()
