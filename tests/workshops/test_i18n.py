@@ -30,15 +30,22 @@ FACILITATOR_TEMPLATES = {
     "coding/compare.html", "coding/staff_links.html", "discussion/results.html",
     "discussion/_results_body.html", "discussion/report.html", "discussion/staff_links.html",
     "evaluation/overview.html", "evaluation/rubric_edit.html", "evaluation/results.html",
-    "evaluation/staff_links.html",
+    "evaluation/staff_links.html", "evaluation/compare_list.html", "evaluation/compare_detail.html",
+    "studies/index.html", "studies/detail.html", "studies/study_form.html", "studies/template_form.html",
+    "studies/compare.html", "studies/labels.html", "studies/_label_rows.html",
+    "api/tokens.html", "api/docs.html",
 }
 FACILITATOR_LANGUAGES = ("hi", "es")
 # Python modules whose strings only facilitators, researchers or the admin read (app and export
 # descriptions, the default Familiarize content that is created in the workshop's language, the
-# judge's progress, the rating settings). Strings of every other module are
-# participant-facing (stage names, form labels, error messages).
+# judge's progress, the rating settings, model comparisons and drafted rubrics, studies and the
+# API's token pages). Strings of every other module are participant-facing (stage names, form
+# labels, error messages).
 FACILITATOR_MODULES = ("apps.py", "admin.py", "workshops/defaults.py", "evaluation/judging.py",
-                       "evaluation/models.py")
+                       "evaluation/models.py", "evaluation/comparison.py", "evaluation/comparison_views.py",
+                       "evaluation/drafting.py")
+# Packages only researchers use (studies across workshops, the JSON API and its tokens).
+FACILITATOR_PACKAGES = ("studies/", "api/")
 
 # Text that is the same in every language: the product's name, symbols, separators.
 ALLOWED_TEXT = {"CALMA", "×", "·", "—", "–", "…", "→", "←", "↑", "↓", "✓", "✕", "%", "/", "(", ")", ":", "#", "A", "B"}
@@ -66,7 +73,7 @@ def _participant_facing(entry) -> bool:
     def participant_path(path: str) -> bool:
         if path.startswith("templates/"):
             return path.removeprefix("templates/") not in FACILITATOR_TEMPLATES
-        return not path.endswith(FACILITATOR_MODULES)
+        return not path.endswith(FACILITATOR_MODULES) and not path.startswith(FACILITATOR_PACKAGES)
 
     return any(participant_path(path) for path, _line in entry.occurrences)
 
