@@ -4,16 +4,21 @@ of final axes (seed paper, Table 2), suggested correspondences by meaning, and t
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from django.db.models import Q
 
 from studies.models import AxisMatch, MatchStatus, Study, StudyWorkshop, WorkshopOrigin
 from workshops import permissions
 from workshops.models import Workshop
+from workshops.text import normalize
 
 # Label view: a label counts as "near in meaning" to the search term from this cosine similarity.
 LABEL_NEAR = 0.5
 EXCERPTS_SHOWN = 3
+
+log = logging.getLogger(__name__)
 
 
 def visible_studies(user):
@@ -189,16 +194,22 @@ def label_view(workshops: list[Workshop], term: str) -> list[dict]:
     every = [entry for g in groups for entry in g["labels"]]
     sims = {}
     if every:
-        matrix = _embed([term] + [e["label"] for e in every])
-        scores = matrix[1:] @ matrix[0]
-        for entry, score in zip(every, scores):
-            sims[id(entry)] = float(score)
-    needle = term.casefold()
+        try:
+            matrix = _embed([term] + [e["label"] for e in every])
+        except ImportError:
+            # A web process installed without the `worker` extra has no embedding model: the
+            # labels containing the term are still shown, nearness in meaning is left out.
+            log.warning("label view: no embedding model in this process; showing text matches only")
+        else:
+            scores = matrix[1:] @ matrix[0]
+            for entry, score in zip(every, scores):
+                sims[id(entry)] = float(score)
+    needle = normalize(term)
     out = []
     for g in groups:
         codes, attributes = [], []
         for entry in g["labels"]:
-            contains = needle in entry["label"].casefold()
+            contains = needle in normalize(entry["label"])
             similarity = sims.get(id(entry), 0.0)
             if not contains and similarity < LABEL_NEAR:
                 continue

@@ -193,10 +193,7 @@ def decide(request, study_slug, match_id):
 @require_safe
 @login_required
 def export_csv(request, study_slug):
-    try:
-        from workshops.exports import stream_csv  # the project's one CSV writer (on main since "house")
-    except ImportError:  # this branch's base, before that merge: the same writer lived in coding.exports
-        from coding.exports import stream_csv
+    from workshops.exports import stream_csv
 
     study = _study(request, study_slug)
     workshops = _compared(request, study, request.GET.getlist("w"))
