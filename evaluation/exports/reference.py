@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from coding.exports import stream_csv
+from workshops.exports import stream_csv
 from evaluation import selectors
 from evaluation.exports import common
 from evaluation.models import JudgeScore
