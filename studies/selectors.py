@@ -187,7 +187,7 @@ def label_view(workshops: list[Workshop], term: str) -> list[dict]:
     many codes/attributes and annotations stand behind it, and excerpts."""
     from discussion import selectors as discussion_selectors
 
-    term = " ".join(term.split())[:200]
+    term = " ".join(term.replace("\x00", "").split())[:200]  # a NUL byte cannot be stored (embedding cache)
     groups = [{"workshop": w, "labels": discussion_selectors.map_labels(w)} for w in workshops]
     if not term:
         return [{"workshop": g["workshop"], "codes": [], "attributes": []} for g in groups]

@@ -48,7 +48,7 @@ FACILITATOR_MODULES = ("apps.py", "admin.py", "workshops/defaults.py", "evaluati
 FACILITATOR_PACKAGES = ("studies/", "api/")
 
 # Text that is the same in every language: the product's name, symbols, separators.
-ALLOWED_TEXT = {"CALMA", "×", "·", "—", "–", "…", "→", "←", "↑", "↓", "✓", "✕", "%", "/", "(", ")", ":", "#", "A", "B"}
+ALLOWED_TEXT = {"CALMA", "JSONL", "×", "·", "—", "–", "…", "→", "←", "↑", "↓", "✓", "✕", "%", "/", "(", ")", ":", "#", "A", "B"}
 # Attributes people read (the screen reader's and the mouse's text).
 HUMAN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt", "aria-description", "aria-roledescription")
 
