@@ -22,13 +22,13 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
-import os
 import threading
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from llm_gateway import client
+from workshops.events import server_loop
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +44,6 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _server_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
-    if loop is not None and pid == os.getpid() and loop.is_running() and not loop.is_closed():
-        return loop
-    return None
-
-
 def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: int | None = None,
           endpoint_key: str | None = None, conversation_id: int | None = None):
     """Generate the answer `message_id` in the background if a server loop runs, else now."""
@@ -63,7 +51,7 @@ def start(message_id: int, *, messages: list[dict] | None = None, max_tokens: in
 
     coro = Generation(message_id, messages=messages, max_tokens=max_tokens, endpoint_key=endpoint_key,
                       conversation_id=conversation_id).run()
-    loop = _server_loop()
+    loop = server_loop()
     if loop is None:
         async_to_sync(_run_inline)(coro)
         return None

@@ -77,7 +77,7 @@ def readable_conversation_for_user(user, slug: str, conversation_id: int) -> Con
 
 
 def readable_conversation(membership, conversation_id: int) -> Conversation | None:
-    qs = Conversation.objects.select_related("workshop", "owner").filter(
+    qs = Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner").filter(
         pk=conversation_id, workshop_id=membership.workshop_id, owner__withdrawn_at__isnull=True)
     if membership.role == Role.PARTICIPANT:
         qs = qs.filter(Q(owner=membership))
@@ -88,6 +88,31 @@ def conversations_of(membership):
     return (Conversation.objects.filter(owner=membership)
             .annotate(n_messages=Count("messages", filter=~Q(messages__status=MessageStatus.SUPERSEDED)))
             .order_by("-updated_at"))
+
+
+def thread(conversation: Conversation) -> list[Message]:
+    """Every message of the conversation, superseded ones too, in order (the Send path reads
+    them once: see services.message_send)."""
+    return list(conversation.messages.order_by("position"))
+
+
+def last_counting(messages: list[Message]) -> Message | None:
+    """`last_message` of messages already read."""
+    return next((m for m in reversed(messages) if m.status != MessageStatus.SUPERSEDED), None)
+
+
+def _went_silent(message: Message, cutoff) -> bool:
+    return message.status in (MessageStatus.PENDING, MessageStatus.STREAMING) and message.updated_at < cutoff
+
+
+def _silence_cutoff():
+    return timezone.now() - timedelta(seconds=settings.LLM_STALE_SECONDS)
+
+
+def has_stale(messages: list[Message]) -> bool:
+    """Whether an answer among `messages` lost its generator (see `shown_as_ended`)."""
+    cutoff = _silence_cutoff()
+    return any(_went_silent(m, cutoff) for m in messages)
 
 
 def last_message(conversation: Conversation) -> Message | None:
@@ -103,9 +128,9 @@ def shown_as_ended(messages: list[Message]) -> list[Message]:
     """Answers whose generator went silent (no heartbeat for LLM_STALE_SECONDS) are shown as
     the scheduled sweep will store them, interrupted or failed, without writing anything:
     page views are read-only. The objects are for display; they are never saved."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LLM_STALE_SECONDS)
+    cutoff = _silence_cutoff()
     for m in messages:
-        if m.status in (MessageStatus.PENDING, MessageStatus.STREAMING) and m.updated_at < cutoff:
+        if _went_silent(m, cutoff):
             m.status = MessageStatus.INTERRUPTED if m.content else MessageStatus.FAILED
             m.error_kind = "lost"
     return messages

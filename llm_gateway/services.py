@@ -29,6 +29,7 @@ from llm_gateway.models import (
     WorkshopModel,
 )
 from workshops.events import broadcast
+from workshops.models import Workshop
 from workshops.text import shorten
 
 ACTIVE = (MessageStatus.PENDING, MessageStatus.STREAMING)
@@ -181,7 +182,8 @@ def system_prompt_for(conversation: Conversation) -> str:
     return "\n\n".join(p for p in (prompt, line) if p)
 
 
-def history_for_model(conversation: Conversation, *, upto_position: int) -> list[dict]:
+def history_for_model(conversation: Conversation, *, upto_position: int,
+                      thread: list[Message] | None = None) -> list[dict]:
     """System prompt plus the conversation's turns before `upto_position` that count:
     participant messages and complete (or interrupted, with text) answers; superseded and
     failed answers are left out.
@@ -193,9 +195,13 @@ def history_for_model(conversation: Conversation, *, upto_position: int) -> list
     system = system_prompt_for(conversation)
     if system:
         messages.append({"role": "system", "content": system})
-    rows = list(conversation.messages.filter(position__lt=upto_position)
-                .exclude(status__in=[MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE])
-                .order_by("position").values_list("id", "role", "content", "reply_to_id", "is_candidate", "slot"))
+    left_out = [MessageStatus.SUPERSEDED, MessageStatus.FAILED, *ACTIVE]
+    if thread is None:
+        rows = list(conversation.messages.filter(position__lt=upto_position).exclude(status__in=left_out)
+                    .order_by("position").values_list("id", "role", "content", "reply_to_id", "is_candidate", "slot"))
+    else:  # the same rows from messages already read (`thread`: ordered by position)
+        rows = [(m.id, m.role, m.content, m.reply_to_id, m.is_candidate, m.slot) for m in thread
+                if m.position < upto_position and m.status not in left_out]
     kept: dict[int, int] = {}  # question id -> the candidate that continues
     if any(row[4] for row in rows):
         chosen = dict(Preference.objects.filter(conversation=conversation, chosen__isnull=False)
@@ -219,6 +225,17 @@ def with_variant(history: list[dict], variant: str) -> list[dict]:
     if history and history[0]["role"] == "system":
         return [{"role": "system", "content": f"{history[0]['content']}\n\n{variant}"}, *history[1:]]
     return [{"role": "system", "content": variant}, *history]
+
+
+def _gateway_settings(conversation: Conversation) -> GatewaySettings | None:
+    """The workshop's chat settings; no query when the conversation was read with them
+    (`selectors.readable_conversation`)."""
+    if Conversation.workshop.is_cached(conversation) and Workshop.gateway_settings.is_cached(conversation.workshop):
+        try:
+            return conversation.workshop.gateway_settings
+        except GatewaySettings.DoesNotExist:
+            return None
+    return GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
 
 
 def _next_position(conversation: Conversation) -> int:
@@ -247,11 +264,17 @@ def _busy() -> ValidationError:
 
 
 @transaction.atomic
-def message_send(*, conversation: Conversation, membership, text: str) -> tuple[Message, Message]:
+def message_send(*, conversation: Conversation, membership, text: str,
+                 thread: list[Message] | None = None) -> tuple[Message, Message]:
     """Store the participant's message and a pending answer; generation starts after commit.
 
     No row lock: the database allows one answer in progress per conversation and one
     message per position, so of two racing sends one fails and rolls back whole.
+
+    `thread`: the conversation's messages as the send view read them (`selectors.thread`, one
+    query that also gives the view the previous message and the stale check): the next
+    position, the busy check and the model's history come from it instead of three more
+    queries. A message stored in between makes the insert fail on the position, as above.
     """
     text = (text or "").strip()
     if not text:
@@ -261,25 +284,28 @@ def message_send(*, conversation: Conversation, membership, text: str) -> tuple[
         raise ValidationError(
             _("Your message is %(n)s characters long; the limit is %(limit)s. Please shorten it.")
             % {"n": len(text), "limit": limit}, code="too_long")
-    config = GatewaySettings.objects.filter(workshop_id=conversation.workshop_id).first()
+    config = _gateway_settings(conversation)
     _check_can_generate(conversation, membership, config)
+    if thread is None:
+        thread = selectors.thread(conversation)
     if conversation.is_compare:
-        if conversation.messages.filter(status__in=ACTIVE).exists():
+        if any(m.status in ACTIVE for m in thread):
             raise _busy()
         if Preference.objects.filter(conversation=conversation, decided_at__isnull=True).exists():
             raise ValidationError(_("Choose the answer you prefer (or “None of these”) before you go on."),
                                   code="choose_first")
-    position = _next_position(conversation)
+    position = thread[-1].position + 1 if thread else 0
     try:
         question = Message.objects.create(conversation=conversation, role=MessageRole.USER, content=text,
                                           position=position, status=MessageStatus.COMPLETE,
                                           completed_at=timezone.now())
     except IntegrityError:
         raise _busy() from None
+    history = history_for_model(conversation, upto_position=position + 1, thread=[*thread, question])
     if conversation.is_compare:
-        answer = _candidates(conversation, question, position + 1, config or GatewaySettings())[0]
+        answer = _candidates(conversation, question, position + 1, config or GatewaySettings(), history=history)[0]
     else:
-        answer = _pending_answer(conversation, question, position + 1, config)
+        answer = _pending_answer(conversation, question, position + 1, config, history=history)
     if not conversation.title:
         conversation.title = shorten(text, TITLE_MAX)
     conversation.save(update_fields=["title", "updated_at"])
@@ -319,7 +345,8 @@ def _pending_answer(conversation: Conversation, question: Message, position: int
     return answer
 
 
-def _candidates(conversation: Conversation, question: Message, position: int, config: GatewaySettings) -> list[Message]:
+def _candidates(conversation: Conversation, question: Message, position: int, config: GatewaySettings,
+                *, history: list[dict] | None = None) -> list[Message]:
     """The candidate answers of a compare turn, generated side by side, in a random order
     (the column an answer lands in must say nothing about where it came from)."""
     if conversation.compare_mode == CompareMode.MODELS:
@@ -332,7 +359,8 @@ def _candidates(conversation: Conversation, question: Message, position: int, co
             raise ValidationError(_("Comparing answers is not set up; please tell the facilitator."), code="endpoint")
         plan = [(conversation.endpoint_key, variant) for variant in variants]
     random.shuffle(plan)
-    history = history_for_model(conversation, upto_position=position)
+    if history is None:
+        history = history_for_model(conversation, upto_position=position)
     answers = [
         _pending_answer(conversation, question, position + slot, config, endpoint_key=key, slot=slot,
                         variant=variant, is_candidate=True, history=history)

@@ -97,11 +97,14 @@ def message_send(request, workshop, membership, conversation_id):
     form = forms.MessageForm(request.POST)
     error = sent = None
     if form.is_valid():
-        services.stale_sweep(conversation=conversation)  # an answer whose server died must not block this one
-        previous = selectors.last_message(conversation)
+        thread = selectors.thread(conversation)
+        if selectors.has_stale(thread):  # an answer whose server died must not block this one
+            services.stale_sweep(conversation=conversation)
+            thread = selectors.thread(conversation)
+        previous = selectors.last_counting(thread)
         try:
             sent = services.message_send(conversation=conversation, membership=membership,
-                                         text=form.cleaned_data["text"])
+                                         text=form.cleaned_data["text"], thread=thread)
         except ValidationError as exc:
             error = _error_text(exc)
     else:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from workshops.i18n import activate_for
@@ -31,8 +31,24 @@ def membership_for(user, workshop: Workshop) -> Membership | None:
     return Membership.objects.filter(workshop=workshop, user=user).first()
 
 
+def _membership_by_slug(user, slug: str) -> Membership | None:
+    """The user's membership of the workshop at `slug`, with the workshop, in one query (every
+    workshop page asks this first; the chat's Send path counts its round trips)."""
+    return Membership.objects.select_related("workshop").filter(workshop__slug=slug, user=user).first()
+
+
 # Why `access` refused (None: allowed).
 NOT_MEMBER, WITHDRAWN, WRONG_ROLE = "not_member", "withdrawn", "wrong_role"
+
+
+def _refusal(membership: Membership | None, roles, allow_withdrawn: bool) -> str | None:
+    if membership is None:
+        return NOT_MEMBER
+    if membership.is_withdrawn and not allow_withdrawn:
+        return WITHDRAWN
+    if roles is not None and membership.role not in set(roles):
+        return WRONG_ROLE
+    return None
 
 
 def access(user, workshop: Workshop, roles=None, *, allow_withdrawn: bool = False) -> tuple[Membership | None, str | None]:
@@ -40,13 +56,7 @@ def access(user, workshop: Workshop, roles=None, *, allow_withdrawn: bool = Fals
     pages and the JSON API all ask it. A person must be a member, not withdrawn, and (when
     `roles` is given) hold one of `roles`. Returns (membership, None) or (membership, refusal)."""
     membership = membership_for(user, workshop)
-    if membership is None:
-        return None, NOT_MEMBER
-    if membership.is_withdrawn and not allow_withdrawn:
-        return membership, WITHDRAWN
-    if roles is not None and membership.role not in set(roles):
-        return membership, WRONG_ROLE
-    return membership, None
+    return membership, _refusal(membership, roles, allow_withdrawn)
 
 
 def readable_workshops(user, roles=None):
@@ -79,10 +89,12 @@ def workshop_view(
         def wrapper(request, slug, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            workshop = get_object_or_404(Workshop, slug=slug)
-            membership, refusal = access(request.user, workshop, allowed_roles, allow_withdrawn=allow_withdrawn)
+            # `access`'s rule, with the workshop found through the membership (one query).
+            membership = _membership_by_slug(request.user, slug)
+            refusal = _refusal(membership, allowed_roles, allow_withdrawn)
             if refusal == NOT_MEMBER:
                 raise Http404(_("No workshop you belong to is found at this address."))
+            workshop = membership.workshop
             # Pages of a workshop speak the member's language (their choice, else the workshop's);
             # participants' own text is never translated. Set before any refusal page renders.
             activate_for(request, workshop, membership)

@@ -129,10 +129,10 @@ def test_create_reads_and_writes_in_few_queries(reflect, client_for):
     with CaptureQueriesContext(connection) as queries:
         r = client.post(url, {**data, "start": 6, "end": 9, "code": ["new", "more"]}, HTTP_X_CODING="1")
     assert r.status_code == 201
-    # session, user, workshop, membership; then the message, the turn and one write statement
-    # (plus, only because the test runs inside a transaction, a savepoint around the write).
+    # session, user, the membership with its workshop; then the message, the turn and one write
+    # statement (plus, only because the test runs inside a transaction, a savepoint around the write).
     sql = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(sql) == 7, sql
+    assert len(sql) == 6, sql
 
 
 @pytest.mark.django_db(transaction=True)

@@ -285,3 +285,33 @@ def test_export_is_pseudonymous_quoted_and_excludes_withdrawn(setup, client_for)
     assert rows[0]["text"].startswith("'=HYPERLINK")
     assert participant.user.username not in body and "secret" not in body
     assert body.startswith('"participant","role"')
+
+
+def test_send_reads_the_conversation_once_and_gives_the_model_the_same_history(setup, client_for, monkeypatch,
+                                                                            django_capture_on_commit_callbacks):
+    """The Send path (issue "Performance"): session, user, membership with its workshop, the
+    conversation with its settings, its messages once, then the writes — 10 statements with
+    the transaction (it was 17). The history the model gets from the messages already read is
+    the one the database query gives."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    started: list[dict] = []
+    monkeypatch.setattr("llm_gateway.runner.start", lambda message_id, **kw: started.append(kw))
+    workshop, participant = setup
+    conversation = services.conversation_create(membership=participant, workshop_model=WorkshopModel.objects.first())
+    client = client_for(participant)
+    send = f"/w/{workshop.slug}/interact/c/{conversation.id}/send/"
+    for text in ("first question", "second question"):
+        assert client.post(send, {"text": text}, HTTP_HX_REQUEST="true").status_code == 200
+        Message.objects.filter(conversation=conversation, status=MessageStatus.PENDING).update(
+            status=MessageStatus.COMPLETE, content=f"answer to {text}")
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+        response = client.post(send, {"text": "third question"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "third question" in response.content.decode()
+    assert len(queries) <= 10, [q["sql"][:80] for q in queries]
+    question = Message.objects.get(conversation=conversation, content="third question")
+    assert started[-1]["messages"] == services.history_for_model(conversation, upto_position=question.position + 1)
+    assert [m["content"] for m in started[-1]["messages"] if m["role"] != "system"] == [
+        "first question", "answer to first question", "second question", "answer to second question",
+        "third question"]

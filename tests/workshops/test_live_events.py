@@ -46,3 +46,35 @@ async def test_stage_is_reported_on_connect_and_heartbeat_even_without_a_broadca
     await comm.send_json_to({"action": "card.create"})
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
+
+
+async def test_a_request_thread_does_not_wait_for_the_layer_and_events_keep_their_order(monkeypatch):
+    """From a sync view's thread in the server (sync_to_async: asgiref records the server loop),
+    send_now hands the event to the loop and returns: a slow channel layer (Redis under a
+    burst) no longer holds the request. One task per process sends them in order."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from workshops import events
+
+    layer = get_channel_layer()
+    released = asyncio.Event()
+    sent: list[int] = []
+
+    async def slow_group_send(group, message):
+        await released.wait()  # the layer does not answer until the test lets it
+        sent.append(message["payload"]["n"])
+
+    monkeypatch.setattr(layer, "group_send", slow_group_send)
+    # Returns although the layer has not answered (the old in-place send would wait forever here).
+    await asyncio.wait_for(sync_to_async(lambda: [events.send_now(1, "test", {"n": n}) for n in range(20)])(),
+                           timeout=10)
+    assert sent == []
+    released.set()
+    for _ in range(100):
+        if len(sent) == 20:
+            break
+        await asyncio.sleep(0.05)
+    assert sent == list(range(20))
