@@ -192,6 +192,7 @@ def main():
     warm_up_s = time.monotonic() - t0
 
     Embedding.objects.all().delete()
+    mapping.forget_vectors()  # cold: neither the table nor the worker's memory has a vector
     cold = mapping.compute(workshop, full_layout=True)
     seed_codes(workshop, members, texts[args.labels:])
     warm = mapping.compute(workshop)

@@ -133,6 +133,7 @@ def map_times(option: str, n_labels: int, new: int = 20) -> dict:
         seed_codes(workshop, members, texts[:n_labels])
         backend = mapping.backend(option)
         Embedding.objects.filter(model_name=backend.cache_name).delete()
+        mapping.forget_vectors()
         cold = mapping.compute(workshop, full_layout=True)
         seed_codes(workshop, members, texts[n_labels:])
         warm = mapping.compute(workshop)

