@@ -368,6 +368,8 @@ DISCUSSION_SOCKET_WINDOW = env_float("DISCUSSION_SOCKET_WINDOW", 5.0, minimum=0.
 DISCUSSION_SOCKET_MAX_FRAME = env_int("DISCUSSION_SOCKET_MAX_FRAME", 16384, minimum=256)
 # Embedding vectors a worker keeps in memory in front of the Embedding table (discussion/mapping.py).
 MAP_VECTOR_MEMORY = env_int("MAP_VECTOR_MEMORY", 20000, minimum=0, maximum=10_000_000)
+# Batches the numpy embedding engine runs at once, each on one BLAS thread (discussion/bert_numpy.py).
+MAP_EMBED_PARALLEL = env_int("MAP_EMBED_PARALLEL", 2, minimum=1, maximum=64)
 DISCUSSION_TORCH_THREADS = env_int("DISCUSSION_TORCH_THREADS", 1, minimum=1, maximum=64)
 DISCUSSION_UMAP_EPOCHS = env_int("DISCUSSION_UMAP_EPOCHS", 200, minimum=10, maximum=2000)
 # The map's embedding (docs/discussion.md, "Languages on the map"): auto = all-MiniLM-L6-v2 for

