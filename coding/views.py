@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
 from coding.models import Annotation, Attribute, Code
-from workshops.exports import stream_csv, stream_download
+from workshops.exports import csv_download_view, download_view
 from workshops.models import JobStatus, Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -191,37 +191,41 @@ def annotation_create(request, workshop, membership):
                           annotations=annotation.turn_annotations)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_add_code(request, workshop, membership, pk):
-    annotation = _own_annotation(workshop, membership, pk)
+def _annotation_change(change):
+    """A POST that changes one annotation (`change(request, membership, annotation, ...)`); the
+    answer is its turn drawn again, the annotation named in X-Annotation-Id."""
+
+    @require_POST
+    @workshop_view(stages=VIEW_STAGES)
+    @writes
+    @wraps(change)
+    def view(request, workshop, membership, pk, **kwargs):
+        annotation = _own_annotation(workshop, membership, pk)
+        change(request, membership, annotation, **kwargs)
+        return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
+
+    return view
+
+
+@_annotation_change
+def annotation_add_code(request, membership, annotation):
     form = forms.CodeTextForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("A code can be at most 120 characters."))
     services.annotation_add_code(membership=membership, annotation=annotation, text=form.cleaned_data["code"])
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_remove_code(request, workshop, membership, pk, code_id):
-    annotation = _own_annotation(workshop, membership, pk)
+@_annotation_change
+def annotation_remove_code(request, membership, annotation, code_id):
     services.annotation_remove_code(membership=membership, annotation=annotation, code_id=code_id)
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_memo(request, workshop, membership, pk):
-    annotation = _own_annotation(workshop, membership, pk)
+@_annotation_change
+def annotation_memo(request, membership, annotation):
     form = forms.MemoForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("A memo can be at most 5000 characters."))
     services.annotation_set_memo(membership=membership, annotation=annotation, memo=form.cleaned_data["memo"])
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
 @require_POST
@@ -400,39 +404,13 @@ def summary_generate(request, workshop, membership):
 # --- Exports ------------------------------------------------------------------------------------
 
 
-def _csv(request, filename, columns, rows):
-    return stream_download(request, stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
-                           filename=filename)
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_annotations(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-annotations.csv", exports.ANNOTATION_COLUMNS,
-                exports.annotation_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_codebook(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-codebook.csv", exports.CODEBOOK_COLUMNS, exports.codebook_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_focused(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-focused-codes.csv", exports.FOCUSED_COLUMNS, exports.focused_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_qdc(request, workshop, membership):
-    return stream_download(request, exports.qdc_document(workshop), content_type="application/xml; charset=utf-8",
-                           filename=f"{workshop.slug}-codebook.qdc")
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_qdpx(request, workshop, membership):
-    return stream_download(request, exports.qdpx_archive(workshop), content_type="application/zip",
-                           filename=f"{workshop.slug}-project.qdpx")
+export_annotations = csv_download_view(exports.ANNOTATION_COLUMNS, exports.annotation_rows,
+                                       filename="{slug}-annotations.csv", method=require_GET)
+export_codebook = csv_download_view(exports.CODEBOOK_COLUMNS, exports.codebook_rows, filename="{slug}-codebook.csv",
+                                    method=require_GET)
+export_focused = csv_download_view(exports.FOCUSED_COLUMNS, exports.focused_rows, filename="{slug}-focused-codes.csv",
+                                   method=require_GET)
+export_qdc = download_view(exports.qdc_document, content_type="application/xml; charset=utf-8",
+                           filename="{slug}-codebook.qdc", method=require_GET)
+export_qdpx = download_view(exports.qdpx_archive, content_type="application/zip", filename="{slug}-project.qdpx",
+                            method=require_GET)
