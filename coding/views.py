@@ -191,20 +191,32 @@ def annotation_create(request, workshop, membership):
                           annotations=annotation.turn_annotations)
 
 
-def _annotation_change(change):
-    """A POST that changes one annotation (`change(request, membership, annotation, ...)`); the
-    answer is its turn drawn again, the annotation named in X-Annotation-Id."""
+def _change_view(lookup, respond):
+    """A decorator for a POST that changes one thing, `lookup(workshop, membership, pk)`: the
+    decorated `change(request, membership, thing, ...)` makes the change (a refusal is answered
+    by `writes`), then `respond(request, workshop, membership, thing)` answers."""
 
-    @require_POST
-    @workshop_view(stages=VIEW_STAGES)
-    @writes
-    @wraps(change)
-    def view(request, workshop, membership, pk, **kwargs):
-        annotation = _own_annotation(workshop, membership, pk)
-        change(request, membership, annotation, **kwargs)
-        return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
+    def decorator(change):
+        @require_POST
+        @workshop_view(stages=VIEW_STAGES)
+        @writes
+        @wraps(change)
+        def view(request, workshop, membership, pk, **kwargs):
+            thing = lookup(workshop, membership, pk)
+            change(request, membership, thing, **kwargs)
+            return respond(request, workshop, membership, thing)
 
-    return view
+        return view
+
+    return decorator
+
+
+# A change of an annotation answers with its turn drawn again, the annotation named in X-Annotation-Id.
+_annotation_change = _change_view(
+    _own_annotation,
+    lambda request, workshop, membership, annotation: _turn_response(
+        request, workshop, membership, annotation.message, annotation_id=annotation.id),
+)
 
 
 @_annotation_change
@@ -263,6 +275,13 @@ def _own_attribute(workshop, pk) -> Attribute:
     return get_object_or_404(Attribute, pk=pk, workshop=workshop)
 
 
+# A change of an attribute answers with the focused-coding board drawn again.
+_attribute_change = _change_view(
+    lambda workshop, membership, pk: _own_attribute(workshop, pk),
+    lambda request, workshop, membership, attribute: _board_response(request, workshop, membership),
+)
+
+
 @require_POST
 @workshop_view(stages=VIEW_STAGES)
 @writes
@@ -276,11 +295,8 @@ def attribute_create(request, workshop, membership):
     return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_update(request, workshop, membership, pk):
-    attribute = _own_attribute(workshop, pk)
+@_attribute_change
+def attribute_update(request, membership, attribute):
     form = forms.AttributeForm(request.POST)
     if not form.is_valid():
         raise ValidationError([e for errs in form.errors.values() for e in errs])
@@ -289,35 +305,24 @@ def attribute_update(request, workshop, membership, pk):
         name=form.cleaned_data["name"] if "name" in request.POST else None,
         definition=form.cleaned_data["definition"] if "definition" in request.POST else None,
     )
-    return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_delete(request, workshop, membership, pk):
-    services.attribute_delete(membership=membership, attribute=_own_attribute(workshop, pk))
-    return _board_response(request, workshop, membership)
+@_attribute_change
+def attribute_delete(request, membership, attribute):
+    services.attribute_delete(membership=membership, attribute=attribute)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_add_code(request, workshop, membership, pk):
-    attribute = _own_attribute(workshop, pk)
+@_attribute_change
+def attribute_add_code(request, membership, attribute):
     form = forms.CodeChoiceForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("Choose a code."))
     services.attribute_add_code(membership=membership, attribute=attribute, code_id=form.cleaned_data["code"])
-    return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_remove_code(request, workshop, membership, pk, code_id):
-    services.attribute_remove_code(membership=membership, attribute=_own_attribute(workshop, pk), code_id=code_id)
-    return _board_response(request, workshop, membership)
+@_attribute_change
+def attribute_remove_code(request, membership, attribute, code_id):
+    services.attribute_remove_code(membership=membership, attribute=attribute, code_id=code_id)
 
 
 @require_GET
