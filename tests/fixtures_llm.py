@@ -52,6 +52,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -362,13 +363,27 @@ def start_llama_server(port: int | None = None, log_path: Path | None = None) ->
     return proc, base
 
 
-def stop_process(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Ask a process to end; kill it if it has not within `timeout` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """End a process started with start_new_session=True and everything it started (a celery
+    worker's pool): SIGTERM to its group, SIGKILL if it has not ended within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
 
 
 @pytest.fixture(scope="session")
