@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.discussion_common import make_workshop, percentiles, session_cookie, setup_django
-from tests.fixtures_llm import free_port, stop_process
+from tests.fixtures_llm import free_port, serve_lifespan, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,13 +56,7 @@ _floor_sends: list = []
 async def floor_app(scope, receive, send):
     """Any text frame from any client is written to every connected socket, as is."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await serve_lifespan(receive, send)
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})

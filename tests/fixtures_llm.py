@@ -89,6 +89,17 @@ def smollm2_path() -> Path:
 # --- The fault-injecting upstream ------------------------------------------------------------
 
 
+async def serve_lifespan(receive, send) -> None:
+    """The ASGI lifespan protocol of an app with nothing to start or stop (a test upstream)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class FaultUpstream:
     def __init__(self):
         self.requests: list[dict] = []
@@ -102,13 +113,7 @@ class FaultUpstream:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await serve_lifespan(receive, send)
         if scope["type"] != "http":
             return
         body = b""
