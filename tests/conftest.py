@@ -14,8 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from tests.fixtures_llm import free_port as _free_port  # noqa: F401 (tests import it from here)
-from tests.fixtures_llm import stop_process
+pytest.register_assert_rewrite("tests.fixtures_llm")  # imported here before pytest_plugins loads it
+from tests.fixtures_llm import free_port as _free_port  # noqa: E402, F401 (tests import it from here)
+from tests.fixtures_llm import stop_process  # noqa: E402
 
 pytest_plugins = ["tests.fixtures_llm"]
 

@@ -26,7 +26,8 @@ from workshops.text import normalize
 
 def _locked_session(workshop: Workshop) -> Session:
     """The workshop's session, locked for this transaction (created on first use)."""
-    session = _locked_session(workshop)
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
     return session
 
 
