@@ -32,6 +32,7 @@ from pathlib import Path
 
 from benchmarks import coding_common as common
 from benchmarks.coding_load import free_port, wait_for_port
+from tests.fixtures_llm import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,11 +120,7 @@ def run_size(url: str, base_env: dict, slug: str, token: str, limit: int) -> dic
                 "stream_total_s": round(stream_total, 2), "rss_after_warmup_mb": round(rss_idle, 1),
                 "peak_rss_after_pages_mb": round(rss_pages, 1), "peak_rss_after_stream_mb": round(rss_stream, 1)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def main() -> None:

@@ -44,11 +44,13 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup_django() -> str:
-    """Point Django at the benchmark database, migrate it, return its URL."""
-    url = bench_database_url()
+def setup_django(suffix: str = BENCH_SUFFIX, **environ: str) -> str:
+    """Point Django at the benchmark database (the configured name + `suffix`), migrate it,
+    return its URL. `environ`: more variables set for the run (shared by all benchmarks)."""
+    url = bench_database_url(suffix)
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
+    os.environ.update(environ)
     os.environ.setdefault("CALMA_TESTING", "1")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calma.settings")

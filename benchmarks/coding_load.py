@@ -44,7 +44,6 @@ import asyncio
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import coding_common as common
+from tests.fixtures_llm import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("floor_404", "sequential", "paced", "burst")
@@ -64,12 +64,6 @@ VARIANTS = {
 }
 CODES = ["neutral but nuanced", "factual", "dry", "incomplete", "American viewpoint", "respectful",
          "encouraging", "too long", "assumes Western norms", "clear"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def uptime() -> str:
@@ -173,11 +167,7 @@ class Server:
     def stop(self) -> None:
         if self.spy is not None and self.spy.poll() is None:
             self.spy.terminate()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 def _server_ms(response) -> float | None:

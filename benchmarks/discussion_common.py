@@ -14,37 +14,14 @@ from __future__ import annotations
 import os
 import statistics
 import uuid
-from urllib.parse import urlparse
 
-from benchmarks.coding_common import bench_database_url as _bench_database_url
+from benchmarks import coding_common
 
 SUFFIX = "_dbench"
 
 
-def bench_database_url() -> str:
-    return _bench_database_url(SUFFIX)
-
-
 def setup_django() -> str:
-    import psycopg
-
-    url = bench_database_url()
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("CALMA_TESTING", "1")
-    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calma.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
+    return coding_common.setup_django(SUFFIX)
 
 
 def make_workshop(prefix: str, participants: int):

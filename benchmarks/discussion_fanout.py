@@ -36,7 +36,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.discussion_common import make_workshop, percentiles, session_cookie, setup_django
+from tests.fixtures_llm import free_port, serve_lifespan, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,13 +56,7 @@ _floor_sends: list = []
 async def floor_app(scope, receive, send):
     """Any text frame from any client is written to every connected socket, as is."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return await serve_lifespan(receive, send)
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"ok"})
@@ -84,12 +78,6 @@ async def floor_app(scope, receive, send):
                         pass
     finally:
         _floor_sends.remove(send)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float = 120) -> None:
@@ -136,14 +124,6 @@ def start_server(port: int, args, app: str = "calma.asgi:application", root: Pat
         for _ in range(workers * 4):
             wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def _proc_tree(pid: int) -> list[int]:
@@ -308,14 +288,46 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
     return record
 
 
+class _Floor:
+    """A floor measurement: `n` receivers count each round's message (its first 8 characters are
+    the round); a round has arrived when all `n` have it."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.received: dict[int, int] = {}
+        self.seen_all: dict[int, asyncio.Event] = {}
+        self.done: dict[int, float] = {}
+
+    def arrived(self, data) -> None:
+        r = int(data[:8])
+        self.received[r] = self.received.get(r, 0) + 1
+        if self.received[r] == self.n:
+            self.done[r] = time.perf_counter()
+            self.seen_all[r].set()
+
+    async def rounds(self, send, rounds: int, size: int, record: dict) -> None:
+        """`rounds` messages of `size` characters sent by `send`, 0.25 s apart: the milliseconds
+        until the last receiver had each (record["latencies"]); record["missed"] those not in 10 s."""
+        latencies = record.setdefault("latencies", [])
+        record["missed"] = 0
+        for r in range(rounds):
+            self.seen_all[r] = asyncio.Event()
+            start = time.perf_counter()
+            await send(f"{r:08d}" + "x" * max(0, size - 8))
+            try:
+                await asyncio.wait_for(self.seen_all[r].wait(), timeout=10)
+                latencies.append((self.done[r] - start) * 1000)
+            except asyncio.TimeoutError:
+                record["missed"] += 1
+            await asyncio.sleep(0.25)
+
+
 async def run_ws_floor(port: int, n: int, rounds: int, size: int, record: dict) -> dict:
     """The bare broadcast: N plain websocket clients of the floor app; one sends, all receive."""
     import websockets
 
     url = f"ws://127.0.0.1:{port}/"
-    received: dict[int, int] = {}
-    seen_all: dict[int, asyncio.Event] = {}
-    done: dict[int, float] = {}
+    floor = _Floor(n)
     sem = asyncio.Semaphore(50)
 
     async def connect():
@@ -324,28 +336,14 @@ async def run_ws_floor(port: int, n: int, rounds: int, size: int, record: dict) 
 
     async def reader(ws):
         async for raw in ws:
-            r = int(raw[:8])
-            received[r] = received.get(r, 0) + 1
-            if received[r] == n:
-                done[r] = time.perf_counter()
-                seen_all[r].set()
+            floor.arrived(raw)
 
     clients = await asyncio.gather(*(connect() for _ in range(n)))
     tasks = [asyncio.create_task(reader(ws)) for ws in clients]
-    latencies = record.setdefault("latencies", [])
     record["missed"] = 0
     try:
         await asyncio.sleep(0.1)
-        for r in range(rounds):
-            seen_all[r] = asyncio.Event()
-            start = time.perf_counter()
-            await clients[0].send(f"{r:08d}" + "x" * max(0, size - 8))
-            try:
-                await asyncio.wait_for(seen_all[r].wait(), timeout=10)
-                latencies.append((done[r] - start) * 1000)
-            except asyncio.TimeoutError:
-                record["missed"] += 1
-            await asyncio.sleep(0.25)
+        await floor.rounds(clients[0].send, rounds, size, record)
     finally:
         for t in tasks:
             t.cancel()
@@ -368,34 +366,17 @@ async def run_redis_floor(n: int, rounds: int, size: int, record: dict) -> dict:
     deadline = time.monotonic() + 60
     while (await publisher.pubsub_numsub(channel))[0][1] < n and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    received: dict[int, int] = {}
-    seen_all: dict[int, asyncio.Event] = {}
-    done: dict[int, float] = {}
+    floor = _Floor(n)
 
     async def reader(sub):
         async for message in sub.listen():
-            if message["type"] != "message":
-                continue
-            r = int(message["data"][:8])
-            received[r] = received.get(r, 0) + 1
-            if received[r] == n:
-                done[r] = time.perf_counter()
-                seen_all[r].set()
+            if message["type"] == "message":
+                floor.arrived(message["data"])
 
     tasks = [asyncio.create_task(reader(s)) for s in subs]
-    latencies = record.setdefault("latencies", [])
     record["missed"] = 0
     try:
-        for r in range(rounds):
-            seen_all[r] = asyncio.Event()
-            start = time.perf_counter()
-            await publisher.publish(channel, f"{r:08d}" + "x" * max(0, size - 8))
-            try:
-                await asyncio.wait_for(seen_all[r].wait(), timeout=10)
-                latencies.append((done[r] - start) * 1000)
-            except asyncio.TimeoutError:
-                record["missed"] += 1
-            await asyncio.sleep(0.25)
+        await floor.rounds(lambda text: publisher.publish(channel, text), rounds, size, record)
     finally:
         for t in tasks:
             t.cancel()
@@ -405,6 +386,23 @@ async def run_redis_floor(n: int, rounds: int, size: int, record: dict) -> dict:
         await asyncio.gather(*(c.aclose() for c in conns), return_exceptions=True)
         await publisher.aclose()
     return record
+
+
+def measure(record: dict, run) -> None:
+    """One measurement: the coroutine `run` fills `record` (PARTIAL.current meanwhile); a lost
+    socket ends this run, not the benchmark; the summary is kept in PARTIAL.results and printed."""
+    PARTIAL.current = record
+    try:
+        asyncio.run(run)
+    except (TimeBound, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - a lost socket ends this run, not the benchmark
+        record["error"] = f"{error.__class__.__name__}: {error}"[:200]
+    finally:
+        record["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        PARTIAL.results.append(summarise(record))
+        PARTIAL.current = None
+        print(json.dumps(PARTIAL.results[-1]), flush=True)
 
 
 def summarise(record: dict) -> dict:
@@ -489,42 +487,25 @@ def main():
                 cookies = [session_cookie(fac.user)] + [session_cookie(m.user) for m in members]
                 base = {"clients": n, "repeat": repeat, "layer": args.layer, "ws": args.ws, "deflate": args.deflate,
                         "workers": args.workers}
-                board = PARTIAL.current = {**base, "what": label}
+                board = {**base, "what": label}
                 try:
-                    asyncio.run(run_board(port, workshop.slug, cookies, args.rounds, axis.pk, server.pid, axis.version, board))
-                except (TimeBound, KeyboardInterrupt):
-                    raise
-                except Exception as error:  # noqa: BLE001 - a lost socket ends this run, not the benchmark
-                    board["error"] = f"{error.__class__.__name__}: {error}"[:200]
+                    measure(board, run_board(port, workshop.slug, cookies, args.rounds, axis.pk, server.pid,
+                                             axis.version, board))
                 finally:
-                    board["loadavg_1m"] = round(os.getloadavg()[0], 2)
-                    PARTIAL.results.append(summarise(board))
-                    PARTIAL.current = None
-                    print(json.dumps(PARTIAL.results[-1]), flush=True)
                     BoardPresence.objects.filter(workshop=workshop).delete()
                 size = board.get("event_bytes") or 400
                 if floor is not None:
                     for what, run in (("ws floor", lambda rec: run_ws_floor(floor_port, n, args.rounds, size, rec)),
                                       ("redis floor", lambda rec: run_redis_floor(n, args.rounds, size, rec))):
-                        rec = PARTIAL.current = {**base, "what": what, "event_bytes": size}
-                        try:
-                            asyncio.run(run(rec))
-                        except (TimeBound, KeyboardInterrupt):
-                            raise
-                        except Exception as error:  # noqa: BLE001 - as above
-                            rec["error"] = f"{error.__class__.__name__}: {error}"[:200]
-                        finally:
-                            rec["loadavg_1m"] = round(os.getloadavg()[0], 2)
-                            PARTIAL.results.append(summarise(rec))
-                            PARTIAL.current = None
-                            print(json.dumps(PARTIAL.results[-1]), flush=True)
+                        rec = {**base, "what": what, "event_bytes": size}
+                        measure(rec, run(rec))
     except (TimeBound, KeyboardInterrupt) as stop_reason:
         interrupted = "time bound reached" if isinstance(stop_reason, TimeBound) else "interrupted"
     finally:
         signal.alarm(0)
-        stop(server)
+        stop_process(server)
         if floor is not None:
-            stop(floor)
+            stop_process(floor)
     if interrupted:
         print(f"\n{interrupted}: partial results follow (rounds measured so far)")
     print_table(PARTIAL.results, args)

@@ -24,43 +24,18 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
+
+from benchmarks import coding_common
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIX = "_gwbench"
 
 
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (the test command's environment).")
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/") or "calma"
-    if not name.endswith(SUFFIX):
-        name += SUFFIX
-    return parsed._replace(path="/" + name).geturl()
-
-
 def setup_django(endpoints: list[dict]) -> str:
-    import psycopg
-
-    url = bench_database_url()
-    parsed = urlparse(url)
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [parsed.path.lstrip("/")]).fetchone():
-            conn.execute(f'CREATE DATABASE "{parsed.path.lstrip("/")}"')
-    os.environ["DATABASE_URL"] = url
-    os.environ["LLM_ENDPOINTS"] = json.dumps(endpoints)
-    os.environ.setdefault("CALMA_TESTING", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calma.settings")
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (the test command's environment).")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # set-up code below is plain sync ORM
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
+    return coding_common.setup_django(SUFFIX, LLM_ENDPOINTS=json.dumps(endpoints))
 
 
 def free_port() -> int:
@@ -173,6 +148,20 @@ class App:
         path.unlink()
         if "Traceback" in text:
             print("--- server log (tail) ---\n" + text[-3000:])
+
+
+async def close_all(participants, direct: "Direct", apps, procs) -> None:
+    """The end of a run: the participants' connections, the shared direct client, the apps under
+    uvicorn, then the upstream servers."""
+    from tests.fixtures_llm import stop_process
+
+    for participant in participants:
+        await participant.close()
+    await direct.close()
+    for app in apps:
+        app.stop()
+    for proc in procs:
+        stop_process(proc)
 
 
 def make_people(n: int, endpoint_keys: list[str], conversations_each: int = 1):

@@ -123,7 +123,7 @@ async def direct_burst(direct, endpoint, messages, n, budget):
 async def run(args, out: dict, budget: gc.Budget) -> None:
     from asgiref.sync import sync_to_async
 
-    from tests.fixtures_llm import start_fault_upstream_process, start_llama_server, stop_process
+    from tests.fixtures_llm import start_fault_upstream_process, start_llama_server
 
     procs, apps, sockets = [], {}, []
     direct = gc.Direct()
@@ -204,13 +204,7 @@ async def run(args, out: dict, budget: gc.Budget) -> None:
             out[f"lost_{side}"] = await sync_to_async(check_lost)(workshop.id, results,
                                                                   args.participants * out.get("bursts_done", 0))
     finally:
-        for p in sockets:
-            await p.close()
-        await direct.close()
-        for app in apps.values():
-            app.stop()
-        for proc in procs:
-            stop_process(proc)
+        await gc.close_all(sockets, direct, apps.values(), procs)
 
 
 async def session_run(args, out, app, workshop, people, key, budget):

@@ -35,7 +35,7 @@ from benchmarks import gateway_common as gc
 async def run(args, results: dict, budget: gc.Budget) -> None:
     from asgiref.sync import sync_to_async
 
-    from tests.fixtures_llm import start_fault_upstream_process, start_llama_server, stop_process
+    from tests.fixtures_llm import start_fault_upstream_process, start_llama_server
 
     procs = []
     apps: dict[str, gc.App] = {}
@@ -112,13 +112,7 @@ async def run(args, results: dict, budget: gc.Budget) -> None:
                     break
             results[key]["load_after"] = gc.load()
     finally:
-        for participant, _convs in participants.values():
-            await participant.close()
-        await direct.close()
-        for app in apps.values():
-            app.stop()
-        for proc in procs:
-            stop_process(proc)
+        await gc.close_all([participant for participant, _convs in participants.values()], direct, apps.values(), procs)
 
 
 def server_ttft(message_ids) -> dict:

@@ -41,14 +41,15 @@ def env_bool(name: str, default: bool = False) -> bool:
     )
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def _env_number(name: str, default, convert, kind: str, minimum=None, maximum=None):
+    """The number in `name` (`convert`ed; `kind` names it in the refusal), within the bounds given."""
     value = _raw(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = convert(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+        raise ImproperlyConfigured(f"{name}={value!r} is not {kind}.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}.")
     if maximum is not None and number > maximum:
@@ -56,17 +57,12 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    return _env_number(name, default, int, "a whole number", minimum, maximum)
+
+
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
-    value = _raw(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}.")
-    return number
+    return _env_number(name, default, float, "a number", minimum)
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:

@@ -7,8 +7,6 @@ class CodingConfig(AppConfig):
     verbose_name = _("Reflect: coding")
 
     def ready(self):
-        from django.urls import reverse
-
         from coding import demo as coding_demo
         from coding import selectors, services, tasks
         from workshops import demo, exports, jobs, progress, withdrawal
@@ -37,28 +35,28 @@ class CodingConfig(AppConfig):
         exports.register(
             _("Annotations (CSV)"),
             _("One row per highlighted span and code: participant, conversation, message, span, excerpt, code, memo."),
-            lambda w: reverse("coding:export_annotations", args=[w.slug]),
+            "coding:export_annotations",
         )
         exports.register(
             _("Codebook (CSV)"),
             _("Each participant's codes with their definition or memo and how often they were used."),
-            lambda w: reverse("coding:export_codebook", args=[w.slug]),
+            "coding:export_codebook",
         )
         exports.register(
             _("Focused codes (CSV)"),
             _("Each participant's attributes with definitions and the codes grouped in them."),
-            lambda w: reverse("coding:export_focused", args=[w.slug]),
+            "coding:export_focused",
         )
         exports.register(
             _("Project for QDA software (REFI-QDA .qdpx)"),
             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: every transcript (participants' and baseline "
               "conversations) with each coded excerpt, its codes, its coder (by pseudonym) and memos."),
-            lambda w: reverse("coding:export_qdpx", args=[w.slug]),
+            "coding:export_qdpx",
         )
         exports.register(
             _("Codebook for QDA software (REFI-QDA .qdc)"),
             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets."),
-            lambda w: reverse("coding:export_qdc", args=[w.slug]),
+            "coding:export_qdc",
         )
         withdrawal.register(services.on_withdrawal)
         demo.on_stage("reflect", lambda **kw: coding_demo.seed(workshop=kw["workshop"], stdout=kw["stdout"]))

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
 from coding.models import Annotation, Attribute, Code
-from workshops.exports import stream_csv, stream_download
+from workshops.exports import csv_download_view, download_view
 from workshops.models import JobStatus, Membership, Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -191,37 +191,53 @@ def annotation_create(request, workshop, membership):
                           annotations=annotation.turn_annotations)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_add_code(request, workshop, membership, pk):
-    annotation = _own_annotation(workshop, membership, pk)
+def _change_view(lookup, respond):
+    """A decorator for a POST that changes one thing, `lookup(workshop, membership, pk)`: the
+    decorated `change(request, membership, thing, ...)` makes the change (a refusal is answered
+    by `writes`), then `respond(request, workshop, membership, thing)` answers."""
+
+    def decorator(change):
+        @require_POST
+        @workshop_view(stages=VIEW_STAGES)
+        @writes
+        @wraps(change)
+        def view(request, workshop, membership, pk, **kwargs):
+            thing = lookup(workshop, membership, pk)
+            change(request, membership, thing, **kwargs)
+            return respond(request, workshop, membership, thing)
+
+        return view
+
+    return decorator
+
+
+# A change of an annotation answers with its turn drawn again, the annotation named in X-Annotation-Id.
+_annotation_change = _change_view(
+    _own_annotation,
+    lambda request, workshop, membership, annotation: _turn_response(
+        request, workshop, membership, annotation.message, annotation_id=annotation.id),
+)
+
+
+@_annotation_change
+def annotation_add_code(request, membership, annotation):
     form = forms.CodeTextForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("A code can be at most 120 characters."))
     services.annotation_add_code(membership=membership, annotation=annotation, text=form.cleaned_data["code"])
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_remove_code(request, workshop, membership, pk, code_id):
-    annotation = _own_annotation(workshop, membership, pk)
+@_annotation_change
+def annotation_remove_code(request, membership, annotation, code_id):
     services.annotation_remove_code(membership=membership, annotation=annotation, code_id=code_id)
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def annotation_memo(request, workshop, membership, pk):
-    annotation = _own_annotation(workshop, membership, pk)
+@_annotation_change
+def annotation_memo(request, membership, annotation):
     form = forms.MemoForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("A memo can be at most 5000 characters."))
     services.annotation_set_memo(membership=membership, annotation=annotation, memo=form.cleaned_data["memo"])
-    return _turn_response(request, workshop, membership, annotation.message, annotation_id=annotation.id)
 
 
 @require_POST
@@ -259,6 +275,13 @@ def _own_attribute(workshop, pk) -> Attribute:
     return get_object_or_404(Attribute, pk=pk, workshop=workshop)
 
 
+# A change of an attribute answers with the focused-coding board drawn again.
+_attribute_change = _change_view(
+    lambda workshop, membership, pk: _own_attribute(workshop, pk),
+    lambda request, workshop, membership, attribute: _board_response(request, workshop, membership),
+)
+
+
 @require_POST
 @workshop_view(stages=VIEW_STAGES)
 @writes
@@ -272,11 +295,8 @@ def attribute_create(request, workshop, membership):
     return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_update(request, workshop, membership, pk):
-    attribute = _own_attribute(workshop, pk)
+@_attribute_change
+def attribute_update(request, membership, attribute):
     form = forms.AttributeForm(request.POST)
     if not form.is_valid():
         raise ValidationError([e for errs in form.errors.values() for e in errs])
@@ -285,35 +305,24 @@ def attribute_update(request, workshop, membership, pk):
         name=form.cleaned_data["name"] if "name" in request.POST else None,
         definition=form.cleaned_data["definition"] if "definition" in request.POST else None,
     )
-    return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_delete(request, workshop, membership, pk):
-    services.attribute_delete(membership=membership, attribute=_own_attribute(workshop, pk))
-    return _board_response(request, workshop, membership)
+@_attribute_change
+def attribute_delete(request, membership, attribute):
+    services.attribute_delete(membership=membership, attribute=attribute)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_add_code(request, workshop, membership, pk):
-    attribute = _own_attribute(workshop, pk)
+@_attribute_change
+def attribute_add_code(request, membership, attribute):
     form = forms.CodeChoiceForm(request.POST)
     if not form.is_valid():
         raise ValidationError(_("Choose a code."))
     services.attribute_add_code(membership=membership, attribute=attribute, code_id=form.cleaned_data["code"])
-    return _board_response(request, workshop, membership)
 
 
-@require_POST
-@workshop_view(stages=VIEW_STAGES)
-@writes
-def attribute_remove_code(request, workshop, membership, pk, code_id):
-    services.attribute_remove_code(membership=membership, attribute=_own_attribute(workshop, pk), code_id=code_id)
-    return _board_response(request, workshop, membership)
+@_attribute_change
+def attribute_remove_code(request, membership, attribute, code_id):
+    services.attribute_remove_code(membership=membership, attribute=attribute, code_id=code_id)
 
 
 @require_GET
@@ -400,39 +409,13 @@ def summary_generate(request, workshop, membership):
 # --- Exports ------------------------------------------------------------------------------------
 
 
-def _csv(request, filename, columns, rows):
-    return stream_download(request, stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
-                           filename=filename)
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_annotations(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-annotations.csv", exports.ANNOTATION_COLUMNS,
-                exports.annotation_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_codebook(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-codebook.csv", exports.CODEBOOK_COLUMNS, exports.codebook_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_focused(request, workshop, membership):
-    return _csv(request, f"{workshop.slug}-focused-codes.csv", exports.FOCUSED_COLUMNS, exports.focused_rows(workshop))
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_qdc(request, workshop, membership):
-    return stream_download(request, exports.qdc_document(workshop), content_type="application/xml; charset=utf-8",
-                           filename=f"{workshop.slug}-codebook.qdc")
-
-
-@require_GET
-@workshop_view(roles=STAFF)
-def export_qdpx(request, workshop, membership):
-    return stream_download(request, exports.qdpx_archive(workshop), content_type="application/zip",
-                           filename=f"{workshop.slug}-project.qdpx")
+export_annotations = csv_download_view(exports.ANNOTATION_COLUMNS, exports.annotation_rows,
+                                       filename="{slug}-annotations.csv", method=require_GET)
+export_codebook = csv_download_view(exports.CODEBOOK_COLUMNS, exports.codebook_rows, filename="{slug}-codebook.csv",
+                                    method=require_GET)
+export_focused = csv_download_view(exports.FOCUSED_COLUMNS, exports.focused_rows, filename="{slug}-focused-codes.csv",
+                                   method=require_GET)
+export_qdc = download_view(exports.qdc_document, content_type="application/xml; charset=utf-8",
+                           filename="{slug}-codebook.qdc", method=require_GET)
+export_qdpx = download_view(exports.qdpx_archive, content_type="application/zip", filename="{slug}-project.qdpx",
+                            method=require_GET)

@@ -7,8 +7,6 @@ class DiscussionConfig(AppConfig):
     verbose_name = _("Discuss: live session")
 
     def ready(self):
-        from django.urls import reverse
-
         from discussion import demo as discussion_demo
         from discussion import selectors, services, tasks
         from workshops import demo, exports, jobs, progress, withdrawal
@@ -18,17 +16,17 @@ class DiscussionConfig(AppConfig):
         exports.register(
             _("Derived axes (CSV)"),
             _("One row per final group axis: ranks, Likert counts, source labels, excerpts, participants (pseudonyms)."),
-            lambda workshop: reverse("discussion:export_csv", kwargs={"slug": workshop.slug}),
+            "discussion:export_csv",
         )
         exports.register(
             _("Derived axes with provenance (JSON)"),
             _("Each axis with the attributes, codes, excerpts and messages behind it."),
-            lambda workshop: reverse("discussion:export_json", kwargs={"slug": workshop.slug}),
+            "discussion:export_json",
         )
         exports.register(
             _("Discuss session report (printable)"),
             _("Axes table, affinity map, consensus shift and Likert charts, session log."),
-            lambda workshop: reverse("discussion:report", kwargs={"slug": workshop.slug}),
+            "discussion:report",
         )
         progress.register(
             "discuss",

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from discussion import commands, exports, forms, selectors, services
 from discussion import render as board_html
 from discussion.models import Segment
-from workshops.exports import stream_download
+from workshops.exports import CSV, download_view
 from workshops.models import Stage
 from workshops.permissions import FACILITATOR, STAFF, workshop_view
 
@@ -27,6 +27,22 @@ RESULTS = (Stage.DISCUSS, Stage.EVALUATE, Stage.CLOSED)
 def _errors(request, error: ValidationError) -> None:
     for text in error.messages:
         messages.error(request, text)
+
+
+def _submit(request, form, save, success: str) -> None:
+    """A participant's form post: `save()` when the form is valid, then `success` as a message;
+    the form's or the service's refusals as error messages."""
+    if not form.is_valid():
+        for errs in form.errors.values():
+            for e in errs:
+                messages.error(request, e)
+        return
+    try:
+        save()
+    except ValidationError as error:
+        _errors(request, error)
+    else:
+        messages.success(request, success)
 
 
 def _back(workshop, anchor: str = ""):
@@ -91,17 +107,8 @@ def control(request, workshop, membership):
 @workshop_view(stages=LIVE)
 def picks(request, workshop, membership):
     form = forms.PicksForm(request.POST, membership=membership)
-    if form.is_valid():
-        try:
-            services.picks_save(membership=membership, picks=form.picks())
-        except ValidationError as error:
-            _errors(request, error)
-        else:
-            messages.success(request, _("Your top three is saved."))
-    else:
-        for errs in form.errors.values():
-            for e in errs:
-                messages.error(request, e)
+    _submit(request, form, lambda: services.picks_save(membership=membership, picks=form.picks()),
+            _("Your top three is saved."))
     return _back(workshop, "top-three")
 
 
@@ -110,17 +117,9 @@ def picks(request, workshop, membership):
 def ratings(request, workshop, membership):
     axes = list(selectors.active_axes(workshop))
     form = forms.RatingsForm(request.POST, axes=axes)
-    if form.is_valid():
-        try:
-            services.segment5_submit(membership=membership, ratings=form.ratings(), ranking=form.ordered_ids())
-        except ValidationError as error:
-            _errors(request, error)
-        else:
-            messages.success(request, _("Thank you: your ratings and ranking are saved. You can change them while this segment is open."))
-    else:
-        for errs in form.errors.values():
-            for e in errs:
-                messages.error(request, e)
+    _submit(request, form,
+            lambda: services.segment5_submit(membership=membership, ratings=form.ratings(), ranking=form.ordered_ids()),
+            _("Thank you: your ratings and ranking are saved. You can change them while this segment is open."))
     return _back(workshop, "ratings")
 
 
@@ -205,11 +204,7 @@ def _results_context(workshop, membership) -> dict:
     }
 
 
-@require_safe
-@workshop_view(roles=STAFF)
-def export_csv(request, workshop, membership):
-    return stream_download(request, exports.axes_csv_rows(workshop), content_type="text/csv; charset=utf-8",
-                           filename=f"{workshop.slug}-derived-axes.csv")
+export_csv = download_view(exports.axes_csv_rows, content_type=CSV, filename="{slug}-derived-axes.csv")
 
 
 @require_safe

@@ -7,8 +7,6 @@ class EvaluationConfig(AppConfig):
     verbose_name = _("Evaluate")
 
     def ready(self):
-        from django.urls import reverse
-
         from evaluation import drafting, judging, selectors
         from workshops import exports, jobs, progress
 
@@ -35,19 +33,19 @@ class EvaluationConfig(AppConfig):
             _("Evaluate: participants' ratings (CSV)"),
             _("One row per participant, answer and axis: the score (1–5 or empty for 'does not apply'), "
               "the rubric version it was given under, the question and the answer."),
-            lambda w: reverse("evaluation:export_ratings", args=[w.slug]),
+            "evaluation:export_ratings",
         )
         exports.register(
             _("Evaluate: participants' pairwise choices (CSV)"),
             _("One row per participant, answer pair and axis (or overall): which of the two answers they "
               "preferred, equally good or does not apply, with the side each answer was shown on."),
-            lambda w: reverse("evaluation:export_pair_ratings", args=[w.slug]),
+            "evaluation:export_pair_ratings",
         )
         exports.register(
             _("Evaluate: rubrics (JSON)"),
             _("Every version of every axis' rubric: scale descriptions, should / should-not statements, "
               "examples, which parts a model drafted."),
-            lambda w: reverse("evaluation:export_rubrics", args=[w.slug]),
+            "evaluation:export_rubrics",
         )
         # Evaluate II: the axes and ratings handed to the tools researchers use (evaluation/exports/).
         for url_name, title, description in (
@@ -75,5 +73,4 @@ class EvaluationConfig(AppConfig):
             ("export_reference_jsonl", _("Evaluate: human reference set (JSONL)"),
              _("The same records as the CSV, one JSON object per line.")),
         ):
-            exports.register(title, description,
-                             lambda w, name=url_name: reverse(f"evaluation:{name}", args=[w.slug]))
+            exports.register(title, description, f"evaluation:{url_name}")

@@ -225,19 +225,37 @@ def pair_assignments_ensure(*, membership: Membership) -> list[PairAssignment]:
                      lambda item_id, n: {"swapped": (n + int(_shuffle_key(item_id, 0), 16)) % 2 == 1})
 
 
+def _handed_out(model, membership: Membership, position: int, missing: str):
+    """The assignment (RatingAssignment or PairAssignment) at `position`, locked, and the axes open
+    for rating now as {axis id: rubric version in force}; `missing` when nothing is at `position`."""
+    assignment = (model.objects.select_for_update().select_related("item")
+                  .filter(membership=membership, position=position).first())
+    if assignment is None:
+        raise ValidationError(missing)
+    axes = {row["axis"].id: row["version"] for row in selectors.ratable_axes(membership.workshop)}
+    if not axes:
+        raise ValidationError(_("No axis has a complete rubric yet: there is nothing to rate along."))
+    return assignment, axes
+
+
+def _answered(assignment, membership: Membership, answered: int, axes: dict) -> None:
+    """Done when every open axis has an answer (undone when an axis opened since); the
+    facilitator's dashboard refreshes (the event carries no rating)."""
+    done_at = timezone.now() if answered >= len(axes) else None
+    if (done_at is None) != (assignment.done_at is None):
+        assignment.done_at = done_at
+        assignment.save(update_fields=["done_at"])
+    broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
+
+
 @transaction.atomic
 def ratings_submit(*, membership: Membership, position: int, scores: dict[int, int | None]) -> RatingAssignment:
     """Store a participant's ratings of one handed-out answer, one per axis (None: does not apply).
 
     A second rating of the same answer and axis by the same person replaces the first, and names
     the rubric version in force now."""
-    assignment = (RatingAssignment.objects.select_for_update().select_related("item")
-                  .filter(membership=membership, position=position).first())
-    if assignment is None:
-        raise ValidationError(_("This answer was not handed to you to rate."))
-    axes = {row["axis"].id: row["version"] for row in selectors.ratable_axes(membership.workshop)}
-    if not axes:
-        raise ValidationError(_("No axis has a complete rubric yet: there is nothing to rate along."))
+    assignment, axes = _handed_out(RatingAssignment, membership, position,
+                                   _("This answer was not handed to you to rate."))
     unknown = set(scores) - set(axes)
     if unknown:
         raise ValidationError(_("One of the axes is not open for rating."))
@@ -248,16 +266,8 @@ def ratings_submit(*, membership: Membership, position: int, scores: dict[int, i
             item=assignment.item, membership=membership, axis_id=axis_id,
             defaults={"score": score, "rubric_version": axes[axis_id]},
         )
-    rated = Rating.objects.filter(item=assignment.item, membership=membership, axis_id__in=list(axes)).count()
-    done = rated >= len(axes)
-    if done and assignment.done_at is None:
-        assignment.done_at = timezone.now()
-        assignment.save(update_fields=["done_at"])
-    elif not done and assignment.done_at is not None:
-        assignment.done_at = None
-        assignment.save(update_fields=["done_at"])
-    # The facilitator's dashboard ("Answers rated") refreshes; the event carries no rating.
-    broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
+    _answered(assignment, membership, axes=axes, answered=Rating.objects.filter(
+        item=assignment.item, membership=membership, axis_id__in=list(axes)).count())
     return assignment
 
 
@@ -269,13 +279,8 @@ def pair_ratings_submit(*, membership: Membership, position: int, choices: dict)
     """Store a participant's choices on one pair: {axis id: "left"|"right"|"tie"|"not_applicable"},
     with the key None for an optional overall choice. Sides are as the rater saw them; they are
     stored in the pair's own order. A second choice on the same pair and axis replaces the first."""
-    assignment = (PairAssignment.objects.select_for_update().select_related("item")
-                  .filter(membership=membership, position=position).first())
-    if assignment is None:
-        raise ValidationError(_("This pair was not handed to you to compare."))
-    axes = {row["axis"].id: row["version"] for row in selectors.ratable_axes(membership.workshop)}
-    if not axes:
-        raise ValidationError(_("No axis has a complete rubric yet: there is nothing to rate along."))
+    assignment, axes = _handed_out(PairAssignment, membership, position,
+                                   _("This pair was not handed to you to compare."))
     if set(choices) - set(axes) - {None}:
         raise ValidationError(_("One of the axes is not open for rating."))
     canonical = {"left": PairChoice.SECOND if assignment.swapped else PairChoice.FIRST,
@@ -289,12 +294,8 @@ def pair_ratings_submit(*, membership: Membership, position: int, choices: dict)
             defaults={"choice": canonical[shown], "rubric_version": axes.get(axis_id),
                       "shown_swapped": assignment.swapped},
         )
-    chosen = PairRating.objects.filter(item=assignment.item, membership=membership, axis_id__in=list(axes)).count()
-    done_at = timezone.now() if chosen >= len(axes) else None
-    if (done_at is None) != (assignment.done_at is None):
-        assignment.done_at = done_at
-        assignment.save(update_fields=["done_at"])
-    broadcast(membership.workshop_id, "evaluate", {"membership": membership.id})
+    _answered(assignment, membership, axes=axes, answered=PairRating.objects.filter(
+        item=assignment.item, membership=membership, axis_id__in=list(axes)).count())
     return assignment
 
 

@@ -123,6 +123,29 @@ def rate_start(request, workshop, membership):
                   {"workshop": workshop, "membership": membership, "assignments": assignments, "pairs": pairs})
 
 
+def _saved(request, form, submit) -> bool:
+    """A POST whose form is valid: `submit()`; a refusal of the service is shown on the form."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    try:
+        submit()
+    except ValidationError as error:
+        for text in error.messages:
+            form.add_error(None, text)
+        return False
+    return True
+
+
+def _rating_page(request, template, *, workshop, membership, view, form, axes, position, handed, **context):
+    """The page of one answer (or pair) to rate: `handed` is the list of all handed to the person
+    (the progress bar); a POST that comes back here was refused (400)."""
+    return render(request, template, {
+        "workshop": workshop, "membership": membership, "view": view, "form": form,
+        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
+        "done": sum(1 for a in handed if a.done_at), "position": position, **context,
+    }, status=400 if request.method == "POST" else 200)
+
+
 @require_http_methods(["GET", "POST"])
 @workshop_view(roles=("participant",), stages=RATING)
 def rate(request, workshop, membership, position):
@@ -131,20 +154,12 @@ def rate(request, workshop, membership, position):
         raise Http404(_("This answer was not handed to you to rate."))
     axes = selectors.ratable_axes(workshop)
     form = forms.RatingsForm(request.POST or None, axes=axes, initial_scores=view["mine"])
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.ratings_submit(membership=membership, position=position, scores=form.scores())
-        except ValidationError as error:
-            for text in error.messages:
-                form.add_error(None, text)
-        else:
-            return redirect("evaluation:rate_start", slug=workshop.slug)
+    if _saved(request, form, lambda: services.ratings_submit(membership=membership, position=position,
+                                                              scores=form.scores())):
+        return redirect("evaluation:rate_start", slug=workshop.slug)
     assignments = selectors.assignments_of(membership)
-    return render(request, "evaluation/rate.html", {
-        "workshop": workshop, "membership": membership, "view": view, "form": form,
-        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
-        "assignments": assignments, "done": sum(1 for a in assignments if a.done_at), "position": position,
-    }, status=400 if request.method == "POST" else 200)
+    return _rating_page(request, "evaluation/rate.html", workshop=workshop, membership=membership, view=view,
+                        form=form, axes=axes, position=position, handed=assignments, assignments=assignments)
 
 
 @require_http_methods(["GET", "POST"])
@@ -155,20 +170,12 @@ def rate_pair(request, workshop, membership, position):
         raise Http404(_("This pair was not handed to you to compare."))
     axes = selectors.ratable_axes(workshop)
     form = forms.PairForm(request.POST or None, axes=axes, initial_choices=view["mine"])
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.pair_ratings_submit(membership=membership, position=position, choices=form.choices())
-        except ValidationError as error:
-            for text in error.messages:
-                form.add_error(None, text)
-        else:
-            return redirect("evaluation:rate_start", slug=workshop.slug)
+    if _saved(request, form, lambda: services.pair_ratings_submit(membership=membership, position=position,
+                                                                   choices=form.choices())):
+        return redirect("evaluation:rate_start", slug=workshop.slug)
     pairs = selectors.pair_assignments_of(membership)
-    return render(request, "evaluation/rate_pair.html", {
-        "workshop": workshop, "membership": membership, "view": view, "form": form,
-        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes], "overall": form["overall"],
-        "pairs": pairs, "done": sum(1 for a in pairs if a.done_at), "position": position,
-    }, status=400 if request.method == "POST" else 200)
+    return _rating_page(request, "evaluation/rate_pair.html", workshop=workshop, membership=membership, view=view,
+                        form=form, axes=axes, position=position, handed=pairs, pairs=pairs, overall=form["overall"])
 
 
 def _judge_context(workshop, membership, form=None) -> dict:

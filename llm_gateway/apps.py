@@ -7,8 +7,6 @@ class LlmGatewayConfig(AppConfig):
     verbose_name = _("Interact: models and chat")
 
     def ready(self):
-        from django.urls import reverse
-
         from llm_gateway import demo as gateway_demo
         from llm_gateway import registry, selectors
         from workshops import demo, exports, progress
@@ -25,13 +23,13 @@ class LlmGatewayConfig(AppConfig):
         exports.register(
             _("Interact: all messages (CSV)"),
             _("One row per message: pseudonym, conversation, model, role, status, text, tokens, timings."),
-            lambda workshop: reverse("llm_gateway:export_messages", args=[workshop.slug]),
+            "llm_gateway:export_messages",
         )
         exports.register(
             _("Interact: preferences in compare mode (CSV)"),
             _("One row per set of side-by-side answers: the candidates in the order shown, their model or "
               "instruction, and which one the participant preferred (or none)."),
-            lambda workshop: reverse("llm_gateway:export_preferences", args=[workshop.slug]),
+            "llm_gateway:export_preferences",
         )
         demo.on_every_workshop(gateway_demo.seed, no_model_notice=gateway_demo.NO_MODEL_NOTICE)
         demo.on_stage("reflect", lambda **kw: gateway_demo.seed_conversations(workshop=kw["workshop"], stdout=kw["stdout"]))

@@ -152,12 +152,30 @@ def message_fragment(request, workshop, membership, conversation_id, message_id)
     })
 
 
-@require_POST
-@workshop_view(stages=CHAT_STAGES)
-def answer_regenerate(request, workshop, membership, conversation_id, message_id):
+def _writable_conversation(membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
     if not _can_write(membership, conversation):
         raise Http404
+    return conversation
+
+
+def _thread_changed(request, workshop, membership, conversation, *, error, success=None, **extra):
+    """The answer to a change of the thread: under htmx the thread drawn again (`error` shown in
+    it); a plain form post goes back to the conversation, `error` (or `success`) as a message."""
+    if request.htmx:
+        return render(request, "llm_gateway/conversation.html#thread",
+                      {**_thread_context(request, workshop, membership, conversation, error=error), **extra})
+    if error:
+        messages.error(request, error)
+    elif success:
+        messages.success(request, success)
+    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+
+
+@require_POST
+@workshop_view(stages=CHAT_STAGES)
+def answer_regenerate(request, workshop, membership, conversation_id, message_id):
+    conversation = _writable_conversation(membership, conversation_id)
     services.stale_sweep(conversation=conversation)  # an answer whose server died can be asked again
     message = get_object_or_404(Message, pk=message_id, conversation=conversation)
     error = None
@@ -165,35 +183,21 @@ def answer_regenerate(request, workshop, membership, conversation_id, message_id
         services.answer_regenerate(message=message, membership=membership)
     except ValidationError as exc:
         error = _error_text(exc)
-    if request.htmx:
-        return render(request, "llm_gateway/conversation.html#thread",
-                      _thread_context(request, workshop, membership, conversation, error=error))
-    if error:
-        messages.error(request, error)
-    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+    return _thread_changed(request, workshop, membership, conversation, error=error)
 
 
 @require_POST
 @workshop_view(stages=CHAT_STAGES)
 def preference_choose(request, workshop, membership, conversation_id, question_id):
-    conversation = _conversation_or_404(membership, conversation_id)
-    if not _can_write(membership, conversation):
-        raise Http404
+    conversation = _writable_conversation(membership, conversation_id)
     error = None
     try:
         services.preference_choose(conversation=conversation, membership=membership, question_id=question_id,
                                    choice=request.POST.get("choice", ""), note=request.POST.get("note", ""))
     except ValidationError as exc:
         error = _error_text(exc)
-    if request.htmx:
-        return render(request, "llm_gateway/conversation.html#thread",
-                      {**_thread_context(request, workshop, membership, conversation, error=error),
-                       "choice_error": error, "choice_error_for": question_id})
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, _("Your choice is saved."))
-    return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
+    return _thread_changed(request, workshop, membership, conversation, error=error,
+                           success=_("Your choice is saved."), choice_error=error, choice_error_for=question_id)
 
 
 @require_POST

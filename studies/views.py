@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -17,16 +18,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from studies import forms, selectors, services
 from studies.models import AxisMatch, Study
 from workshops import exports
+from workshops.forms import add_errors
 from workshops.models import Workshop
 from workshops.permissions import FACILITATOR, readable_workshops, workshop_view
-
-
-def _errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _study(request, study_slug: str) -> Study:
@@ -49,6 +43,18 @@ def _compared(request, study: Study, slugs: list[str]) -> list[Workshop]:
     return chosen
 
 
+def _with_compared(view):
+    """A view of a study's comparison, called as view(request, study, workshops): the workshops
+    named by ?w= (see _compared)."""
+
+    @wraps(view)
+    def wrapper(request, study_slug):
+        study = _study(request, study_slug)
+        return view(request, study, _compared(request, study, request.GET.getlist("w")))
+
+    return wrapper
+
+
 @require_safe
 @login_required
 def index(request):
@@ -69,7 +75,7 @@ def study_create(request):
         try:
             study = services.study_create(by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _errors(form, error)
+            add_errors(form, error)
         else:
             return redirect("studies:detail", study_slug=study.slug)
     return render(request, "studies/study_form.html", {"form": form}, status=400 if form.is_bound else 200)
@@ -95,7 +101,7 @@ def detail(request, study_slug):
                     try:
                         services.study_add_workshop(study=study, workshop=workshop, by=request.user)
                     except ValidationError as error:
-                        _errors(add_form, error)
+                        add_errors(add_form, error)
                     else:
                         return redirect("studies:detail", study_slug=study.slug)
         else:
@@ -122,7 +128,7 @@ def from_template(request, workshop, membership):
         try:
             new = services.workshop_from_template(template=workshop, by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, _("Workshop created from %(title)s.") % {"title": workshop.title})
             return redirect("workshops:home", slug=new.slug)
@@ -134,9 +140,8 @@ def from_template(request, workshop, membership):
 @never_cache
 @require_safe
 @login_required
-def compare(request, study_slug):
-    study = _study(request, study_slug)
-    workshops = _compared(request, study, request.GET.getlist("w"))
+@_with_compared
+def compare(request, study, workshops):
     return render(request, "studies/compare.html", {
         "study": study, "workshops": workshops, "data": selectors.comparison(study, workshops),
         "job": selectors.match_job(workshops),
@@ -192,23 +197,18 @@ def decide(request, study_slug, match_id):
 
 @require_safe
 @login_required
-def export_csv(request, study_slug):
-    from workshops.exports import stream_csv
-
-    study = _study(request, study_slug)
-    workshops = _compared(request, study, request.GET.getlist("w"))
+@_with_compared
+def export_csv(request, study, workshops):
     columns = selectors.COMPARISON_COLUMNS
     rows = ([row[c] if row[c] is not None else "" for c in columns] for row in selectors.comparison_rows(study, workshops))
-    return exports.stream_download(request, stream_csv(columns, rows), content_type="text/csv; charset=utf-8",
+    return exports.stream_download(request, exports.stream_csv(columns, rows), content_type=exports.CSV,
                                    filename=f"{study.slug}-comparison.csv")
 
 
 @require_safe
 @login_required
-def export_json(request, study_slug):
-    study = _study(request, study_slug)
-    workshops = _compared(request, study, request.GET.getlist("w"))
-
+@_with_compared
+def export_json(request, study, workshops):
     def chunks():
         yield '{"study": ' + json.dumps(study.slug) + ', "workshops": ' + json.dumps([w.slug for w in workshops])
         yield ', "rows": ['
@@ -223,9 +223,8 @@ def export_json(request, study_slug):
 @never_cache
 @require_safe
 @login_required
-def labels(request, study_slug):
-    study = _study(request, study_slug)
-    workshops = _compared(request, study, request.GET.getlist("w"))
+@_with_compared
+def labels(request, study, workshops):
     term = request.GET.get("q", "")[:200]
     return render(request, "studies/labels.html", {
         "study": study, "workshops": workshops, "term": term,

@@ -14,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest.register_assert_rewrite("tests.fixtures_llm")  # imported here before pytest_plugins loads it
+from tests.fixtures_llm import free_port as _free_port  # noqa: E402, F401 (tests import it from here)
+from tests.fixtures_llm import stop_process  # noqa: E402
+
 pytest_plugins = ["tests.fixtures_llm"]
 
 
@@ -43,6 +47,29 @@ def _fresh_vector_memory():
 
 
 @pytest.fixture
+def celery_eager():
+    """Run tasks inline (tests wrap calls in django_capture_on_commit_callbacks(execute=True),
+    because tasks are queued on commit)."""
+    from calma.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = old
+
+
+def delete_cache_keys(match: str) -> None:
+    """Delete the keys of the shared cache (Redis) matching `match`: counters keyed by ids that a
+    fresh test database hands out again."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match=match):
+        client.delete(key)
+
+
+@pytest.fixture
 def client_for(client):
     """Log a membership's user into the Django test client."""
 
@@ -52,12 +79,6 @@ def client_for(client):
         return client
 
     return login
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -73,6 +94,23 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def subprocess_database_url(settings) -> str:
+    """DATABASE_URL naming the test database pytest-django made, for a process the test starts."""
+    return urlparse(os.environ["DATABASE_URL"])._replace(path="/" + settings.DATABASES["default"]["NAME"]).geturl()
+
+
+CELERY = str(Path(sys.executable).parent / "celery")
+
+
+def celery_env(settings, **extra: str) -> dict[str, str]:
+    """The environment of a celery process on the test database: tasks are not run eagerly, the
+    embedding model is not downloaded, the log is not buffered; `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({"DATABASE_URL": subprocess_database_url(settings), "CELERY_TASK_ALWAYS_EAGER": "0",
+                "CALMA_TESTING": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
 @pytest.fixture
 def asgi_server(transactional_db, settings):
     """The real app under uvicorn (HTTP + websockets) on the test database and Redis.
@@ -80,13 +118,10 @@ def asgi_server(transactional_db, settings):
     Data written by the test is visible to it because the test runs with transactional_db.
     Yields the base URL.
     """
-    db = settings.DATABASES["default"]
-    url = urlparse(os.environ["DATABASE_URL"])
-    test_db_url = url._replace(path="/" + db["NAME"]).geturl()
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DATABASE_URL": test_db_url,
+        "DATABASE_URL": subprocess_database_url(settings),
         "CALMA_TESTING": "1",
         "DEBUG": "0",
         "SECURE_COOKIES": "0",
@@ -107,11 +142,7 @@ def asgi_server(transactional_db, settings):
             wait_for_port(port, proc=proc)
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
     if log_path.exists():
         text = log_path.read_text()
         log_path.unlink()

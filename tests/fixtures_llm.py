@@ -52,6 +52,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,17 @@ def smollm2_path() -> Path:
 # --- The fault-injecting upstream ------------------------------------------------------------
 
 
+async def serve_lifespan(receive, send) -> None:
+    """The ASGI lifespan protocol of an app with nothing to start or stop (a test upstream)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class FaultUpstream:
     def __init__(self):
         self.requests: list[dict] = []
@@ -101,13 +113,7 @@ class FaultUpstream:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await serve_lifespan(receive, send)
         if scope["type"] != "http":
             return
         body = b""
@@ -362,13 +368,27 @@ def start_llama_server(port: int | None = None, log_path: Path | None = None) ->
     return proc, base
 
 
-def stop_process(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Ask a process to end; kill it if it has not within `timeout` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """End a process started with start_new_session=True and everything it started (a celery
+    worker's pool): SIGTERM to its group, SIGKILL if it has not ended within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, _free_port, wait_for_port
+from tests.fixtures_llm import stop_process
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -127,11 +128,7 @@ def test_worker_command_starts_and_answers_ping(prod_env):
             time.sleep(1)
         assert "pong" in replies
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=30)
 
 
 def test_beat_command_sends_the_periodic_sweeps(prod_env, tmp_path):
@@ -157,11 +154,7 @@ def test_beat_command_sends_the_periodic_sweeps(prod_env, tmp_path):
                 time.sleep(0.5)
             assert all(w in text for w in wanted), text[-3000:]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, timeout=30)
     from calma.celery import app
 
     app.control.purge()  # the sent sweeps are not for another test's worker

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from workshops.permissions import STAFF, workshop_view
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,14 @@ class Export:
 _exports: list[Export] = []
 
 
-def register(title: str, description: str, url: Callable) -> None:
+def register(title: str, description: str, url: Callable | str) -> None:
+    """`url`: url(workshop) -> str, or the name of a URL that takes the workshop's slug."""
+    if isinstance(url, str):
+        url_name = url
+
+        def url(workshop):
+            return reverse(url_name, args=[workshop.slug])
+
     _exports.append(Export(title, description, url))
 
 
@@ -41,6 +52,7 @@ def available(workshop) -> list[dict]:
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
+CSV = "text/csv; charset=utf-8"
 
 
 def csv_cell(value):
@@ -113,3 +125,23 @@ async def _async_batches(iterator: Iterator) -> AsyncIterator[bytes]:
         close = getattr(iterator, "close", None)
         if close is not None:  # a client that went away: end the generator (and its cursor) in its thread
             await sync_to_async(close, thread_sensitive=True)()
+
+
+# --- Download views ------------------------------------------------------------------------------
+
+def download_view(body: Callable, *, content_type: str, filename: str, method: Callable = require_safe) -> Callable:
+    """A staff-only view of a workshop that sends `body(workshop)` as the attachment `filename`
+    (formatted with the workshop's `slug`) through stream_download. `method` is the HTTP method
+    decorator (default: require_safe, i.e. GET and HEAD)."""
+    def view(request, workshop, membership):
+        return stream_download(request, body(workshop), content_type=content_type,
+                               filename=filename.format(slug=workshop.slug))
+
+    return method(workshop_view(roles=STAFF)(view))
+
+
+def csv_download_view(columns: list[str], rows: Callable, *, filename: str, bom: bool = True,
+                      method: Callable = require_safe) -> Callable:
+    """download_view for a CSV: `rows(workshop)` under the header `columns` (stream_csv)."""
+    return download_view(lambda workshop: stream_csv(columns, rows(workshop), bom=bom),
+                         content_type=CSV, filename=filename, method=method)

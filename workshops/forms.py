@@ -3,11 +3,22 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from workshops.models import Invite, Role, Stage, Workshop
+
+
+def add_errors(form, error: ValidationError) -> None:
+    """A service's refusal shown on the form: under its field where it names one of the form's
+    fields, else above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errs in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, error.messages)
 
 
 class LoginForm(AuthenticationForm):

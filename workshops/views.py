@@ -28,14 +28,6 @@ def _post(request):
     return request.POST if request.method == "POST" else None
 
 
-def _form_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errs in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
-
-
 # --- Accounts and home ------------------------------------------------------------------------
 
 
@@ -62,7 +54,7 @@ def workshop_create(request):
         try:
             workshop = services.workshop_create(created_by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            forms.add_errors(form, error)
         else:
             messages.success(request, _("Workshop created. Next: invite people and check the orientation."))
             return redirect("workshops:dashboard", slug=workshop.slug)
@@ -111,7 +103,7 @@ def join(request, token):
             else:
                 membership, code = services.account_join_by_link(consent=True, **fields)
         except ValidationError as error:
-            _form_errors(form, error)
+            forms.add_errors(form, error)
         else:
             chosen = fields["language"]
             if request.user.is_authenticated:
@@ -221,7 +213,7 @@ def account(request):
                 user=user, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            forms.add_errors(form, error)
         else:
             update_session_auth_hash(request, user)
             messages.success(request, _("Saved. You can now log in with your username and password."))
@@ -336,7 +328,7 @@ def invites(request, workshop, membership):
         try:
             invite = services.invite_create(workshop=workshop, by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            forms.add_errors(form, error)
         else:
             messages.success(request, _("Invite link created: copy it and send it to the people you invite."))
             return redirect(reverse("workshops:invites", args=[workshop.slug]) + f"#invite-{invite.id}")
@@ -374,7 +366,7 @@ def practice(request, workshop, membership):
             try:
                 services.practice_complete(membership=membership)
             except ValidationError as error:
-                _form_errors(form, error)
+                forms.add_errors(form, error)
                 form.is_bound = True
             else:
                 return redirect("workshops:practice", slug=workshop.slug)
@@ -382,7 +374,7 @@ def practice(request, workshop, membership):
             try:
                 services.practice_code_add(membership=membership, **form.cleaned_data)
             except ValidationError as error:
-                _form_errors(form, error)
+                forms.add_errors(form, error)
             else:
                 if request.htmx:
                     form = forms.PracticeCodeForm()
@@ -495,7 +487,7 @@ def workshop_texts(request, workshop, membership):
                                        "explanation": r["explanation"][:1000]} for r in rows},
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            forms.add_errors(form, error)
         else:
             messages.success(request, _("Saved."))
             return redirect(reverse("workshops:texts", args=[workshop.slug]) + "?lang=" + language)

@@ -32,6 +32,13 @@ def annotations_for_label(workshop, kind: str, norm: str) -> list[Annotation]:
     )
 
 
+def _label(labels: dict[str, dict], kind: str, norm: str, text: str) -> tuple[str, dict]:
+    """The map label of `kind` whose text compares as `norm` (the first spelling seen names it)."""
+    key = f"{kind}:{norm}"
+    return key, labels.setdefault(key, {"key": key, "kind": kind, "label": text, "users": set(),
+                                        "definitions": [], "excerpts": [], "code_ids": [], "attribute_ids": []})
+
+
 def map_labels(workshop) -> list[dict]:
     """Every distinct label of the group: initial codes and attributes of active members.
 
@@ -44,10 +51,7 @@ def map_labels(workshop) -> list[dict]:
     codes = (Code.objects.filter(active(), workshop=workshop).order_by("id")
              .values_list("pk", "normalized", "text", "memo", "membership__pseudonym"))
     for pk, normalized, text, memo, pseudonym in codes:
-        norm = normalize(normalized or text)
-        key = f"code:{norm}"
-        entry = labels.setdefault(key, {"key": key, "kind": "code", "label": text, "users": set(),
-                                        "definitions": [], "excerpts": [], "code_ids": [], "attribute_ids": []})
+        key, entry = _label(labels, "code", normalize(normalized or text), text)
         entry["users"].add(pseudonym)
         entry["code_ids"].append(pk)
         if memo:
@@ -59,10 +63,7 @@ def map_labels(workshop) -> list[dict]:
     )
     attribute_codes: dict[str, set[int]] = defaultdict(set)
     for attribute in attributes.order_by("id"):
-        norm = normalize(attribute.name)
-        key = f"attribute:{norm}"
-        entry = labels.setdefault(key, {"key": key, "kind": "attribute", "label": attribute.name, "users": set(),
-                                        "definitions": [], "excerpts": [], "code_ids": [], "attribute_ids": []})
+        key, entry = _label(labels, "attribute", normalize(attribute.name), attribute.name)
         entry["users"].add(attribute.membership.pseudonym)
         entry["attribute_ids"].append(attribute.pk)
         if attribute.definition:

@@ -57,10 +57,13 @@ def _require_member(membership: Membership, workshop: Workshop | None = None) ->
         raise NotAllowed(_("That belongs to another workshop."))
 
 
-def _require_facilitator(membership: Membership) -> None:
+def _require_facilitator(membership: Membership, workshop: Workshop | None = None) -> None:
+    """The facilitator (of `workshop`, where one is given)."""
     _require_member(membership)
     if not membership.is_facilitator:
         raise NotAllowed(_("Only the facilitator can do this."))
+    if workshop is not None:
+        _require_member(membership, workshop)
 
 
 def _require_segment(membership: Membership, session: Session, segments: tuple[int, ...]) -> None:

@@ -10,15 +10,12 @@ from django.utils.translation import gettext as _
 from discussion import events, selectors
 from discussion.models import GroupRank, GroupVote, IndividualRank, LikertRating, Segment, Session
 from discussion.services._common import (
-    NotAllowed,
     _active_axis,
     _log,
     _ordered_axis_ids,
     _require_facilitator,
-    _require_member,
-    _require_segment,
 )
-from discussion.services.session import session_get
+from discussion.services.session import require_participant_in
 from workshops.models import Membership, Workshop
 
 # --- votes, rankings, ratings ---------------------------------------------------------------------
@@ -27,10 +24,7 @@ from workshops.models import Membership, Workshop
 @transaction.atomic
 def vote_set(*, membership: Membership, axis_ids) -> list[GroupVote]:
     """A member's live vote: their top five in order (the first three are their top three)."""
-    session = session_get(workshop=membership.workshop)
-    _require_segment(membership, session, (Segment.BOARD,))
-    if not membership.is_participant:
-        raise NotAllowed(_("Only participants vote."))
+    require_participant_in(membership, (Segment.BOARD,), _("Only participants vote."))
     axes = _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=5, field="vote")
     GroupVote.objects.filter(membership=membership).delete()
     votes = [GroupVote.objects.create(membership=membership, axis=a, rank=i) for i, a in enumerate(axes, start=1)]
@@ -41,8 +35,7 @@ def vote_set(*, membership: Membership, axis_ids) -> list[GroupVote]:
 @transaction.atomic
 def group_ranking_record(*, workshop: Workshop, by: Membership, axis_ids) -> list[GroupRank]:
     """The facilitator records the group's final top five (the first three are the top three)."""
-    _require_facilitator(by)
-    _require_member(by, workshop)
+    _require_facilitator(by, workshop)
     axes = _ordered_axis_ids(workshop.id, axis_ids, max_len=5, field="ranking")
     if not axes:
         raise ValidationError({"ranking": _("Choose at least one axis.")})
@@ -58,10 +51,7 @@ def group_ranking_record(*, workshop: Workshop, by: Membership, axis_ids) -> lis
 @transaction.atomic
 def rating_set(*, membership: Membership, axis_id, value) -> LikertRating:
     """A Likert rating 1-5 of agreement with an axis definition; a second rating updates the first."""
-    session = session_get(workshop=membership.workshop)
-    _require_segment(membership, session, (Segment.RATINGS,))
-    if not membership.is_participant:
-        raise NotAllowed(_("Only participants rate."))
+    require_participant_in(membership, (Segment.RATINGS,), _("Only participants rate."))
     try:
         value = int(value)
     except (TypeError, ValueError):
@@ -78,10 +68,7 @@ def rating_set(*, membership: Membership, axis_id, value) -> LikertRating:
 
 @transaction.atomic
 def individual_ranking_set(*, membership: Membership, axis_ids) -> list[IndividualRank]:
-    session = session_get(workshop=membership.workshop)
-    _require_segment(membership, session, (Segment.RATINGS,))
-    if not membership.is_participant:
-        raise NotAllowed(_("Only participants rank."))
+    require_participant_in(membership, (Segment.RATINGS,), _("Only participants rank."))
     axes = _ordered_axis_ids(membership.workshop_id, axis_ids, max_len=None, field="ranking")
     IndividualRank.objects.filter(membership=membership).delete()
     ranks = [IndividualRank.objects.create(membership=membership, axis=a, rank=i) for i, a in enumerate(axes, start=1)]

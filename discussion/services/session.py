@@ -18,11 +18,25 @@ from discussion.services._common import (
     _clean_text,
     _log,
     _require_facilitator,
-    _require_member,
     _require_segment,
 )
 from workshops.models import Membership, Role, Workshop
 from workshops.text import normalize
+
+
+def _locked_session(workshop: Workshop) -> Session:
+    """The workshop's session, locked for this transaction (created on first use)."""
+    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
+    session.workshop = workshop
+    return session
+
+
+def _session_saved(session: Session, by: Membership, fields: list[str], event: str, **log) -> Session:
+    """Save a facilitator's change of `fields`, log it as `event`, and tell every screen."""
+    session.save(update_fields=[*fields, "updated_at"])
+    _log(session.workshop_id, by, event, **log)
+    _session_changed(session)
+    return session
 
 
 def _session_changed(session: Session) -> None:
@@ -43,18 +57,24 @@ def session_get(*, workshop: Workshop) -> Session:
     return session
 
 
+def require_participant_in(membership: Membership, segments: tuple[int, ...], refusal: str) -> None:
+    """A participant's own input, taken only in one of `segments` while it is open: anyone else
+    is refused with `refusal` (facilitators, who pass _require_segment, included)."""
+    _require_segment(membership, session_get(workshop=membership.workshop), segments)
+    if not membership.is_participant:
+        raise NotAllowed(refusal)
+
+
 @transaction.atomic
 def session_set_segment(*, workshop: Workshop, by: Membership, segment: int, open: bool = True) -> Session:
-    _require_facilitator(by)
-    _require_member(by, workshop)
+    _require_facilitator(by, workshop)
     try:
         segment = int(segment)
     except (TypeError, ValueError):
         raise ValidationError({"segment": _("No such segment.")}) from None
     if segment not in Segment.values:
         raise ValidationError({"segment": _("No such segment.")})
-    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
-    session.workshop = workshop
+    session = _locked_session(workshop)
     previous = session.segment
     session.segment = segment
     session.segment_open = bool(open)
@@ -69,66 +89,46 @@ def session_set_segment(*, workshop: Workshop, by: Membership, segment: int, ope
 
 @transaction.atomic
 def session_set_open(*, workshop: Workshop, by: Membership, open: bool) -> Session:
-    _require_facilitator(by)
-    _require_member(by, workshop)
-    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
-    session.workshop = workshop
+    _require_facilitator(by, workshop)
+    session = _locked_session(workshop)
     session.segment_open = bool(open)
-    session.save(update_fields=["segment_open", "updated_at"])
-    _log(workshop.id, by, "open" if open else "close", segment=session.segment)
-    _session_changed(session)
-    return session
+    return _session_saved(session, by, ["segment_open"], "open" if open else "close", segment=session.segment)
 
 
 @transaction.atomic
 def session_reveal_picks(*, workshop: Workshop, by: Membership, revealed: bool = True) -> Session:
-    _require_facilitator(by)
-    _require_member(by, workshop)
-    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
-    session.workshop = workshop
+    _require_facilitator(by, workshop)
+    session = _locked_session(workshop)
     session.picks_revealed = bool(revealed)
-    session.save(update_fields=["picks_revealed", "updated_at"])
-    _log(workshop.id, by, "reveal" if revealed else "hide")
-    _session_changed(session)
-    return session
+    return _session_saved(session, by, ["picks_revealed"], "reveal" if revealed else "hide")
 
 
 @transaction.atomic
 def session_set_spotlight(*, workshop: Workshop, by: Membership, membership_id) -> Session:
-    _require_facilitator(by)
-    _require_member(by, workshop)
+    _require_facilitator(by, workshop)
     target = None
     if membership_id not in (None, "", 0, "0"):
         try:
             target = Membership.objects.active().get(workshop=workshop, pk=int(membership_id), role=Role.PARTICIPANT)
         except (Membership.DoesNotExist, TypeError, ValueError):
             raise ValidationError({"spotlight": _("No such participant.")}) from None
-    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
-    session.workshop = workshop
+    session = _locked_session(workshop)
     session.spotlight = target
-    session.save(update_fields=["spotlight", "updated_at"])
-    _log(workshop.id, by, "spotlight", participant=target.pseudonym if target else None)
-    _session_changed(session)
-    return session
+    return _session_saved(session, by, ["spotlight"], "spotlight", participant=target.pseudonym if target else None)
 
 
 @transaction.atomic
 def session_set_timer(*, workshop: Workshop, by: Membership, minutes) -> Session:
-    _require_facilitator(by)
-    _require_member(by, workshop)
+    _require_facilitator(by, workshop)
     try:
         minutes = float(minutes)
     except (TypeError, ValueError):
         raise ValidationError({"minutes": _("Enter a number of minutes.")}) from None
     if not 0 <= minutes <= 180:
         raise ValidationError({"minutes": _("Between 0 and 180 minutes.")})
-    session = Session.objects.select_for_update().get_or_create(workshop=workshop)[0]
-    session.workshop = workshop
+    session = _locked_session(workshop)
     session.timer_ends_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
-    session.save(update_fields=["timer_ends_at", "updated_at"])
-    _log(workshop.id, by, "timer", minutes=minutes)
-    _session_changed(session)
-    return session
+    return _session_saved(session, by, ["timer_ends_at"], "timer", minutes=minutes)
 
 
 # --- segment 1: picks -------------------------------------------------------------------------
@@ -137,10 +137,7 @@ def session_set_timer(*, workshop: Workshop, by: Membership, minutes) -> Session
 @transaction.atomic
 def picks_save(*, membership: Membership, picks: list[dict]) -> list[Pick]:
     """Replace a participant's top three. Each item: {name, definition, attribute_id?}; empty items are skipped."""
-    session = session_get(workshop=membership.workshop)
-    _require_segment(membership, session, (Segment.TOP_THREE,))
-    if not membership.is_participant:
-        raise NotAllowed(_("Only participants pick a top three."))
+    require_participant_in(membership, (Segment.TOP_THREE,), _("Only participants pick a top three."))
     if len(picks) > 3:
         raise ValidationError(_("Pick at most three."))
     cleaned = []

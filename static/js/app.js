@@ -21,6 +21,20 @@ window.CalmaText = {
     // The same key as the server's workshops.text.normalize: NFC, whitespace collapsed, case folded.
     if (s.normalize) { s = s.normalize("NFC"); }
     return s.replace(/\s+/g, " ").trim().toLowerCase();
+  },
+  // Text as HTML shows it as written (Plotly reads some HTML in labels and names).
+  escape: function (text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  },
+  // The UTF-16 offset of (node, offset) in root's text, when node is one of root's text nodes; else -1.
+  offsetIn: function (root, node, offset) {
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    var total = 0, n;
+    while ((n = walker.nextNode())) {
+      if (n === node) { return total + offset; }
+      total += n.textContent.length;
+    }
+    return -1;
   }
 };
 (function () {

@@ -33,13 +33,7 @@
       }
       return utf16Offset(rootEl, firstText(node) || node, 0);
     }
-    var walker = document.createTreeWalker(rootEl, NodeFilter.SHOW_TEXT);
-    var count = 0, n;
-    while ((n = walker.nextNode())) {
-      if (n === node) { return count + offset; }
-      count += n.textContent.length;
-    }
-    return -1;
+    return window.CalmaText.offsetIn(rootEl, node, offset);
   }
   function firstText(node) {
     if (node.nodeType === Node.TEXT_NODE) { return node; }

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   function data(id) { var n = document.getElementById(id); return n ? JSON.parse(n.textContent) : null; }
-  function esc(t) { return String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  var esc = window.CalmaText.escape;
   function draw() {
     if (!window.Plotly) { return; }
     var d = data("results-data");

@@ -86,7 +86,7 @@
   };
 
   // Plotly interprets a little HTML in text; participant labels must show as typed.
-  function esc(text) { return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  var esc = window.CalmaText.escape;
 
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })

@@ -1,7 +1,7 @@
 // Model comparison: mean judge score per axis and model, with 95% intervals, from the JSON block.
 (function () {
   "use strict";
-  function esc(t) { return String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  var esc = window.CalmaText.escape;
   function draw() {
     var node = document.getElementById("compare-data");
     var el = document.getElementById("compare-chart");

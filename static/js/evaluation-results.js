@@ -1,7 +1,7 @@
 // Evaluate results: the score distribution per axis, from the <script type="application/json"> block.
 (function () {
   "use strict";
-  function esc(t) { return String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  var esc = window.CalmaText.escape;
   function draw() {
     var node = document.getElementById("eval-data");
     var el = document.getElementById("eval-chart");

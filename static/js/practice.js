@@ -1,15 +1,7 @@
 // Practice coding: selecting words in the sample fills the excerpt and span fields.
 (function () {
   "use strict";
-  function offsetIn(root, node, offset) {
-    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-    var total = 0, n;
-    while ((n = walker.nextNode())) {
-      if (n === node) { return total + offset; }
-      total += n.textContent.length;
-    }
-    return -1;
-  }
+  var offsetIn = window.CalmaText.offsetIn;
   document.addEventListener("selectionchange", function () {
     var root = document.querySelector("[data-practice-text]");
     var sel = window.getSelection();

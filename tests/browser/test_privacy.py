@@ -27,6 +27,17 @@ def shot(page, name):
     page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
+def withdraw_in_browser(new_page, workshop, membership):
+    """The member withdraws through the page, in a browser of their own (returned)."""
+    page = new_page()
+    login(page, membership.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/withdraw/")
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Withdraw").click()
+    expect(page.get_by_role("heading", level=1)).not_to_have_text("Withdraw from the workshop")
+    return page
+
+
 def test_summary_as_another_participant_and_after_a_withdrawal(new_page):
     workshop = make_workshop(stage="reflect")
     facilitator = facilitator_of(workshop)
@@ -53,12 +64,7 @@ def test_summary_as_another_participant_and_after_a_withdrawal(new_page):
     expect(page.locator(".cloud").first).to_contain_text("mughal")
 
     # P02 withdraws through the page; the facilitator's summary no longer holds their data.
-    other = new_page()
-    login(other, p2.user.username, PASSWORD)
-    other.goto(f"/w/{workshop.slug}/withdraw/")
-    other.get_by_label("I understand").check()
-    other.get_by_role("button", name="Withdraw").click()
-    expect(other.get_by_role("heading", level=1)).not_to_have_text("Withdraw from the workshop")
+    other = withdraw_in_browser(new_page, workshop, p2)
     shot(other, "withdrawn-P02")
     staff = new_page()
     login(staff, facilitator.user.username, PASSWORD)
@@ -86,12 +92,7 @@ def test_open_board_drops_a_withdrawn_members_cards_live(new_page):
     shot(page, "board-before-withdrawal")
 
     # W withdraws in their own browser (the server sends the board changes after the commit).
-    other = new_page()
-    login(other, w.user.username, PASSWORD)
-    other.goto(f"/w/{d.workshop.slug}/withdraw/")
-    other.get_by_label("I understand").check()
-    other.get_by_role("button", name="Withdraw").click()
-    expect(other.get_by_role("heading", level=1)).not_to_have_text("Withdraw from the workshop")
+    withdraw_in_browser(new_page, d.workshop, w)
     # The open board follows without a reload: the untouched card goes, the group's card loses W's text.
     expect(page.locator(f"#card-{untouched.pk}")).to_have_count(0)
     expect(page.locator(f"#card-name-{voted.pk}")).to_have_text("(withdrawn)")

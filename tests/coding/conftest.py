@@ -12,19 +12,6 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
-def celery_eager():
-    """Run tasks inline (tests wrap calls in django_capture_on_commit_callbacks(execute=True),
-    because tasks are queued on commit)."""
-    from calma.celery import app
-
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager = old
-
-
-@pytest.fixture
 def reflect():
     """A workshop in the Reflect stage: two participants, a conversation each, one baseline."""
     workshop = make_workshop(stage="reflect")

@@ -4,46 +4,34 @@ Job row, result cached. The worker is a subprocess on the test database and the 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from coding import selectors, services
+from tests.conftest import CELERY, ROOT, celery_env
+from tests.fixtures_llm import stop_process_group
 from workshops.models import Job
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def worker(transactional_db, settings):
-    db = settings.DATABASES["default"]
-    test_db_url = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + db["NAME"]).geturl()
     from calma.celery import app
 
     app.control.purge()  # nothing left over from an earlier run
-    env = {**os.environ, "DATABASE_URL": test_db_url, "CELERY_TASK_ALWAYS_EAGER": "0", "CALMA_TESTING": "1",
-           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = celery_env(settings)
     log_path = ROOT / f".test-coding-worker-{os.getpid()}.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "calma", "worker", "-l", "info", "--pool", "solo",
+        [CELERY, "-A", "calma", "worker", "-l", "info", "--pool", "solo",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     yield proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    stop_process_group(proc)
     log.close()
     text = log_path.read_text()
     log_path.unlink()

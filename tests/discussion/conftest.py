@@ -6,6 +6,7 @@ import pytest
 
 from coding.models import Annotation, AnnotationCode, Attribute, Code
 from discussion import services
+from tests.conftest import delete_cache_keys
 from tests.factories import facilitator_of, make_conversation, make_member, make_participant, make_workshop
 
 # Real-looking labels (the CALMA paper's Table 1 and section 4.2).
@@ -94,9 +95,5 @@ def _fast_passwords(settings):
 @pytest.fixture(autouse=True)
 def _clean_board_rate_counters():
     """Member rate counters live in Redis (by membership id, which a fresh test database reuses)."""
-    from django.core.cache import cache
-
-    client = cache._cache.get_client(write=True)
-    for key in client.scan_iter(match="*board:rate:*"):
-        client.delete(key)
+    delete_cache_keys("*board:rate:*")
     yield

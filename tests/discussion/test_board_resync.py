@@ -18,14 +18,9 @@ from discussion import events, selectors, services
 from discussion.models import Axis
 from tests.discussion.conftest import build, goto
 from tests.discussion.test_consumers import connect, next_kind, send
+from tests.fixtures_llm import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DisposableRedis:
@@ -36,7 +31,7 @@ class DisposableRedis:
         if binary is None:  # no silent skip: the test needs it
             raise RuntimeError("redis-server is not installed; the restart test needs its own Redis")
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = None
 
     def start(self):

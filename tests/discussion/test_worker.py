@@ -5,37 +5,32 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from discussion import services
 from discussion.models import MapVersion
+from tests.conftest import CELERY, ROOT, celery_env
 from tests.discussion.conftest import add_code, build
+from tests.fixtures_llm import stop_process_group
 from workshops import jobs
 from workshops.models import Job
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def worker(transactional_db, settings):
     """Start `celery worker` on the test database; yields a function that starts it with options."""
-    db = settings.DATABASES["default"]
-    url = urlparse(os.environ["DATABASE_URL"])
-    test_db_url = url._replace(path="/" + db["NAME"]).geturl()
     procs = []
 
     def start(*args, **env_extra):
-        env = {**os.environ, "DATABASE_URL": test_db_url, "CELERY_TASK_ALWAYS_EAGER": "0", "CALMA_TESTING": "1",
-               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env_extra}
+        env = celery_env(settings, **env_extra)
         log = open(ROOT / f".test-worker-{len(procs)}-{os.getpid()}.log", "w")
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "calma", "worker", "-l", "info", "--without-gossip",
+            [CELERY, "-A", "calma", "worker", "-l", "info", "--without-gossip",
              "--without-mingle", "--without-heartbeat", *args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -48,12 +43,7 @@ def worker(transactional_db, settings):
     app.control.purge()
     yield start
     for proc, log in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         log.close()
         path = Path(log.name)
         if path.exists():

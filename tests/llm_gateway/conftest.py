@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 
 from llm_gateway import services
 from llm_gateway.models import Conversation, WorkshopModel
+from tests.conftest import delete_cache_keys
 from tests.factories import make_participant, make_workshop
 
 
 @pytest.fixture(autouse=True)
 def _clean_rate_counters():
-    client = cache._cache.get_client(write=True)
-    for key in client.scan_iter(match="*llm:rate:*"):
-        client.delete(key)
+    delete_cache_keys("*llm:rate:*")
     yield
 
 

@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def eager():
-    from calma.celery import app
-
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager = old
-
-
-@pytest.fixture
 def kind():
     """A job kind for these tests: runs `behaviour` (set by the test) and records its calls."""
     calls = []
@@ -100,7 +89,7 @@ def test_claim_is_a_conditional_update_that_counts_attempts(workshop, kind):
     assert job.status == JobStatus.RUNNING and job.attempts == 1
 
 
-def test_run_job_runs_the_kind_and_stores_the_result(workshop, kind, eager, django_capture_on_commit_callbacks):
+def test_run_job_runs_the_kind_and_stores_the_result(workshop, kind, celery_eager, django_capture_on_commit_callbacks):
     state, calls = kind
 
     def work(job, report):
@@ -119,7 +108,7 @@ def test_run_job_runs_the_kind_and_stores_the_result(workshop, kind, eager, djan
     assert len(calls) == 1
 
 
-def test_an_exception_fails_the_job_with_the_reason(workshop, kind, eager, django_capture_on_commit_callbacks):
+def test_an_exception_fails_the_job_with_the_reason(workshop, kind, celery_eager, django_capture_on_commit_callbacks):
     state, _calls = kind
     state["behaviour"] = lambda job, report: 1 / 0
     with django_capture_on_commit_callbacks(execute=True):
@@ -128,7 +117,7 @@ def test_an_exception_fails_the_job_with_the_reason(workshop, kind, eager, djang
     assert job.status == JobStatus.FAILED and job.error.startswith("ZeroDivisionError")
 
 
-def test_sweep_requeues_a_silent_job_and_the_new_attempt_finishes(workshop, kind, eager, settings,
+def test_sweep_requeues_a_silent_job_and_the_new_attempt_finishes(workshop, kind, celery_eager, settings,
                                                                   django_capture_on_commit_callbacks):
     settings.JOB_STALE_SECONDS = 30
     job = jobs.job_request(workshop=workshop, kind="test-kind")
@@ -202,7 +191,7 @@ def test_queued_jobs_are_published_again_then_failed_when_no_worker_takes_them(w
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_running_task_writes_a_heartbeat_while_it_works(workshop, kind, settings, eager):
+def test_the_running_task_writes_a_heartbeat_while_it_works(workshop, kind, settings, celery_eager):
     settings.JOB_HEARTBEAT_SECONDS = 0.2
     state, _calls = kind
     seen = []

@@ -8,21 +8,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from django.utils import timezone
 
 from coding import services as coding_services
 from llm_gateway.models import Message, MessageStatus
+from tests.conftest import CELERY, ROOT, celery_env
 from tests.factories import facilitator_of, make_conversation, make_participant, make_workshop
+from tests.fixtures_llm import stop_process_group
 from workshops.models import Job, JobStatus
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
 # Short intervals for the subprocesses (the defaults are 10 s / 60 s / 30 s).
@@ -34,18 +33,14 @@ FAST = {"JOB_HEARTBEAT_SECONDS": "0.5", "JOB_STALE_SECONDS": "4", "JOB_SWEEP_SEC
 @pytest.fixture
 def spawn(transactional_db, settings, tmp_path):
     """spawn("worker", *args, **env) / spawn("beat", **env): a celery process in its own session."""
-    db = settings.DATABASES["default"]
-    test_db_url = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + db["NAME"]).geturl()
     from calma.celery import app
 
     app.control.purge()  # nothing left over from an earlier run
     started = []
 
     def start(what: str, *args: str, **env_extra: str) -> subprocess.Popen:
-        env = {**os.environ, "DATABASE_URL": test_db_url, "CELERY_TASK_ALWAYS_EAGER": "0", "CALMA_TESTING": "1",
-               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **FAST, **env_extra}
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        cmd = [str(Path(sys.executable).parent / "celery"), "-A", "calma", what, "-l", "info"]
+        env = celery_env(settings, **FAST, **env_extra)
+        cmd = [CELERY, "-A", "calma", what, "-l", "info"]
         if what == "worker":
             cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat",
                     "--hostname", f"jobs-{len(started)}-{os.getpid()}@%h"]
@@ -59,13 +54,7 @@ def spawn(transactional_db, settings, tmp_path):
 
     yield start
     for proc, log in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
+        stop_process_group(proc)
         log.close()
         text = Path(log.name).read_text()
         if "Traceback" in text:
