@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from benchmarks import coding_common as common
-from benchmarks.coding_load import free_port, wait_for_port
+from benchmarks.gateway_common import free_port, wait_healthy
 from tests.fixtures_llm import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def run_size(url: str, base_env: dict, slug: str, token: str, limit: int) -> dic
                              "--port", str(port), "--log-level", "warning", "--no-access-log"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=300)
         base = f"http://127.0.0.1:{port}/api/v1/workshops/{slug}/annotations"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(headers=headers, timeout=120) as client:

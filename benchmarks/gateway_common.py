@@ -38,6 +38,25 @@ def setup_django(endpoints: list[dict]) -> str:
     return coding_common.setup_django(SUFFIX, LLM_ENDPOINTS=json.dumps(endpoints))
 
 
+def wait_healthy(base: str, proc, timeout: float, log_name: str = "its output") -> None:
+    """Until GET base/healthz answers 200; fails at once if the server process exits."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {proc.returncode}; see {log_name}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the app did not answer /healthz within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     from tests.fixtures_llm import free_port as fp
 
@@ -114,21 +133,7 @@ class App:
 
     def wait_ready(self, timeout: float) -> None:
         """Until /healthz answers 200 (every worker process can take a while on a loaded machine)."""
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not answer /healthz within {timeout:.0f}s")
-            time.sleep(0.1)
+        wait_healthy(self.base, self.proc, timeout, log_name=self.log.name)
 
     def stop(self):
         from tests.fixtures_llm import stop_process
