@@ -1,16 +1,19 @@
 """The researcher page's list of exports (each app registers its own in AppConfig.ready()), the
-one CSV writer every export uses, and the one helper that sends an export as a streamed download."""
+one CSV writer every export uses, the one helper that sends an export as a streamed download, and
+the write-only sink a zip is written to while it is sent."""
 
 from __future__ import annotations
 
 import csv
 import numbers
+import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,38 @@ async def _async_batches(iterator: Iterator) -> AsyncIterator[bytes]:
         close = getattr(iterator, "close", None)
         if close is not None:  # a client that went away: end the generator (and its cursor) in its thread
             await sync_to_async(close, thread_sensitive=True)()
+
+
+# --- Zips written while they are sent ------------------------------------------------------------
+
+
+class ZipSink:
+    """A write-only, unseekable file for zipfile.ZipFile(sink, "w"): zipfile then writes a data
+    descriptor after each member instead of seeking back, so nothing but the central directory
+    (one small record per file) stays behind. What is written waits here until the generator
+    producing the zip hands it on with drain(); `size` says how much is waiting."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return data
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A deflated zip member named `name`, dated now."""
+    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
