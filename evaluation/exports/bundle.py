@@ -103,7 +103,7 @@ def _sync_chunks(response) -> Iterator[bytes]:
             yield chunk
 
 
-SPOOL_BYTES = 1024 * 1024
+SPOOL_BYTES = 256 * 1024  # rolling over to disk copies the buffer once: about twice this at the peak
 
 
 async def _drain(content, spool) -> None:
