@@ -186,7 +186,9 @@ def qdc_document(workshop: Workshop) -> Iterator[str]:
 
 QDPX_SOURCES = "Sources"
 QDPX_CHUNK_BYTES = 64 * 1024
-QDPX_SPOOL_BYTES = 1024 * 1024  # <TextSource> elements kept in memory before the spool goes to disk
+QDPX_CONVERSATIONS_PAGE = 20  # conversations (with their owner) read per round trip
+QDPX_SPOOL_BYTES = 256 * 1024  # <TextSource> XML kept in memory before the spool goes to disk (about
+# twice this at the peak: rolling over copies the buffer once)
 QDPX_MESSAGE_FIELDS = ("id", "role", "content", "status", "position", "slot", "is_candidate", "conversation_id")
 
 
@@ -284,7 +286,7 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
     with (zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,
           tempfile.SpooledTemporaryFile(max_size=QDPX_SPOOL_BYTES) as spool):
         archive.mkdir(QDPX_SOURCES)  # there even when no conversation is (importers list the folder)
-        for conversation in research_conversations(workshop).iterator(chunk_size=200):
+        for conversation in research_conversations(workshop).iterator(chunk_size=QDPX_CONVERSATIONS_PAGE):
             source_guid = guid("source", workshop, conversation.pk)
             places: dict[int, tuple[int, tuple[int, ...]]] = {}
             with archive.open(zip_entry(f"{QDPX_SOURCES}/{source_guid}.txt"), "w") as entry:
