@@ -281,7 +281,8 @@ def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
     then its <TextSource> (the coded segments placed in that transcript) is written to a spooled
     file, and the place notes are dropped. project.qde is written last, the spooled sources copied
     into it. Memory holds one conversation's notes and at most QDPX_SPOOL_BYTES of sources (the
-    rest is on disk): nothing grows with the workshop."""
+    rest is on disk); what grows with the workshop is only the zip's central directory (one small
+    record per transcript)."""
     sink = ZipSink()
     with (zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,
           tempfile.SpooledTemporaryFile(max_size=QDPX_SPOOL_BYTES) as spool):
