@@ -9,7 +9,13 @@ heap peak (tracemalloc, in a second pass: it slows Python) at two sizes (--scale
 one) to show that memory does not grow with the data.
 
   DATABASE_URL=postgres://.../calma_x REDIS_URL=redis://.../n \\
-    .venv/bin/python -m benchmarks.evaluation_export [--scale 1] [--big 4]
+    .venv/bin/python -m benchmarks.evaluation_export [--scale 1] [--big 4] [--per-member]
+
+--per-member also reports each file of the zip on its own: the heap peak while its content is
+produced and read to its end (for a registered export, its view is called inside the measurement
+too). Each member is produced once untraced first, so that one-off costs (imports such as scipy
+for the data statement's agreement figures, template compilation, translation catalogues) are not
+counted as data.
 """
 
 from __future__ import annotations
@@ -32,8 +38,16 @@ def build(scale: int):
 
     from coding.models import Annotation, AnnotationCode, Code
     from discussion.models import Axis
-    from evaluation.models import (JudgeRun, JudgeScore, PairItem, PairRating, Rating, RatingItem, Rubric,
-                                   RubricVersion)
+    from evaluation.models import (
+        JudgeRun,
+        JudgeScore,
+        PairItem,
+        PairRating,
+        Rating,
+        RatingItem,
+        Rubric,
+        RubricVersion,
+    )
     from llm_gateway.models import CompareMode, Conversation, Message, Preference
     from workshops import services
 
@@ -140,16 +154,54 @@ def download(workshop, facilitator) -> int:
     return sum(len(chunk) for chunk in response.streaming_content)
 
 
+def members(workshop, facilitator):
+    """The zip's members in the order the bundle writes them (README aside)."""
+    from django.test import RequestFactory
+
+    from evaluation.exports import bundle, common
+
+    request = RequestFactory().get("/")
+    request.user = facilitator.user
+    yield from bundle.own_members(workshop)
+    yield from (bundle.Member(f["name"], f["description"], f["chunks"]) for f in common.comparison_files(workshop))
+    yield from bundle.registered_members(request, workshop)
+
+
+def per_member(workshop, facilitator) -> dict[str, tuple[int, int]]:
+    """{member name: (heap peak, bytes)}, each member's peak measured on its own."""
+    for member in members(workshop, facilitator):  # warm-up: imports, templates, catalogues
+        for _chunk in member.chunks:
+            pass
+    out = {}
+    iterator = members(workshop, facilitator)
+    while True:
+        tracemalloc.start()
+        try:
+            member = next(iterator, None)  # a registered export's view runs here
+            if member is None:
+                break
+            size = 0
+            for chunk in member.chunks:
+                size += len(chunk)
+            out[member.name.replace(workshop.slug, "<slug>")] = (tracemalloc.get_traced_memory()[1], size)
+        finally:
+            tracemalloc.stop()
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--big", type=int, default=4)
+    parser.add_argument("--per-member", action="store_true", help="also the heap peak of each file of the zip")
     args = parser.parse_args(argv)
     setup_django([])
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = ["*"]
-    rows = []
+    from benchmarks.gateway_common import load
+
+    rows, by_member = [], []
     for scale in (args.scale, args.big):
         workshop, facilitator = build(scale)
         started = time.perf_counter()
@@ -160,10 +212,19 @@ def main(argv: list[str]) -> int:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows.append((scale, elapsed, size, peak))
+        if args.per_member:
+            by_member.append(per_member(workshop, facilitator))
     print(f"{'scale':>5} {'messages':>8} {'annotations':>11} {'ratings':>7} {'seconds':>8} {'zip':>8} {'heap peak':>10}")
     for scale, elapsed, size, peak in rows:
         print(f"{scale:>5} {600 * scale:>8} {3000 * scale:>11} {1800 * scale:>7} {elapsed:>8.2f} "
               f"{size / 1e6:>6.2f}MB {peak / 1e6:>8.2f}MB")
+    if by_member:
+        small, big = by_member
+        print(f"\nheap peak per member (scale {args.scale} -> {args.big}; size uncompressed)")
+        for name in small:
+            (p1, s1), (p2, s2) = small[name], big.get(name, (0, 0))
+            print(f"  {name[:52]:<52} {p1 / 1e6:>7.2f}MB -> {p2 / 1e6:>7.2f}MB  ({s1 / 1e6:.2f} -> {s2 / 1e6:.2f} MB)")
+    print(load())
     return 0
 
 

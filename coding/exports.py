@@ -11,18 +11,20 @@ from __future__ import annotations
 import bisect
 import datetime
 import re
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
 from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 
 from coding.models import Annotation, AnnotationCode, Attribute, Code
 from coding.selectors import CODABLE_STATUSES, research_conversations
+from workshops.exports import ZipSink, zip_entry
 from workshops.models import Membership, Role, Workshop
 
 ANNOTATION_COLUMNS = [
@@ -33,6 +35,9 @@ CODEBOOK_COLUMNS = ["workshop", "participant", "code", "definition", "uses", "cr
 FOCUSED_COLUMNS = ["workshop", "participant", "attribute", "definition", "codes", "position"]
 
 CODES_SEPARATOR = " | "
+
+# Rows read from a server-side cursor per round trip: what an export holds at once.
+EXPORT_PAGE = 500
 
 # GUIDs in the .qdc are derived from this namespace, the workshop and the row id, so that
 # exporting twice gives the same identifiers (QDA software can then merge re-imports).
@@ -58,21 +63,22 @@ def _participants(workshop: Workshop):
 
 
 def annotation_rows(workshop: Workshop) -> Iterator[list]:
-    """One row per span × code."""
+    """One row per span × code, read through a server-side cursor a page at a time, and only the
+    columns written (not whole messages: memory stays flat however many rows there are)."""
     qs = (
         AnnotationCode.objects.filter(**{f"annotation__{k}": v for k, v in _participants(workshop).items()})
         .filter(annotation__message__conversation__owner__withdrawn_at__isnull=True)
-        .select_related("annotation__membership", "annotation__message__conversation", "code")
         .order_by("annotation__membership__pseudonym", "annotation__message__conversation_id",
                   "annotation__message__position", "annotation__start", "annotation__end", "code__normalized")
+        .values_list("annotation__membership__pseudonym", "annotation__message__conversation_id",
+                     "annotation__message_id", "annotation__message__conversation__is_baseline",
+                     "annotation__start", "annotation__end", "annotation__excerpt", "code__text",
+                     "annotation__memo", "annotation__created_at")
     )
-    for link in qs.iterator(chunk_size=2000):
-        a = link.annotation
-        yield [
-            workshop.slug, a.membership.pseudonym, a.message.conversation_id, a.message_id,
-            "true" if a.message.conversation.is_baseline else "false",
-            a.start, a.end, a.excerpt, link.code.text, a.memo, a.created_at.isoformat(),
-        ]
+    for pseudonym, conversation_id, message_id, is_baseline, start, end, excerpt, code, memo, created in (
+            qs.iterator(chunk_size=EXPORT_PAGE)):
+        yield [workshop.slug, pseudonym, conversation_id, message_id, "true" if is_baseline else "false",
+               start, end, excerpt, code, memo, created.isoformat()]
 
 
 def codebook_rows(workshop: Workshop) -> Iterator[list]:
@@ -82,7 +88,7 @@ def codebook_rows(workshop: Workshop) -> Iterator[list]:
         .annotate(uses=Count("annotations", distinct=True))
         .order_by("membership__pseudonym", "normalized")
     )
-    for c in qs.iterator(chunk_size=2000):
+    for c in qs.iterator(chunk_size=EXPORT_PAGE):
         yield [workshop.slug, c.membership.pseudonym, c.text, c.memo, c.uses, c.created_at.isoformat()]
 
 
@@ -111,7 +117,7 @@ def _code_elements(workshop: Workshop, indent: str = "") -> Iterator[str]:
         .order_by("membership__pseudonym", "normalized")
     )
     current = None
-    for c in codes.iterator(chunk_size=2000):
+    for c in codes.iterator(chunk_size=EXPORT_PAGE):
         if c.membership_id != current:
             if current is not None:
                 yield f"{indent}  </Code>\n"
@@ -180,6 +186,9 @@ def qdc_document(workshop: Workshop) -> Iterator[str]:
 
 QDPX_SOURCES = "Sources"
 QDPX_CHUNK_BYTES = 64 * 1024
+QDPX_CONVERSATIONS_PAGE = 20  # conversations (with their owner) read per round trip
+QDPX_SPOOL_BYTES = 256 * 1024  # <TextSource> XML kept in memory before the spool goes to disk (about
+# twice this at the peak: rolling over copies the buffer once)
 QDPX_MESSAGE_FIELDS = ("id", "role", "content", "status", "position", "slot", "is_candidate", "conversation_id")
 
 
@@ -192,6 +201,7 @@ class _Source:
     owner_guid: str | None
     created: str
     places: dict[int, tuple[int, tuple[int, ...]]]  # message id -> (offset in the transcript, "\r\n" indices)
+    # (one conversation's: a _Source lives only while its transcript is written)
 
 
 def _newlines(text: str) -> tuple[str, tuple[int, ...]]:
@@ -265,82 +275,76 @@ def transcript_pieces(conversation, messages, annotated: set[int]) -> Iterator[t
         yield None, "\n"
 
 
-class _Sink:
-    """A write-only, unseekable file for zipfile (which then writes data descriptors): what is
-    written is kept until the generator hands it on."""
-
-    def __init__(self):
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data) -> int:
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        return len(data)
-
-    def flush(self):
-        pass
-
-    def drain(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return data
-
-
-def _zip_entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
-
-
 def qdpx_archive(workshop: Workshop) -> Iterator[bytes]:
-    """The .qdpx zip, written while it is read: one conversation's messages at a time for the
-    transcripts, then project.qde from streamed queries. What stays in memory for the whole
-    export is the place of each included message (its offset, and any "\r\n" in it) and one small
-    record per transcript."""
-    from llm_gateway.models import Message
-
-    sink = _Sink()
-    annotated = set(
-        Annotation.objects.filter(**_participants(workshop)).values_list("message_id", flat=True).distinct()
-    )
-    sources: list[_Source] = []
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    """The .qdpx zip, written while it is read, in one pass over the conversations: each
+    transcript is written to the zip a chunk at a time while the places of its messages are noted,
+    then its <TextSource> (the coded segments placed in that transcript) is written to a spooled
+    file, and the place notes are dropped. project.qde is written last, the spooled sources copied
+    into it. Memory holds one conversation's notes and at most QDPX_SPOOL_BYTES of sources (the
+    rest is on disk); what grows with the workshop is only the zip's central directory (one small
+    record per transcript)."""
+    sink = ZipSink()
+    with (zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+          tempfile.SpooledTemporaryFile(max_size=QDPX_SPOOL_BYTES) as spool):
         archive.mkdir(QDPX_SOURCES)  # there even when no conversation is (importers list the folder)
-        for conversation in research_conversations(workshop).iterator(chunk_size=200):
+        for conversation in research_conversations(workshop).iterator(chunk_size=QDPX_CONVERSATIONS_PAGE):
             source_guid = guid("source", workshop, conversation.pk)
             places: dict[int, tuple[int, tuple[int, ...]]] = {}
-            position = 0
-            messages = (Message.objects.filter(conversation=conversation).only(*QDPX_MESSAGE_FIELDS)
-                        .order_by("position", "id"))
-            with archive.open(_zip_entry(f"{QDPX_SOURCES}/{source_guid}.txt"), "w") as entry:
-                for message_id, raw in transcript_pieces(conversation, messages.iterator(chunk_size=100),
-                                                         annotated):
-                    text, pairs = _newlines(raw)
+            with archive.open(zip_entry(f"{QDPX_SOURCES}/{source_guid}.txt"), "w") as entry:
+                for message_id, text, position, pairs in _transcript(workshop, conversation):
                     if message_id is not None:
                         places[message_id] = (position, pairs)
-                    position += len(text)
                     entry.write(text.encode("utf-8"))
                     if sink.size >= QDPX_CHUNK_BYTES:
                         yield sink.drain()
-            asker, model = _speaker_labels(conversation)
-            owner = conversation.owner
-            title = _one_line(conversation.title) or f"Conversation {conversation.pk}"
-            sources.append(_Source(
-                conversation_id=conversation.pk, guid=source_guid,
-                name=_source_name(conversation, asker),
-                description=(f"Baseline conversation with {model}" if conversation.is_baseline
-                             else f"{asker}'s conversation with {model}") + f": “{title}” (conversation {conversation.pk})",
-                owner_guid=guid("user", workshop, owner.pk) if owner.role == Role.PARTICIPANT else None,
-                created=_when(conversation.created_at), places=places,
-            ))
-        with archive.open(_zip_entry("project.qde"), "w") as entry:
-            for text in project_document(workshop, sources):
-                entry.write(text.encode("utf-8"))
+            for text in _text_source(workshop, _source(workshop, conversation, source_guid, places)):
+                spool.write(text.encode("utf-8"))
+        spool.seek(0)
+        with archive.open(zip_entry("project.qde"), "w") as entry:
+            for text in project_document(workshop, _spooled(spool)):
+                entry.write(text if isinstance(text, bytes) else text.encode("utf-8"))
                 if sink.size >= QDPX_CHUNK_BYTES:
                     yield sink.drain()
     yield sink.drain()
+
+
+def _spooled(spool) -> Iterator[bytes]:
+    while chunk := spool.read(QDPX_CHUNK_BYTES):
+        yield chunk
+
+
+def _transcript(workshop: Workshop, conversation) -> Iterator[tuple[int | None, str, int, tuple[int, ...]]]:
+    """The transcript file of `conversation` as pieces (message id or None, text as written, offset
+    of the piece in the file, indices of the "\r\n" the message had), its messages read a page at
+    a time. Answers that cannot be coded are kept when someone coded them: that is looked up for
+    this conversation only."""
+    from llm_gateway.models import Message
+
+    annotated = set(
+        Annotation.objects.filter(**_participants(workshop), message__conversation_id=conversation.pk)
+        .values_list("message_id", flat=True).distinct()
+    )
+    messages = (Message.objects.filter(conversation=conversation).only(*QDPX_MESSAGE_FIELDS)
+                .order_by("position", "id"))
+    position = 0
+    for message_id, raw in transcript_pieces(conversation, messages.iterator(chunk_size=100), annotated):
+        text, pairs = _newlines(raw)
+        yield message_id, text, position, pairs
+        position += len(text)
+
+
+def _source(workshop: Workshop, conversation, source_guid: str, places) -> _Source:
+    asker, model = _speaker_labels(conversation)
+    owner = conversation.owner
+    title = _one_line(conversation.title) or f"Conversation {conversation.pk}"
+    return _Source(
+        conversation_id=conversation.pk, guid=source_guid,
+        name=_source_name(conversation, asker),
+        description=(f"Baseline conversation with {model}" if conversation.is_baseline
+                     else f"{asker}'s conversation with {model}") + f": “{title}” (conversation {conversation.pk})",
+        owner_guid=guid("user", workshop, owner.pk) if owner.role == Role.PARTICIPANT else None,
+        created=_when(conversation.created_at), places=places,
+    )
 
 
 def _coded_segments(workshop: Workshop, conversation_id: int):
@@ -358,10 +362,11 @@ def _segment_name(excerpt: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def project_document(workshop: Workshop, sources: list[_Source]) -> Iterator[str]:
+def project_document(workshop: Workshop, sources: Iterable[str | bytes]) -> Iterator[str | bytes]:
     """project.qde: Users (the coders, by pseudonym), CodeBook (the same codes and GUIDs as the
     .qdc), Sources (a TextSource per transcript with a PlainTextSelection per coded span and a
-    Coding per code, made by its coder), Notes (highlight memos, referenced by NoteRef), Sets."""
+    Coding per code, made by its coder), Notes (highlight memos, referenced by NoteRef), Sets.
+    `sources`: the <TextSource> elements, already written (see qdpx_archive)."""
     yield '<?xml version="1.0" encoding="utf-8"?>\n'
     yield (f'<Project xmlns="urn:QDA-XML:project:1.0" name={_xa(workshop.title)} '
            f'origin={quoteattr("CALMA Workshops")} creationDateTime="{_when(timezone.now())}">\n')
@@ -371,7 +376,7 @@ def project_document(workshop: Workshop, sources: list[_Source]) -> Iterator[str
         for m in coders.iterator(chunk_size=500)
     ))
     yield from _wrapped("<CodeBook>\n<Codes>\n", "</Codes>\n</CodeBook>\n", _code_elements(workshop))
-    yield from _wrapped("<Sources>\n", "</Sources>\n", _text_sources(workshop, sources))
+    yield from _wrapped("<Sources>\n", "</Sources>\n", sources)
     yield from _wrapped("<Notes>\n", "</Notes>\n", _memo_notes(workshop))
     yield from _wrapped("<Sets>\n", "</Sets>\n", _set_elements(workshop, "targetGUID"))
     description = f"CALMA workshop “{workshop.title}”. Deployment context: {workshop.deployment_context}"
@@ -381,32 +386,32 @@ def project_document(workshop: Workshop, sources: list[_Source]) -> Iterator[str
     yield "</Project>\n"
 
 
-def _text_sources(workshop: Workshop, sources: list[_Source]) -> Iterator[str]:
-    for s in sources:
-        creator = f' creatingUser="{s.owner_guid}"' if s.owner_guid else ""
-        yield (f'  <TextSource guid="{s.guid}" name={_xa(s.name)} '
-               f'plainTextPath="internal://{s.guid}.txt"{creator} creationDateTime="{s.created}">\n'
-               f"    <Description>{_x(s.description)}</Description>\n")
-        for a in _coded_segments(workshop, s.conversation_id).iterator(chunk_size=500):
-            place = s.places.get(a.message_id)
-            if place is None:  # not in the transcript (cannot happen for a codable answer)
-                continue
-            coder = guid("user", workshop, a.membership_id)
-            start, end = source_position(place, a.start), source_position(place, a.end)
-            yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" '
-                   f'name={_xa(_segment_name(a.excerpt))} startPosition="{start}" endPosition="{end}" '
-                   f'creatingUser="{coder}" creationDateTime="{_when(a.created_at)}" '
-                   f'modifyingUser="{coder}" modifiedDateTime="{_when(a.updated_at)}">\n')
-            if a.memo:  # QDA programs that do not follow NoteRef (QualCoder) read this as the coding memo
-                yield f"      <Description>{_x(a.memo)}</Description>\n"
-            for link in a.annotationcode_set.all():
-                yield (f'      <Coding guid="{guid("coding", workshop, link.pk)}" creatingUser="{coder}" '
-                       f'creationDateTime="{_when(link.created_at)}">'
-                       f'<CodeRef targetGUID="{guid("code", workshop, link.code_id)}"/></Coding>\n')
-            if a.memo:
-                yield f'      <NoteRef targetGUID="{guid("note", workshop, a.pk)}"/>\n'
-            yield "    </PlainTextSelection>\n"
-        yield "  </TextSource>\n"
+def _text_source(workshop: Workshop, s: _Source) -> Iterator[str]:
+    """One transcript's <TextSource>: a PlainTextSelection per coded span, placed in the file."""
+    creator = f' creatingUser="{s.owner_guid}"' if s.owner_guid else ""
+    yield (f'  <TextSource guid="{s.guid}" name={_xa(s.name)} '
+           f'plainTextPath="internal://{s.guid}.txt"{creator} creationDateTime="{s.created}">\n'
+           f"    <Description>{_x(s.description)}</Description>\n")
+    for a in _coded_segments(workshop, s.conversation_id).iterator(chunk_size=EXPORT_PAGE):
+        place = s.places.get(a.message_id)
+        if place is None:  # not in the transcript (cannot happen for a codable answer)
+            continue
+        coder = guid("user", workshop, a.membership_id)
+        start, end = source_position(place, a.start), source_position(place, a.end)
+        yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" '
+               f'name={_xa(_segment_name(a.excerpt))} startPosition="{start}" endPosition="{end}" '
+               f'creatingUser="{coder}" creationDateTime="{_when(a.created_at)}" '
+               f'modifyingUser="{coder}" modifiedDateTime="{_when(a.updated_at)}">\n')
+        if a.memo:  # QDA programs that do not follow NoteRef (QualCoder) read this as the coding memo
+            yield f"      <Description>{_x(a.memo)}</Description>\n"
+        for link in a.annotationcode_set.all():
+            yield (f'      <Coding guid="{guid("coding", workshop, link.pk)}" creatingUser="{coder}" '
+                   f'creationDateTime="{_when(link.created_at)}">'
+                   f'<CodeRef targetGUID="{guid("code", workshop, link.code_id)}"/></Coding>\n')
+        if a.memo:
+            yield f'      <NoteRef targetGUID="{guid("note", workshop, a.pk)}"/>\n'
+        yield "    </PlainTextSelection>\n"
+    yield "  </TextSource>\n"
 
 
 def _memo_notes(workshop: Workshop) -> Iterator[str]:

@@ -54,18 +54,24 @@ def message_rows(workshop) -> Iterator[list]:
 
 def preference_rows(workshop) -> Iterator[list]:
     """Compare mode: one row per set of candidate answers, with what the participant chose
-    (an empty decided_at: not chosen yet)."""
-    prefs = list(Preference.objects.filter(conversation__workshop_id=workshop.id,
-                                           conversation__owner__withdrawn_at__isnull=True)
-                 .select_related("membership", "question", "chosen").order_by("id"))
-    shown = {m.id: m for m in Message.objects.filter(pk__in=[i for p in prefs for i in p.candidates])
-             .only("id", "endpoint_key", "variant")}
-    for p in prefs:
-        ordered = [shown[i] for i in p.candidates if i in shown]
-        yield [
-            p.membership.pseudonym, p.conversation_id, p.question_id, p.question.content, p.mode,
-            " ".join(str(m.id) for m in ordered), " | ".join(m.endpoint_key for m in ordered),
-            " | ".join(m.variant for m in ordered), p.chosen_id, p.chosen.slot + 1 if p.chosen else None,
-            p.chosen.endpoint_key if p.chosen else None, p.chosen.variant if p.chosen else None,
-            int(p.none_chosen), p.note, p.decided_at.isoformat() if p.decided_at else None,
-        ]
+    (an empty decided_at: not chosen yet). Read page by page (keyset on id); the candidates'
+    endpoints are looked up for one page at a time."""
+    after = 0
+    while True:
+        prefs = list(Preference.objects.filter(conversation__workshop_id=workshop.id,
+                                               conversation__owner__withdrawn_at__isnull=True, id__gt=after)
+                     .select_related("membership", "question", "chosen").order_by("id")[:PAGE])
+        if not prefs:
+            return
+        shown = {m.id: m for m in Message.objects.filter(pk__in=[i for p in prefs for i in p.candidates])
+                 .only("id", "endpoint_key", "variant")}
+        for p in prefs:
+            ordered = [shown[i] for i in p.candidates if i in shown]
+            yield [
+                p.membership.pseudonym, p.conversation_id, p.question_id, p.question.content, p.mode,
+                " ".join(str(m.id) for m in ordered), " | ".join(m.endpoint_key for m in ordered),
+                " | ".join(m.variant for m in ordered), p.chosen_id, p.chosen.slot + 1 if p.chosen else None,
+                p.chosen.endpoint_key if p.chosen else None, p.chosen.variant if p.chosen else None,
+                int(p.none_chosen), p.note, p.decided_at.isoformat() if p.decided_at else None,
+            ]
+        after = prefs[-1].id

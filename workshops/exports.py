@@ -1,10 +1,12 @@
 """The researcher page's list of exports (each app registers its own in AppConfig.ready()), the
-one CSV writer every export uses, and the one helper that sends an export as a streamed download."""
+one CSV writer every export uses, the one helper that sends an export as a streamed download, and
+the write-only sink a zip is written to while it is sent."""
 
 from __future__ import annotations
 
 import csv
 import numbers
+import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -12,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from workshops.permissions import STAFF, workshop_view
@@ -145,3 +148,38 @@ def csv_download_view(columns: list[str], rows: Callable, *, filename: str, bom:
     """download_view for a CSV: `rows(workshop)` under the header `columns` (stream_csv)."""
     return download_view(lambda workshop: stream_csv(columns, rows(workshop), bom=bom),
                          content_type=CSV, filename=filename, method=method)
+
+
+# --- Zips written while they are sent ------------------------------------------------------------
+
+
+class ZipSink:
+    """A write-only, unseekable file for zipfile.ZipFile(sink, "w"): zipfile then writes a data
+    descriptor after each member instead of seeking back, so nothing but the central directory
+    (one small record per file) stays behind. What is written waits here until the generator
+    producing the zip hands it on with drain(); `size` says how much is waiting."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return data
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A deflated zip member named `name`, dated now."""
+    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info

@@ -103,7 +103,7 @@ def _sync_chunks(response) -> Iterator[bytes]:
             yield chunk
 
 
-SPOOL_BYTES = 1024 * 1024
+SPOOL_BYTES = 256 * 1024  # rolling over to disk copies the buffer once: about twice this at the peak
 
 
 async def _drain(content, spool) -> None:
@@ -156,31 +156,6 @@ def registered_members(request, workshop: Workshop) -> Iterator[Member]:
                      capture_header=content_type.startswith("text/csv"))
 
 
-class _Sink:
-    """A write-only, unseekable file for zipfile: what is written waits here until handed on."""
-
-    def __init__(self):
-        self.parts: list[bytes] = []
-
-    def write(self, data) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-    def flush(self):
-        pass
-
-    def drain(self) -> bytes:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        return data
-
-
-def _entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
-
-
 def _header_columns(first: bytes) -> list[tuple[str, str]]:
     line = first.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[0] if first else ""
     try:
@@ -218,7 +193,7 @@ def readme(workshop: Workshop, written: list[Member]) -> str:
 
 
 def archive(request, workshop: Workshop) -> Iterator[bytes]:
-    sink = _Sink()
+    sink = registry.ZipSink()
     written: list[Member] = []
     members = [*own_members(workshop),
                *(Member(f["name"], f["description"], f["chunks"], list(f.get("columns", [])))
@@ -228,7 +203,7 @@ def archive(request, workshop: Workshop) -> Iterator[bytes]:
             written.append(member)
             if member.error:
                 continue
-            with archive_file.open(_entry(member.name), "w") as out:
+            with archive_file.open(registry.zip_entry(member.name), "w") as out:
                 first = True
                 for chunk in member.chunks:
                     data = chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk)
@@ -236,9 +211,9 @@ def archive(request, workshop: Workshop) -> Iterator[bytes]:
                         member.columns = _header_columns(data)
                         first = False
                     out.write(data)
-                    if len(sink.parts) > 16:
+                    if sink.size >= registry.BATCH_BYTES:
                         yield sink.drain()
             yield sink.drain()
-        with archive_file.open(_entry("README.md"), "w") as out:
+        with archive_file.open(registry.zip_entry("README.md"), "w") as out:
             out.write(readme(workshop, written).encode("utf-8"))
     yield sink.drain()

@@ -20,6 +20,9 @@ from llm_gateway.models import Conversation, Message, MessageRole, MessageStatus
 from workshops.models import Role, Workshop
 
 SCALE_POINTS = ("1", "2", "3", "4", "5")
+# Rows read from a server-side cursor per round trip. Export rows carry whole messages (question,
+# answer, both answers of a pair), so a page is what an export holds at once.
+PAGE = 100
 
 
 @dataclass
@@ -109,23 +112,25 @@ def _visible(messages: list[Message], chosen: dict[int, int | None]) -> list[Mes
     return out
 
 
-def conversation_turns(conversation_id: int) -> list[tuple[Message, list[dict]]]:
-    """Each user message of one conversation with the turns up to and including it."""
+def _conversation(conversation_id: int) -> tuple[list[Message], list[dict]]:
+    """One conversation as it reads: its visible user and assistant messages and their turns
+    ({role, content}), in order (one conversation's messages in memory, nothing more)."""
     messages = list(Message.objects.filter(conversation_id=conversation_id)
                     .only("id", "role", "content", "status", "superseded_by_id", "is_candidate", "slot",
                           "reply_to_id", "position")
                     .order_by("position", "id"))
     chosen = dict(Preference.objects.filter(conversation_id=conversation_id).values_list("question_id", "chosen_id"))
-    history: list[dict] = []
-    out = []
-    for m in _visible(messages, chosen):
-        if m.role not in (MessageRole.USER, MessageRole.ASSISTANT):
-            continue
-        turn = {"role": m.role, "content": m.content}
+    kept = [m for m in _visible(messages, chosen) if m.role in (MessageRole.USER, MessageRole.ASSISTANT)]
+    return kept, [{"role": m.role, "content": m.content} for m in kept]
+
+
+def conversation_turns(conversation_id: int) -> Iterator[tuple[Message, list[dict]]]:
+    """Each user message of one conversation with the turns up to and including it (each list
+    made when it is asked for: a long conversation is not held once per question)."""
+    kept, turns = _conversation(conversation_id)
+    for i, m in enumerate(kept):
         if m.role == MessageRole.USER:
-            out.append((m, history + [turn]))
-        history.append(turn)
-    return out
+            yield m, turns[: i + 1]
 
 
 def prompts(workshop: Workshop) -> Iterator[Prompt]:
@@ -134,20 +139,31 @@ def prompts(workshop: Workshop) -> Iterator[Prompt]:
     seen: set[bytes] = set()
     for conv_id, is_baseline in research_conversations(workshop).values_list("id", "is_baseline").iterator():
         for message, turns in conversation_turns(conv_id):
-            digest = hashlib.blake2b(json.dumps(turns, ensure_ascii=False).encode(), digest_size=16).digest()
+            digest = _digest(turns)
             if digest in seen:
                 continue
             seen.add(digest)
             yield Prompt(message_id=message.id, conversation_id=conv_id, is_baseline=is_baseline, messages=turns)
 
 
+def _digest(turns: list[dict]) -> bytes:
+    """blake2b of json.dumps(turns, ensure_ascii=False), hashed a turn at a time."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(b"[")
+    for i, turn in enumerate(turns):
+        h.update(((", " if i else "") + _dumps(turn)).encode())
+    h.update(b"]")
+    return h.digest()
+
+
 class ContextCache:
     """The turns up to a given question, reading each conversation once while rows come grouped
-    by conversation (a small cache: memory stays flat)."""
+    by conversation (a small cache: at most `size` conversations, each held once — its turns and
+    where each question is in them — however many questions it has)."""
 
     def __init__(self, size: int = 8):
         self.size = size
-        self._cache: dict[int, dict[int, list[dict]]] = {}
+        self._cache: dict[int, tuple[list[dict], dict[int, int]]] = {}
 
     def turns_for(self, question: Message | None) -> list[dict]:
         if question is None:
@@ -156,9 +172,42 @@ class ContextCache:
         if conv not in self._cache:
             if len(self._cache) >= self.size:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[conv] = {m.id: turns for m, turns in conversation_turns(conv)}
-        turns = self._cache[conv].get(question.id)
-        return turns if turns is not None else [{"role": "user", "content": question.content}]
+            kept, turns = _conversation(conv)
+            self._cache[conv] = (turns, {m.id: i for i, m in enumerate(kept) if m.role == MessageRole.USER})
+        turns, where = self._cache[conv]
+        i = where.get(question.id)
+        return turns[: i + 1] if i is not None else [{"role": "user", "content": question.content}]
+
+
+def jsonl(records: Iterable[dict], batch: int = 64 * 1024) -> Iterator[str]:
+    """One JSON object per line, exactly as json.dumps(record, ensure_ascii=False) writes it, but a
+    list value (a conversation: `prompt`, `input`) is encoded an element at a time and handed on
+    in pieces of about `batch` characters: a record with a long conversation is never one string."""
+    for record in records:
+        parts: list[str] = ["{"]
+        size = 0
+        for n, (key, value) in enumerate(record.items()):
+            parts.append(("{}: " if n == 0 else ", {}: ").format(_dumps(key)))
+            if isinstance(value, list) and value:
+                parts.append("[")
+                for k, element in enumerate(value):
+                    text = _dumps(element)
+                    parts.append(text if k == 0 else ", " + text)
+                    size += len(text)
+                    if size >= batch:
+                        yield "".join(parts)
+                        parts, size = [], 0
+                parts.append("]")
+            else:
+                text = _dumps(value)
+                parts.append(text)
+                size += len(text)
+        parts.append("}\n")
+        yield "".join(parts)
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def question_of(message: Message) -> Message | None:

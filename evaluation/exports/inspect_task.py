@@ -8,7 +8,6 @@ OpenAI-compatible endpoint (docs/evaluation.md)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from evaluation.exports import common
@@ -162,5 +161,4 @@ def samples(workshop: Workshop) -> Iterator[dict]:
 
 
 def dataset(workshop: Workshop) -> Iterator[str]:
-    for sample in samples(workshop):
-        yield json.dumps(sample, ensure_ascii=False) + "\n"
+    return common.jsonl(samples(workshop))

@@ -13,7 +13,6 @@ Withdrawn members' choices, and answers from their conversations, are left out."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from evaluation import selectors
@@ -83,7 +82,7 @@ def dpo_records(workshop: Workshop) -> Iterator[dict]:
     prefs = (Preference.objects.filter(conversation__in=common.research_conversations(workshop),
                                        membership__withdrawn_at__isnull=True, chosen__isnull=False)
              .select_related("membership", "question", "chosen").order_by("conversation_id", "id"))
-    for p in prefs.iterator(chunk_size=200):
+    for p in prefs.iterator(chunk_size=common.PAGE):
         others = Message.objects.filter(id__in=[i for i in p.candidates if i != p.chosen_id]).order_by("slot", "id")
         prompt = cache.turns_for(p.question)
         for other in others:
@@ -97,7 +96,7 @@ def dpo_records(workshop: Workshop) -> Iterator[dict]:
                        item__first__conversation__owner__withdrawn_at__isnull=True,
                        item__second__conversation__owner__withdrawn_at__isnull=True)
                .order_by("item__first__conversation_id", "item_id", "axis_id", "membership__pseudonym"))
-    for r in ratings.iterator(chunk_size=500):
+    for r in ratings.iterator(chunk_size=common.PAGE):
         item = r.item
         chosen, rejected = (item.first, item.second) if r.choice == PairChoice.FIRST else (item.second, item.first)
         question = item.question or common.question_of(item.first)
@@ -116,7 +115,7 @@ def kto_records(workshop: Workshop) -> Iterator[dict]:
                .filter(score__isnull=False, item__message__conversation__owner__withdrawn_at__isnull=True)
                .exclude(score=MIDPOINT)
                .order_by("item__message__conversation_id", "item_id", "axis_id", "membership__pseudonym"))
-    for r in ratings.iterator(chunk_size=500):
+    for r in ratings.iterator(chunk_size=common.PAGE):
         message = r.item.message
         question = common.question_of(message)
         yield {"prompt": cache.turns_for(question), "completion": _assistant(message), "label": r.score > MIDPOINT,
@@ -127,6 +126,4 @@ def kto_records(workshop: Workshop) -> Iterator[dict]:
                "model": message.endpoint_key, "rated_at": r.updated_at.isoformat()}
 
 
-def jsonl(records) -> Iterator[str]:
-    for record in records:
-        yield json.dumps(record, ensure_ascii=False) + "\n"
+jsonl = common.jsonl  # one record per line, a long conversation in pieces

@@ -54,7 +54,7 @@ def records(workshop: Workshop) -> Iterator[dict]:
     live_owner = {"item__message__conversation__owner__withdrawn_at__isnull": True}
     ratings = selectors.ratings_for_export(workshop).filter(**live_owner).order_by(
         "item_id", "axis_id", "membership__pseudonym")
-    for r in ratings.iterator(chunk_size=500):
+    for r in ratings.iterator(chunk_size=common.PAGE):
         yield {**_answer_fields(workshop, r.item, r.item.message), "axis_id": r.axis_id,
                "axis_name": r.rubric_version.name, "rubric_id": r.rubric_version.rubric_id,
                "rubric_version": r.rubric_version.number, "rater_kind": "participant",
@@ -64,7 +64,7 @@ def records(workshop: Workshop) -> Iterator[dict]:
     scores = (JudgeScore.objects.filter(run__workshop=workshop, **live_owner)
               .select_related("run", "rubric_version", "item__message__reply_to", "item__message__conversation")
               .order_by("item_id", "axis_id", "run_id"))
-    for s in scores.iterator(chunk_size=500):
+    for s in scores.iterator(chunk_size=common.PAGE):
         yield {**_answer_fields(workshop, s.item, s.item.message), "axis_id": s.axis_id,
                "axis_name": s.rubric_version.name, "rubric_id": s.rubric_version.rubric_id,
                "rubric_version": s.rubric_version.number, "rater_kind": "judge", "rater": f"judge-{s.run_id}",

@@ -3,10 +3,12 @@ import io
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from coding import services
-from coding.exports import ANNOTATION_COLUMNS, CODEBOOK_COLUMNS, FOCUSED_COLUMNS
+from coding.exports import ANNOTATION_COLUMNS, CODEBOOK_COLUMNS, FOCUSED_COLUMNS, annotation_rows
 from tests.factories import make_member
 from workshops import services as workshop_services
 
@@ -117,3 +119,15 @@ def test_qdc_follows_refi_qda_codebook(coded, client_for):
     again = ET.fromstring(b"".join(client_for(reflect.facilitator).get(
         reverse("coding:export_qdc", args=[reflect.workshop.slug])).streaming_content))
     assert {c.get("guid") for c in again.iter(f"{NS}Code")} == set(guids)
+
+
+def test_annotation_rows_read_only_their_columns(reflect):
+    """The annotations CSV does not load whole messages (or conversations) for each row."""
+    services.annotation_create(membership=reflect.p1, message_id=reflect.baseline_answer.id, start=0, end=5,
+                               codes=["short"])
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(annotation_rows(reflect.workshop))
+    assert len(rows) == 1
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert '"llm_gateway_message"."content"' not in sql
+    assert '"llm_gateway_conversation"."title"' not in sql
