@@ -258,7 +258,7 @@ def _rating_rows(workshop, axis_id=None):
     qs = selectors.ratings_for_export(workshop)
     if axis_id is not None:
         qs = qs.filter(axis_id=axis_id)
-    for r in qs.iterator(chunk_size=500):
+    for r in qs.iterator(chunk_size=100):  # rows carry answer texts: a page of 100 bounds the memory
         message = r.item.message
         question = message.reply_to.content if message.reply_to_id else ""
         yield [workshop.slug, r.axis_id, r.axis.name, r.rubric_version.rubric_id, r.rubric_version.number,
@@ -302,7 +302,7 @@ PAIR_RATING_COLUMNS = [
 
 
 def _pair_rating_rows(workshop):
-    for r in selectors.pair_ratings_for_export(workshop).iterator(chunk_size=500):
+    for r in selectors.pair_ratings_for_export(workshop).iterator(chunk_size=100):
         item = r.item
         version = r.rubric_version
         yield [workshop.slug, item.id, item.source, item.question_id or "",
