@@ -40,21 +40,9 @@ def setup_django(endpoints: list[dict]) -> str:
 
 def wait_healthy(base: str, proc, timeout: float, log_name: str = "its output") -> None:
     """Until GET base/healthz answers 200; fails at once if the server process exits."""
-    import urllib.request
+    from tests.fixtures_llm import wait_http_ok
 
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with {proc.returncode}; see {log_name}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the app did not answer /healthz within {timeout:.0f}s")
-        time.sleep(0.1)
+    wait_http_ok(base + "/healthz", proc, timeout=timeout, what=f"the app (see {log_name})")
 
 
 def free_port() -> int:

@@ -351,21 +351,30 @@ def start_llama_server(port: int | None = None, log_path: Path | None = None) ->
         stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
+    try:
+        wait_http_ok(base + "/models", proc, timeout=120, what="llama.cpp server")
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, base
+
+
+def wait_http_ok(url: str, proc: subprocess.Popen, *, timeout: float, what: str = "the server") -> None:
+    """Until GET `url` answers 200 (a server started as `proc` is ready); fails at once if the
+    process exits, and after `timeout` seconds. Waits on readiness, never a fixed delay."""
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(base + "/models", timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return
         except OSError:
             pass
         if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("llama.cpp server did not answer /v1/models within 120 s")
-        time.sleep(0.25)
-    return proc, base
+            raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
