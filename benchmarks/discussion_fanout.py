@@ -81,21 +81,14 @@ async def floor_app(scope, receive, send):
 
 
 def wait_ready(url: str, proc: subprocess.Popen, deadline_s: float = 120) -> None:
-    """Until `url` answers 200 (polled; no fixed delay). With several workers, until as many
-    answers in a row succeed as there are workers (each accept may land on any of them)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}: see /tmp/discussion_fanout_server.log")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server did not answer {url} within {deadline_s:.0f} s")
+    """Until `url` answers 200 (polled; no fixed delay)."""
+    from tests.fixtures_llm import wait_http_ok
+
+    try:
+        wait_http_ok(url, proc, timeout=deadline_s, what="server (see /tmp/discussion_fanout_server.log)")
+    except RuntimeError as error:
+        proc.kill()
+        raise SystemExit(str(error)) from None
 
 
 def start_server(port: int, args, app: str = "calma.asgi:application", root: Path = ROOT) -> subprocess.Popen:
