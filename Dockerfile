@@ -42,4 +42,4 @@ RUN SECRET_KEY=build-only-not-a-secret-0123456789abcdef DEBUG=0 python manage.py
 USER calma
 EXPOSE 8000
 # --no-proxy-headers: the client address is the socket's; behind a proxy set TRUSTED_PROXY_HOPS.
-CMD ["uvicorn", "calma.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-proxy-headers"]
+CMD ["uvicorn", "calma.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-proxy-headers", "--timeout-keep-alive", "75"]

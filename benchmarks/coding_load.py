@@ -124,7 +124,8 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+             "--timeout-keep-alive", "75"],
             cwd=ROOT, env={**env, **VARIANTS[name]},
         )
         self.started = time.monotonic()

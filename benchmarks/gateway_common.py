@@ -115,7 +115,8 @@ class App:
         self.spy = bool(prefix)
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "uvicorn", "calma.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+             str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+             "--timeout-keep-alive", "75"],
             cwd=self.root, env={**env, "PYTHONPATH": str(self.root)}, stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout=120)
 

@@ -60,4 +60,4 @@ MSG
 mkdir -p run
 $PY manage.py run_periodic > run/periodic.log 2>&1 &
 PERIODIC_PID=$!
-$PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info --no-proxy-headers
+$PY -m uvicorn calma.asgi:application --host "$HOST" --port "$PORT" --log-level info --no-proxy-headers --timeout-keep-alive 75

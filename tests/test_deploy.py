@@ -6,6 +6,7 @@ Postgres and Redis with production settings (DEBUG off, a real secret key).
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
@@ -106,6 +107,17 @@ def test_migrate_and_web_commands_serve_healthz_in_production_mode(prod_env):
         css = page.text.split('href="/static/css/app.')[1].split('"')[0]
         static = httpx.get(f"http://127.0.0.1:{port}/static/css/app.{css}", timeout=10)
         assert static.status_code == 200 and "max-age" in static.headers.get("cache-control", "")
+        # A browser's idle keep-alive connection outlives a participant's pause: with uvicorn's
+        # default (5 s) the server closed it just as the browser reused it, and the Send on it
+        # was lost (ReadError, question never stored: benchmarks/gateway_concurrency.py).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() and conn.sock is not None
+        first_socket = conn.sock
+        time.sleep(6)
+        conn.request("GET", "/healthz")  # on the same connection (http.client reopens only a closed one it knows of)
+        assert conn.sock is first_socket and conn.getresponse().status == 200
+        conn.close()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
