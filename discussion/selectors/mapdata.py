@@ -77,9 +77,11 @@ def map_labels(workshop) -> list[dict]:
                      "annotation__message__conversation_id")
     )
     by_code: dict[int, list] = defaultdict(list)
-    for code_id, annotation_id, excerpt, message_id, conversation_id in links:
-        by_code[code_id].append({"excerpt": excerpt[:EXCERPT_CHARS], "message": message_id,
-                                 "conversation": conversation_id, "annotation": annotation_id})
+    for code_id, annotation_id, excerpt, message_id, conversation_id in links.iterator(chunk_size=2000):
+        shown = by_code[code_id]
+        if len(shown) < EXCERPTS_PER_LABEL:  # no label shows more: the rest is not kept
+            shown.append({"excerpt": excerpt[:EXCERPT_CHARS], "message": message_id,
+                          "conversation": conversation_id, "annotation": annotation_id})
     for code_id, key in code_key.items():
         entry = labels[key]
         if len(entry["excerpts"]) < EXCERPTS_PER_LABEL:
@@ -128,7 +130,8 @@ def map_data(workshop, membership) -> dict:
                 "definitions": [d[:EXCERPT_CHARS] for d in entry["definitions"][:3]],
                 "excerpts": entry["excerpts"],
             })
-    missing = len([k for k in labels if version is None or k not in {p["key"] for p in points}])
+    placed = {p["key"] for p in points}
+    missing = len([k for k in labels if k not in placed])
     return {
         "version": version.number if version else None,
         "method": version.method if version else None,
