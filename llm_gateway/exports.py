@@ -50,6 +50,7 @@ def message_rows(workshop) -> Iterator[list]:
                 int(m.is_candidate), m.slot + 1 if m.is_candidate else None, m.variant, m.finish_reason,
             ]
         after = page[-1].id
+        del page  # one page alive at a time: the next is read only after this one is let go
 
 
 def preference_rows(workshop) -> Iterator[list]:
@@ -75,3 +76,4 @@ def preference_rows(workshop) -> Iterator[list]:
                 int(p.none_chosen), p.note, p.decided_at.isoformat() if p.decided_at else None,
             ]
         after = prefs[-1].id
+        del prefs, shown  # as above: one page alive at a time

@@ -73,3 +73,32 @@ def test_interact_preferences_are_read_page_by_page(evaluate, monkeypatch):
     assert paged == whole and len(paged) == 5
     pages = [q["sql"] for q in queries.captured_queries if 'FROM "llm_gateway_preference"' in q["sql"]]
     assert len(pages) == 4 and all("LIMIT 2" in sql for sql in pages)  # 2 + 2 + 1, then an empty page
+
+
+def test_interact_messages_keep_one_page_alive(evaluate, monkeypatch):
+    """The messages CSV lets a page go before it reads the next: two pages alive at once made its
+    heap grow with the workshop up to twice the page (2.2 → 3.2 MB in benchmarks/evaluation_export)."""
+    import builtins
+    import gc
+
+    from llm_gateway.models import Message
+
+    conversation, _asked = compare_conversation(evaluate.participants[0], "Q", ["A", "B"])
+    for i in range(6):
+        Message.objects.create(conversation=conversation, role="user", position=100 + i, content=f"more {i}")
+    alive_before_each_page: list[int] = []
+
+    def counting_list(iterable=()):
+        gc.collect()
+        alive_before_each_page.append(sum(1 for o in gc.get_objects() if isinstance(o, Message)))
+        return builtins.list(iterable)
+
+    whole = list(gateway_exports.message_rows(evaluate.workshop))
+    gc.collect()
+    baseline = sum(1 for o in gc.get_objects() if isinstance(o, Message))
+    monkeypatch.setattr(gateway_exports, "PAGE", 3)
+    monkeypatch.setattr(gateway_exports, "list", counting_list, raising=False)
+    paged = [row for row in gateway_exports.message_rows(evaluate.workshop)]
+    assert paged == whole and len(alive_before_each_page) >= 3
+    # Before each page is read, at most the last row's message of the page before is still held.
+    assert max(alive_before_each_page) - baseline <= 1, alive_before_each_page
