@@ -263,6 +263,16 @@ def _busy() -> ValidationError:
     return ValidationError(_("Wait for the answer to finish before sending another message."), code="busy")
 
 
+def thread_for_send(conversation: Conversation) -> list[Message]:
+    """The conversation's messages before a Send (one query), after ending any answer whose
+    generator died: such an answer must not block the new one (then read again)."""
+    thread = selectors.thread(conversation)
+    if selectors.has_stale(thread):
+        stale_sweep(conversation=conversation)
+        thread = selectors.thread(conversation)
+    return thread
+
+
 @transaction.atomic
 def message_send(*, conversation: Conversation, membership, text: str,
                  thread: list[Message] | None = None) -> tuple[Message, Message]:

@@ -97,10 +97,7 @@ def message_send(request, workshop, membership, conversation_id):
     form = forms.MessageForm(request.POST)
     error = sent = None
     if form.is_valid():
-        thread = selectors.thread(conversation)
-        if selectors.has_stale(thread):  # an answer whose server died must not block this one
-            services.stale_sweep(conversation=conversation)
-            thread = selectors.thread(conversation)
+        thread = services.thread_for_send(conversation)
         previous = selectors.last_counting(thread)
         try:
             sent = services.message_send(conversation=conversation, membership=membership,

@@ -17,6 +17,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import weakref
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
@@ -41,7 +42,7 @@ def server_loop() -> asyncio.AbstractEventLoop | None:
     return None
 
 
-_outboxes: dict[asyncio.AbstractEventLoop, asyncio.Queue] = {}
+_outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] = weakref.WeakKeyDictionary()
 _senders: set = set()
 
 
