@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError
 from django.utils import translation
 
-from discussion import commands, conf, services
+from discussion import commands, conf, events, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
@@ -45,9 +45,12 @@ def _refusal(error: Exception) -> str:
 
 def _run_acked(workshop_id: int, membership_id: int, channel_name: str, action: str, data: dict) -> dict:
     """Run one command; the reply (an "ack" if the command has none) carries the board's
-    sequence number after it, so the sender learns of changes whose events it did not get."""
-    reply = _run(membership_id, channel_name, action, data) or {"kind": "ack"}
-    reply["seq"] = board_seq(workshop_id)
+    sequence number after it, so the sender learns of changes whose events it did not get:
+    the number its own change took (no second read), else the board's current one. A later
+    change by someone else shows in its own event or in the next heartbeat's answer."""
+    with events.seq_taken() as taken:
+        reply = _run(membership_id, channel_name, action, data) or {"kind": "ack"}
+    reply["seq"] = max(taken) if taken else board_seq(workshop_id)
     return reply
 
 

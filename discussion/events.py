@@ -7,11 +7,12 @@ itself (names, definitions, comments are visible to all members anyway); anythin
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import time
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -33,49 +34,71 @@ def board_group(workshop_id: int) -> str:
 def next_seq(workshop_id: int) -> int:
     """Take the board's next sequence number, in the caller's transaction (the row stays
     locked until it commits, so numbers follow the order in which changes commit). One
-    UPDATE … RETURNING (Postgres; SQLite 3.35+)."""
+    UPDATE … RETURNING (Postgres; SQLite 3.35+), no savepoint of its own. The number is also
+    noted for `seq_taken` (the command's reply carries it without reading it again)."""
     from discussion.models import BoardSequence
 
     sql = f"UPDATE {BoardSequence._meta.db_table} SET seq = seq + 1 WHERE workshop_id = %s RETURNING seq"
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql, [workshop_id])
         row = cursor.fetchone()
         if row is None:  # the board's first change
             BoardSequence.objects.get_or_create(workshop_id=workshop_id)
             cursor.execute(sql, [workshop_id])
             row = cursor.fetchone()
+    taken = _taken.get()
+    if taken is not None:
+        taken.append(row[0])
     return row[0]
+
+
+_taken: contextvars.ContextVar[list | None] = contextvars.ContextVar("board_seq_taken", default=None)
+
+
+@contextlib.contextmanager
+def seq_taken():
+    """The sequence numbers the board changes made inside the block took (a list, in order)."""
+    taken: list[int] = []
+    token = _taken.set(taken)
+    try:
+        yield taken
+    finally:
+        _taken.reset(token)
 
 
 # A failing broadcast is logged once per outage (not once per change), and its end too.
 _failing = False
 
 
-def send_now(workshop_id: int, kind: str, payload: dict | None = None, *, seq: int | None = None) -> bool:
-    """Send one board event now; False if it could not be sent. The event carries the board's
-    sequence number (taken here if the caller did not), so clients that miss it find out."""
-    global _failing
+def _delivered(workshop_id: int, kind: str, seq: int):
+    def report(ok: bool) -> None:
+        global _failing
+        if not ok:
+            # The change itself is saved; clients notice the missing event from the next event's
+            # sequence number or their heartbeat, and re-fetch the board over HTTP.
+            if not _failing:
+                _failing = True
+                log.error("board events cannot be sent (%s for workshop %s, seq %s): clients will re-sync from "
+                          "their heartbeat until the channel layer is back", kind, workshop_id, seq, exc_info=True)
+        elif _failing:
+            _failing = False
+            log.warning("board events are sent again (workshop %s, seq %s)", workshop_id, seq)
+    return report
+
+
+def send_now(workshop_id: int, kind: str, payload: dict | None = None, *, seq: int | None = None) -> None:
+    """Send one board event now (workshops.events.deliver: in the server, handed to its loop,
+    so the command's thread does not wait for Redis). The event carries the board's sequence
+    number (taken here if the caller did not), so clients that miss it find out."""
     layer = get_channel_layer(BOARD_LAYER)
     if layer is None:
-        return False
+        return
     if seq is None:
         seq = next_seq(workshop_id)
-    try:
-        # Serialised once here, not once per receiving socket.
-        text = json.dumps({"kind": kind, "seq": seq, "payload": payload or {}}, separators=(",", ":"), cls=DjangoJSONEncoder)
-        async_to_sync(layer.group_send)(board_group(workshop_id), {"type": "board.event", "text": text})
-    except Exception:
-        # The change itself is saved; clients notice the missing event from the next event's
-        # sequence number or their heartbeat, and re-fetch the board over HTTP.
-        if not _failing:
-            _failing = True
-            log.error("board events cannot be sent (%s for workshop %s, seq %s): clients will re-sync from "
-                      "their heartbeat until the channel layer is back", kind, workshop_id, seq, exc_info=True)
-        return False
-    if _failing:
-        _failing = False
-        log.warning("board events are sent again (workshop %s, seq %s)", workshop_id, seq)
-    return True
+    # Serialised once here, not once per receiving socket.
+    text = json.dumps({"kind": kind, "seq": seq, "payload": payload or {}}, separators=(",", ":"), cls=DjangoJSONEncoder)
+    workshop_events.deliver(layer, board_group(workshop_id), {"type": "board.event", "text": text},
+                            done=_delivered(workshop_id, kind, seq))
 
 
 # The workshop's language, for the HTML a change is rendered in (read at most every 30 s per

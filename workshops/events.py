@@ -8,7 +8,8 @@ In the ASGI server a request does not wait for the channel layer: the event is h
 server's event loop, where one task per process sends the events in the order they were made
 (a Redis round trip through `async_to_sync` in every Send and every annotation was a visible
 share of both under a burst of 50 or 100 at once). Elsewhere (management commands, workers,
-tests without a server loop) it is sent in place, as before.
+tests without a server loop) it is sent in place, as before. `deliver` is that one way of
+sending after a change, for every layer: the board's events (discussion/events.py) use it too.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Queue] =
 _senders: set = set()
 
 
-def _enqueue(loop: asyncio.AbstractEventLoop, layer, group: str, message: dict) -> None:
+def _enqueue(loop: asyncio.AbstractEventLoop, layer, group: str, message: dict, done=None) -> None:
     """On the loop: queue one event for the loop's sender task (started on first use)."""
     queue = _outboxes.get(loop)
     if queue is None:
@@ -57,16 +58,50 @@ def _enqueue(loop: asyncio.AbstractEventLoop, layer, group: str, message: dict) 
     if queue.qsize() >= OUTBOX_LIMIT:
         queue.get_nowait()
         log.warning("live events are not getting through; the oldest waiting one was dropped")
-    queue.put_nowait((layer, group, message))
+    queue.put_nowait((layer, group, message, done))
 
 
 async def _send_queued(queue: asyncio.Queue) -> None:
     while True:
-        layer, group, message = await queue.get()
+        layer, group, message, done = await queue.get()
         try:
             await layer.group_send(group, message)
         except Exception:  # best-effort, as below; the page also refreshes on reconnect
-            log.warning("could not broadcast %s to %s", message.get("kind"), group, exc_info=True)
+            _failed(group, message, done)
+        else:
+            _report(done, True)
+
+
+def _failed(group: str, message: dict, done) -> None:
+    if done is None:
+        log.warning("could not broadcast %s to %s", message.get("kind") or message.get("type"), group, exc_info=True)
+    else:
+        _report(done, False)
+
+
+def _report(done, ok: bool) -> None:
+    if done is not None:
+        try:
+            done(ok)
+        except Exception:  # a reporting bug must not stop the sender task
+            log.exception("event delivery callback failed")
+
+
+def deliver(layer, group: str, message: dict, *, done=None) -> None:
+    """Send `message` to `group` on `layer` without making the caller wait where a server loop
+    runs (queued in order for the loop's sender task), else in place. Best effort: a failure is
+    logged, or, with `done`, reported as `done(False)` (inside `except`, so it may log the
+    traceback) and a success as `done(True)` (the board logs an outage once, not per event)."""
+    loop = server_loop()
+    if loop is not None and not _on_loop(loop):
+        loop.call_soon_threadsafe(_enqueue, loop, layer, group, message, done)
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        _failed(group, message, done)
+    else:
+        _report(done, True)
 
 
 def group_name(workshop_id: int) -> str:
@@ -77,15 +112,7 @@ def send_now(workshop_id: int, kind: str, payload: dict | None = None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "workshop.event", "kind": kind, "payload": payload or {}}
-    loop = server_loop()
-    if loop is not None and not _on_loop(loop):
-        loop.call_soon_threadsafe(_enqueue, loop, layer, group_name(workshop_id), message)
-        return
-    try:
-        async_to_sync(layer.group_send)(group_name(workshop_id), message)
-    except Exception:  # a live update is best-effort; the page also refreshes on reconnect
-        log.warning("could not broadcast %s for workshop %s", kind, workshop_id, exc_info=True)
+    deliver(layer, group_name(workshop_id), {"type": "workshop.event", "kind": kind, "payload": payload or {}})
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

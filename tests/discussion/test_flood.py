@@ -191,3 +191,26 @@ async def test_a_flood_is_logged_once_not_once_per_frame(settings, caplog):
     lines = [r for r in caplog.records if r.name == "discussion.consumers" and "Too many changes" in r.getMessage()]
     assert len(lines) == 1 and not lines[0].exc_info
     await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_card_edit_is_one_short_transaction_and_its_reply_carries_its_own_number():
+    """The most frequent command, a text edit, costs no savepoint and no second read of the
+    board's number: its reply carries the number its own change took (the broadcast's)."""
+    from discussion.consumers import _run_acked
+
+    d = _board()
+    member = d.people[0]
+    axis = services.axis_create(membership=member, name="Bias", definition="d")
+    before = selectors.board_seq(d.workshop.pk)
+    with CaptureQueriesContext(connection) as queries:
+        reply = _run_acked(d.workshop.pk, member.pk, "chan", "card.update",
+                           {"id": axis.pk, "name": "Bias, named", "definition": "d", "version": axis.version})
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert reply["kind"] == "saved" and reply["seq"] == before + 1 == selectors.board_seq(d.workshop.pk)
+    assert not [s for s in sql if "SAVEPOINT" in s], sql
+    assert not [s for s in sql if s.startswith("SELECT") and "boardsequence" in s], sql
+    # Nothing took a number: the reply reads the board's current one.
+    with CaptureQueriesContext(connection) as queries:
+        reply = _run_acked(d.workshop.pk, member.pk, "chan", "editing", {"id": axis.pk})
+    assert reply == {"kind": "ack", "seq": before + 1}

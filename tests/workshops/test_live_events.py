@@ -78,3 +78,47 @@ async def test_a_request_thread_does_not_wait_for_the_layer_and_events_keep_thei
             break
         await asyncio.sleep(0.05)
     assert sent == list(range(20))
+
+
+async def test_board_events_go_the_same_way_and_an_outage_is_reported_once(monkeypatch, caplog):
+    """The board's events use the same outbox (workshops.events.deliver): the command's thread
+    does not wait for the layer, the events keep their order, and a failing layer is logged
+    once per outage, with its end, from the loop's sender task."""
+    import asyncio
+    import json
+    import logging
+
+    from asgiref.sync import sync_to_async
+
+    from discussion import events as board_events
+
+    released = asyncio.Event()
+    sent: list[int] = []
+    fail = {"on": True}
+
+    class Layer:
+        async def group_send(self, group, message):
+            await released.wait()
+            if fail["on"]:
+                raise ConnectionError("redis is down")
+            sent.append(json.loads(message["text"])["seq"])
+
+    monkeypatch.setattr(board_events, "get_channel_layer", lambda alias=None: Layer())
+    monkeypatch.setattr(board_events, "_failing", False)
+    with caplog.at_level(logging.WARNING, logger="discussion.events"):
+        await asyncio.wait_for(sync_to_async(lambda: [board_events.send_now(7, "card", {}, seq=n) for n in range(1, 4)])(),
+                               timeout=10)
+        released.set()
+        for _ in range(100):
+            if board_events._failing:
+                break
+            await asyncio.sleep(0.05)
+        fail["on"] = False
+        await sync_to_async(lambda: [board_events.send_now(7, "card", {}, seq=n) for n in range(4, 7)])()
+        for _ in range(100):
+            if len(sent) == 3:
+                break
+            await asyncio.sleep(0.05)
+    assert sent == [4, 5, 6]
+    records = [r for r in caplog.records if r.name == "discussion.events"]
+    assert [r.levelname for r in records] == ["ERROR", "WARNING"], [r.getMessage() for r in records]
