@@ -9,7 +9,8 @@ event loop. It is a small object instead of nested coroutines sharing state; its
   later ones merged while a push is in flight and for `push_interval()` after it
   (LLM_STREAM_BATCH_SECONDS, longer when many streams run in the process);
 - `_saver`: saves the newest partial text whenever the previous save has finished, at most
-  every LLM_PERSIST_INTERVAL seconds (the first save marks the answer streaming);
+  every `persist_interval()` seconds (LLM_PERSIST_INTERVAL, longer when many streams run in
+  the process; the first save, which marks the answer streaming, is never delayed);
 - `_heartbeat`: touches the answer every LLM_HEARTBEAT_SECONDS (the sweeper ends answers
   whose heartbeat stopped: their server died);
 - `_finish`: stores the final state with usage and timings, then tells the page.
@@ -214,7 +215,7 @@ class Generation:
                 saved = len(self.parts)
                 await db_call(answer_progress, message_id=self.message_id, content="".join(self.parts),
                               streaming=first)
-            await asyncio.sleep(settings.LLM_PERSIST_INTERVAL)
+            await asyncio.sleep(persist_interval())
 
     async def _heartbeat(self) -> None:
         while True:
@@ -260,8 +261,16 @@ class Generation:
         return detail, kind
 
 
-# Pushes per second one server process aims to stay under, all its streams together.
+# Pushes (channel layer round trips) and partial saves (UPDATEs) per second one server process
+# aims to stay under, all its streams together.
 PUSH_BUDGET_PER_SECOND = 100
+SAVE_BUDGET_PER_SECOND = 40
+
+
+def _paced(base: float, budget: float) -> float:
+    """`base` seconds between two of a stream's pushes or saves, stretched so that the streams
+    running in this process together stay near `budget` a second."""
+    return max(base, running_count() / budget)
 
 
 def push_interval() -> float:
@@ -275,7 +284,16 @@ def push_interval() -> float:
     base = settings.LLM_STREAM_BATCH_SECONDS
     if base <= 0:
         return 0.0
-    return max(base, running_count() / PUSH_BUDGET_PER_SECOND)
+    return _paced(base, PUSH_BUDGET_PER_SECOND)
+
+
+def persist_interval() -> float:
+    """Seconds between two saves of a stream's partial text: LLM_PERSIST_INTERVAL, longer when
+    many streams run in this process (40 streams: 1 s; 50: 1.25 s). Under a burst of 50 sends
+    the partial saves were a tenth of the server's database time, taken from the next Sends; the
+    final text is always saved whole, and a server that dies loses at most one interval of a
+    partial answer, which is then shown as interrupted either way."""
+    return _paced(settings.LLM_PERSIST_INTERVAL, SAVE_BUDGET_PER_SECOND)
 
 
 # --- The generator's writes (run in the runner's database threads) -----------------------------

@@ -141,3 +141,18 @@ def test_llama_cpp_streams_multi_turn_answers(chat_setup, llama_server):
     history = services.history_for_model(conversation, upto_position=second.position)
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
     assert history[2]["content"] == first.content
+
+
+def test_many_streams_in_a_process_push_and_save_less_often(settings, monkeypatch):
+    """One stream pushes and saves at the configured pace; fifty at once (a facilitator's "now
+    send your first question") are paced to a budget for the whole process, so their partial
+    saves do not crowd out the next Sends' queries. The first push and save are never delayed."""
+    from llm_gateway import generation
+
+    settings.LLM_STREAM_BATCH_SECONDS = 0.1
+    settings.LLM_PERSIST_INTERVAL = 0.5
+    monkeypatch.setattr(generation, "running_count", lambda: 1)
+    assert (generation.push_interval(), generation.persist_interval()) == (0.1, 0.5)
+    monkeypatch.setattr(generation, "running_count", lambda: 50)
+    assert generation.push_interval() == 50 / generation.PUSH_BUDGET_PER_SECOND == 0.5
+    assert generation.persist_interval() == 50 / generation.SAVE_BUDGET_PER_SECOND == 1.25
