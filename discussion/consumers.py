@@ -1,6 +1,8 @@
 """The live board socket: /ws/w/<slug>/board/, one Channels group per workshop (`board.<id>`).
 
-The page loads the full state over HTTP (board_state); this socket carries changes. Clients
+The page loads the full state over HTTP (board_state); this socket carries changes. The
+group's events reach the sockets through one receiver per board and process
+(discussion/relay.py), not through each consumer's own channel. Clients
 send small JSON commands; each is size-checked, rate-limited per connection (every frame) and
 per member across all their sockets and processes (every command, counted in Redis through
 llm_gateway.limits.hit), validated and handed to a service (which checks the member's rights
@@ -22,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError
 from django.utils import translation
 
-from discussion import commands, conf, events, services
+from discussion import commands, conf, events, relay, services
 from discussion.events import BOARD_LAYER, board_group
 from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
@@ -166,14 +168,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.max_frame = conf.socket_max_frame()
         self.stamps: list[float] = []
         self.quiet_until = 0.0  # a flood is logged once per window, not once per frame
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await relay.join(self, self.channel_layer, self.group)
         await self.accept()
         await self.send_json({"kind": "hello", "payload": {"me": self.membership.pseudonym, "role": self.membership.role}})
         await database_sync_to_async(services.presence_join)(membership=self.membership, channel_name=self.channel_name)
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await relay.leave(self, self.group)
             try:
                 await database_sync_to_async(services.presence_leave)(workshop_id=self.workshop_id, channel_name=self.channel_name)
             except Exception:  # noqa: BLE001
@@ -258,15 +260,3 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if reply is not None:
             reply.setdefault("payload", {})["ref"] = ref
             await self.send_json(reply)
-
-    async def dispatch(self, message):
-        # A board event is forwarded as the text the sender encoded once: no database, so it
-        # skips what Channels does before every other handler (close_old_connections in the
-        # one shared sync thread), which would queue one thread hop per socket per change.
-        if message.get("type") == "board.event":
-            await self.base_send({"type": "websocket.send", "text": message["text"]})
-            return
-        await super().dispatch(message)
-
-    async def board_event(self, event):  # the handler Channels would call (kept for clarity and tests)
-        await self.send(text_data=event["text"])
