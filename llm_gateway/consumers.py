@@ -22,6 +22,8 @@ def _can_read(user, slug, conversation_id) -> bool:
 
 
 class ChatConsumer(OneWayJsonConsumer):
+    relayed = frozenset({"chat.delta", "chat.status"})
+
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
         if not await _can_read(self.scope.get("user"), kwargs["slug"], kwargs["conversation_id"]):

@@ -8,6 +8,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from workshops.events import group_name
 from workshops.selectors import socket_membership, workshop_stage
@@ -24,7 +25,21 @@ log = logging.getLogger(__name__)
 class OneWayJsonConsumer(AsyncJsonWebsocketConsumer):
     """A server-to-client JSON stream (workshop events, chat deltas): what clients send is not
     used. A frame that is not JSON text (binary, malformed, too deep) is dropped and logged in
-    one line, once per connection, instead of raising (a traceback per frame, socket lost)."""
+    one line, once per connection, instead of raising (a traceback per frame, socket lost).
+
+    `relayed`: the group message types whose handlers only forward to the socket. Channels runs
+    `close_old_connections` before every handler, through the ONE shared sync thread of the
+    process (thread-sensitive); for these it is skipped. Otherwise every chat delta and every
+    workshop event, once per receiving socket, queued a thread hop behind the socket handshakes'
+    and board commands' database calls (under a burst of 50 Sends, hundreds a second)."""
+
+    relayed: frozenset[str] = frozenset()
+
+    async def dispatch(self, message):
+        if message.get("type") in self.relayed:
+            await getattr(self, get_handler_name(message))(message)
+            return
+        await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
@@ -41,6 +56,8 @@ class OneWayJsonConsumer(AsyncJsonWebsocketConsumer):
 
 
 class WorkshopEventsConsumer(OneWayJsonConsumer):
+    relayed = frozenset({"workshop.event"})
+
     async def connect(self):
         membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
         if membership is None:

@@ -128,3 +128,39 @@ def test_migration_backfills_cut_off_answers_and_mid_word_titles():
     assert answer.finish_reason == "length"
     assert conversation.title == "What did the Mughal emperors do for the arts and architecture of northern India…"
     assert short.title == "Who was Akbar?"
+
+
+async def test_deltas_reach_the_socket_without_a_trip_through_the_shared_sync_thread(chat_setup, monkeypatch):
+    """A chat delta or status only forwards text: Channels' close_old_connections before each
+    handler (a hop through the process's one shared sync thread, per delta per socket) is
+    skipped for them; other messages still get it."""
+    from channels import consumer as channels_consumer
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+
+    from llm_gateway.runner import chat_group
+
+    workshop, participant, conversation = await database_sync_to_async(chat_setup)("fault:ok")
+    user = await database_sync_to_async(lambda: participant.user)()
+    comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/w/{workshop.slug}/chat/{conversation.id}/")
+    comm.scope["user"] = user
+    assert (await comm.connect(timeout=5))[0]
+    assert (await comm.receive_json_from(timeout=5)) == {"t": "hello"}
+    hops = []
+    original = channels_consumer.aclose_old_connections
+
+    async def counted():
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
+    layer = get_channel_layer()
+    await layer.group_send(chat_group(conversation.id), {"type": "chat.delta", "id": 1, "o": 0, "x": "नमस्ते"})
+    await layer.group_send(chat_group(conversation.id), {"type": "chat.status", "id": 1, "status": "complete"})
+    assert (await comm.receive_json_from(timeout=5)) == {"t": "d", "id": 1, "o": 0, "x": "नमस्ते"}
+    assert (await comm.receive_json_from(timeout=5)) == {"t": "s", "id": 1, "status": "complete"}
+    assert hops == []
+    await comm.send_json_to({"t": "ping"})  # a client frame is dispatched the usual way
+    assert (await comm.receive_json_from(timeout=5)) == {"t": "pong"}
+    assert hops == [1]
+    await comm.disconnect()
