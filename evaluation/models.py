@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from workshops.models import Timestamped
+
 SCALE = (1, 2, 3, 4, 5)
 POINT_MAX = 500
 STATEMENT_MAX = 300
@@ -66,7 +68,7 @@ class Rubric(models.Model):
         return f"rubric for axis {self.axis_id}"
 
 
-class RubricVersion(models.Model):
+class RubricVersion(Timestamped):
     """A rubric's text at one time. `scale` is {"1": "...", ..., "5": "..."}; `examples` a list of
     {"example_id", "polarity" ("high"|"low"), "excerpt"} snapshots of the axis' excerpts;
     `drafted` lists the fields a model proposed that no person has edited or approved yet."""
@@ -85,8 +87,6 @@ class RubricVersion(models.Model):
         help_text=_("Where a model wrote a part: {field: {endpoint, model, drafted_at, reviewed, reviewed_by}}. "
                     "Kept after a person approves or edits it, so exports say what a model drafted."))
     created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["rubric_id", "-number"]
@@ -149,7 +149,7 @@ class RatingAssignment(models.Model):
         return f"assignment of item {self.item_id} to {self.membership_id}"
 
 
-class Rating(models.Model):
+class Rating(Timestamped):
     """One participant's rating of one answer on one axis: 1–5, or None for "does not apply".
     Kept per annotator; nothing is stored only as an average."""
 
@@ -158,8 +158,6 @@ class Rating(models.Model):
     rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="ratings")
     axis = models.ForeignKey("discussion.Axis", on_delete=models.CASCADE, related_name="answer_ratings")
     score = models.PositiveSmallIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["item_id", "axis_id", "membership_id"]
@@ -300,7 +298,7 @@ class PairChoice(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", _("Does not apply")
 
 
-class PairRating(models.Model):
+class PairRating(Timestamped):
     """One participant's choice between the two answers of a pair on one axis (`axis` None: overall).
     `choice` is in the pair's canonical order, whatever side the rater saw each answer on."""
 
@@ -311,8 +309,6 @@ class PairRating(models.Model):
                                        related_name="pair_ratings")
     choice = models.CharField(max_length=20, choices=PairChoice.choices)
     shown_swapped = models.BooleanField(default=False, help_text=_("The rater saw the second answer on the left."))
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["item_id", "axis_id", "membership_id"]

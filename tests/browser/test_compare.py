@@ -31,12 +31,10 @@ def test_facilitator_compares_two_models_on_the_workshops_prompts(inline_models,
     workshop = make_workshop(stage="discuss", slug="compare-history")
     facilitator = facilitator_of(workshop)
     person = make_participant(workshop)
-    baseline = make_conversation(facilitator, [
+    make_conversation(facilitator, [
         ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut, in May 1857."),
         ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था।"),
-    ], is_baseline=True)
-    baseline.is_sandbox = True
-    baseline.save(update_fields=["is_sandbox"])
+    ], is_baseline=True, is_sandbox=True)
     make_conversation(person, [("<img src=x onerror=alert(1)> was Ashoka a pacifist?", "Mostly, after Kalinga.")])
     axes = [discussion_services.axis_create(membership=facilitator, name="Balance", definition="Several perspectives"),
             discussion_services.axis_create(membership=facilitator, name="<b>Accuracy</b>", definition="Facts right")]

@@ -38,12 +38,10 @@ def test_rubrics_ratings_on_a_phone_and_agreement(inline_judge, new_page):
     workshop = make_workshop(stage="discuss", slug="evaluate-history")
     facilitator = facilitator_of(workshop)
     people = [make_participant(workshop) for _ in range(3)]
-    baseline = make_conversation(facilitator, [
+    make_conversation(facilitator, [
         ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut, in May 1857."),
         ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था, जिसने 1556 से 1605 तक शासन किया।"),
-    ], is_baseline=True)
-    baseline.is_sandbox = True
-    baseline.save(update_fields=["is_sandbox"])
+    ], is_baseline=True, is_sandbox=True)
     from tests.evaluation.test_pairs import compare_conversation
 
     compare_conversation(facilitator, "Why did the Mughal empire decline?",
