@@ -128,17 +128,26 @@ class RatingItem(models.Model):
         return f"item {self.id} (message {self.message_id})"
 
 
-class RatingAssignment(models.Model):
-    """An answer handed to one participant to rate along every axis."""
+class HandedOut(models.Model):
+    """What is handed to one participant to rate (an answer, a pair): its place in their list
+    (1, 2, ...), when it was handed out and when they finished it (None: not yet)."""
 
-    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
-    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
     position = models.PositiveSmallIntegerField()
     assigned_at = models.DateTimeField(default=timezone.now)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["membership_id", "position"]
+
+
+class RatingAssignment(HandedOut):
+    """An answer handed to one participant to rate along every axis."""
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
+
+    class Meta(HandedOut.Meta):
         constraints = [
             models.UniqueConstraint(fields=["item", "membership"], name="evaluation_assignment_unique"),
             models.UniqueConstraint(fields=["membership", "position"], name="evaluation_assignment_position_unique"),
@@ -270,18 +279,14 @@ class PairItem(models.Model):
         return f"pair {self.id} ({self.first_id} vs {self.second_id})"
 
 
-class PairAssignment(models.Model):
+class PairAssignment(HandedOut):
     """A pair handed to one participant to compare along every axis (and overall)."""
 
     item = models.ForeignKey(PairItem, on_delete=models.CASCADE, related_name="assignments")
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="pair_assignments")
-    position = models.PositiveSmallIntegerField()
     swapped = models.BooleanField(default=False, help_text=_("The second answer is shown on the left."))
-    assigned_at = models.DateTimeField(default=timezone.now)
-    done_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["membership_id", "position"]
+    class Meta(HandedOut.Meta):
         constraints = [
             models.UniqueConstraint(fields=["item", "membership"], name="evaluation_pair_assignment_unique"),
             models.UniqueConstraint(fields=["membership", "position"], name="evaluation_pair_assignment_position_unique"),
