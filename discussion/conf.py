@@ -20,7 +20,7 @@ def _setting(name: str, doc: str | None = None):
     def read():
         return getattr(settings, name)
 
-    read.__name__, read.__doc__ = name.lower(), doc
+    read.__doc__ = doc
     return read
 
 
