@@ -13,10 +13,15 @@ class Error(Schema):
     detail: Any
 
 
-class WorkshopOut(Schema):
+class _Described(Schema):
+    """A workshop or study: its slug, title and deployment context come first."""
+
     slug: str
     title: str
     deployment_context: str
+
+
+class WorkshopOut(_Described):
     audience: str
     language: str
     stage: str
@@ -25,10 +30,7 @@ class WorkshopOut(Schema):
     created_at: datetime
 
 
-class StudyOut(Schema):
-    slug: str
-    title: str
-    deployment_context: str
+class StudyOut(_Described):
     workshops: list[str]
     created_at: datetime
 
@@ -67,9 +69,14 @@ class MessageOut(Schema):
     created_at: datetime
 
 
-class AnnotationOut(Schema):
+class ParticipantItem(Schema):
+    """A row a participant made: its id, then the participant's pseudonym (never a name)."""
+
     id: int
     participant: str
+
+
+class AnnotationOut(ParticipantItem):
     message_id: int
     conversation_id: int
     start: int
@@ -80,17 +87,13 @@ class AnnotationOut(Schema):
     created_at: datetime
 
 
-class CodeOut(Schema):
-    id: int
-    participant: str
+class CodeOut(ParticipantItem):
     text: str
     memo: str
     created_at: datetime
 
 
-class AttributeOut(Schema):
-    id: int
-    participant: str
+class AttributeOut(ParticipantItem):
     name: str
     definition: str
     position: int
@@ -98,26 +101,20 @@ class AttributeOut(Schema):
     created_at: datetime
 
 
-class LikertOut(Schema):
-    id: int
-    participant: str
+class LikertOut(ParticipantItem):
     axis_id: int
     value: int
     definition_version: int
     created_at: datetime
 
 
-class RankOut(Schema):
-    id: int
-    participant: str
+class RankOut(ParticipantItem):
     axis_id: int
     rank: int
     created_at: datetime
 
 
-class EvaluationRatingOut(Schema):
-    id: int
-    participant: str
+class EvaluationRatingOut(ParticipantItem):
     item_id: int
     message_id: int
     axis_id: int

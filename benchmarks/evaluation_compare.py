@@ -20,37 +20,23 @@ import argparse
 import math
 import sys
 import time
-import uuid
 from types import SimpleNamespace
 
-from benchmarks.gateway_common import setup_django
+from benchmarks.gateway_common import fault_upstream_process, setup_django
 
 
 def build(args, keys: list[str], judge_key: str):
     """A workshop in Evaluate: `axes` axes with complete rubrics, `prompts` baseline questions."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-
-    from discussion.models import Axis
+    from benchmarks.evaluation_common import bench_workshop, rubric_axis
     from evaluation import comparison
-    from evaluation.models import Rubric, RubricVersion
     from llm_gateway.models import Conversation, Message
-    from workshops import jobs, services
+    from workshops import jobs
 
-    User = get_user_model()
-    tag = uuid.uuid4().hex[:8]
-    user = User.objects.create(username=f"cmp-{tag}")
-    user.user_permissions.add(Permission.objects.get(codename="add_workshop"))
-    workshop = services.workshop_create(title="Comparison benchmark", slug=f"cmp-{tag}", created_by=user,
-                                        deployment_context="History assistant for students in India.")
+    workshop, facilitator, _tag = bench_workshop("Comparison benchmark", "cmp")
     workshop.system_prompt = "You answer questions about Indian history for school students."
     workshop.save(update_fields=["system_prompt"])
-    facilitator = workshop.memberships.get()
-    scale = {str(p): f"what a {p} looks like" for p in range(1, 6)}
     for i in range(args.axes):
-        axis = Axis.objects.create(workshop=workshop, name=f"Axis {i}", definition=f"Axis {i} of the answer")
-        rubric = Rubric.objects.create(workshop=workshop, axis=axis)
-        RubricVersion.objects.create(rubric=rubric, number=1, name=axis.name, definition=axis.definition, scale=scale)
+        rubric_axis(workshop, f"Axis {i}", f"Axis {i} of the answer")
     conversation = Conversation.objects.create(workshop=workshop, owner=facilitator, endpoint_key=keys[0],
                                                is_baseline=True, is_sandbox=True)
     Message.objects.bulk_create(
@@ -77,14 +63,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--delay-ms", type=int, default=50)
     args = parser.parse_args(argv)
 
-    from tests.fixtures_llm import start_fault_upstream_process, stop_process
-
-    proc, base = start_fault_upstream_process()
     keys = [f"bench-model-{i}" for i in range(args.models)]
     judge_key = "bench-judge"
-    endpoints = [{"key": k, "name": k, "base_url": base, "model": f"fault:ok:1:{args.delay_ms}:{k}"} for k in keys]
-    endpoints.append({"key": judge_key, "name": "Judge", "base_url": base, "model": f"fault:judge:ok:{args.delay_ms}"})
-    try:
+    with fault_upstream_process() as base:
+        endpoints = [{"key": k, "name": k, "base_url": base, "model": f"fault:ok:1:{args.delay_ms}:{k}"} for k in keys]
+        endpoints.append({"key": judge_key, "name": "Judge", "base_url": base,
+                          "model": f"fault:judge:ok:{args.delay_ms}"})
         setup_django(endpoints)
         from evaluation import comparison
         from evaluation.models import ComparisonAnswer, JudgeScore
@@ -137,9 +121,7 @@ def main(argv: list[str]) -> int:
               f"{raw_judge:.0f} judgements/s at {args.concurrency} -> {judgements_n / raw_judge:.2f} s for the judgements")
         print(f"{'total':<11} {answers_n + judgements_n:>6} {wall:>8.2f} {bound_answers + bound_judge:>8.2f} "
               f"{wall / (bound_answers + bound_judge):>6.2f}")
-        return 0
-    finally:
-        stop_process(proc)
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,37 +20,25 @@ import asyncio
 import sys
 import time
 import tracemalloc
-import uuid
 
-from benchmarks.gateway_common import setup_django
+from benchmarks.gateway_common import fault_upstream_process, setup_django
 
 
 def build(n_items: int, judge_key: str):
     """A workshop in Evaluate: two axes with complete rubrics, n_items baseline answers, each rated."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
 
-    from discussion.models import Axis
+    from benchmarks.evaluation_common import bench_workshop, rubric_axis
     from evaluation import services as ev
-    from evaluation.models import JudgeRun, Rating, RatingItem, Rubric, RubricVersion
+    from evaluation.models import JudgeRun, Rating, RatingItem
     from llm_gateway.models import Conversation, Message
     from workshops import services
 
-    User = get_user_model()
-    tag = uuid.uuid4().hex[:8]
-    user = User.objects.create(username=f"evb-{tag}")
-    user.user_permissions.add(Permission.objects.get(codename="add_workshop"))
-    workshop = services.workshop_create(title="Judge benchmark", slug=f"evb-{tag}", created_by=user,
-                                        deployment_context="History assistant for students in India.")
-    facilitator = workshop.memberships.get()
-    rater = services.membership_add(workshop=workshop, user=User.objects.create(username=f"evb-p-{tag}"),
+    workshop, facilitator, tag = bench_workshop("Judge benchmark", "evb")
+    rater = services.membership_add(workshop=workshop, user=get_user_model().objects.create(username=f"evb-p-{tag}"),
                                     role="participant", display_name="p")
-    scale = {str(p): f"what a {p} looks like" for p in range(1, 6)}
-    versions = []
-    for name in ("Balance", "Accuracy"):
-        axis = Axis.objects.create(workshop=workshop, name=name, definition=f"{name} of the answer")
-        rubric = Rubric.objects.create(workshop=workshop, axis=axis)
-        versions.append(RubricVersion.objects.create(rubric=rubric, number=1, name=name, definition=name, scale=scale))
+    versions = [rubric_axis(workshop, name, f"{name} of the answer", rubric_definition=name)
+                for name in ("Balance", "Accuracy")]
     conversation = Conversation.objects.create(workshop=workshop, owner=facilitator, endpoint_key=judge_key,
                                                is_baseline=True, is_sandbox=True)
     rows = []
@@ -108,12 +96,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--delay-ms", type=int, default=50)
     args = parser.parse_args(argv)
 
-    from tests.fixtures_llm import start_fault_upstream_process, stop_process
-
-    proc, base = start_fault_upstream_process()
     key = "bench-judge"
-    endpoints = [{"key": key, "name": "Judge", "base_url": base, "model": f"fault:judge:ok:{args.delay_ms}"}]
-    try:
+    with fault_upstream_process() as base:
+        endpoints = [{"key": key, "name": "Judge", "base_url": base, "model": f"fault:judge:ok:{args.delay_ms}"}]
         setup_django(endpoints)
         from django.db import close_old_connections
 
@@ -152,9 +137,7 @@ def main(argv: list[str]) -> int:
         for pairs, (capacity, rate, peak, export, counts, size) in results.items():
             print(f"{pairs:>6} {capacity:>11.1f} {rate:>8.1f} {rate / capacity:>6.0%} {peak / 1e6:>9.2f}MB "
                   f"{export / 1e6:>10.2f}MB {size / 1e6:>6.2f}MB   {counts}")
-        return 0
-    finally:
-        stop_process(proc)
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks import coding_common
@@ -36,6 +37,18 @@ def setup_django(endpoints: list[dict]) -> str:
         sys.exit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (the test command's environment).")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # set-up code below is plain sync ORM
     return coding_common.setup_django(SUFFIX, LLM_ENDPOINTS=json.dumps(endpoints))
+
+
+@contextmanager
+def fault_upstream_process():
+    """The fault upstream in a process of its own for the length of the block: yields its base URL."""
+    from tests.fixtures_llm import start_fault_upstream_process, stop_process
+
+    proc, base = start_fault_upstream_process()
+    try:
+        yield base
+    finally:
+        stop_process(proc)
 
 
 def wait_healthy(base: str, proc, timeout: float, log_name: str = "its output") -> None:

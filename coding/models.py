@@ -9,11 +9,13 @@ from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from workshops.models import Timestamped
+
 CODE_MAX_LENGTH = 120
 MEMO_MAX_LENGTH = 5000
 
 
-class Code(models.Model):
+class Code(Timestamped):
     """One participant's code: their own words for a value they saw in model behaviour."""
 
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="codes")
@@ -21,8 +23,6 @@ class Code(models.Model):
     text = models.CharField(_("code"), max_length=CODE_MAX_LENGTH)
     normalized = models.CharField(max_length=CODE_MAX_LENGTH, editable=False)
     memo = models.TextField(_("definition or memo"), max_length=MEMO_MAX_LENGTH, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["text"]
@@ -40,7 +40,7 @@ class Code(models.Model):
         return self.text
 
 
-class Annotation(models.Model):
+class Annotation(Timestamped):
     """A character span of a model message, with one or more codes and an optional memo."""
 
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="annotations")
@@ -50,8 +50,6 @@ class Annotation(models.Model):
     excerpt = models.TextField()
     memo = models.TextField(_("memo"), max_length=MEMO_MAX_LENGTH, blank=True)
     codes = models.ManyToManyField(Code, through="AnnotationCode", related_name="annotations")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["message", "start", "end", "id"]
@@ -76,7 +74,7 @@ class AnnotationCode(models.Model):
         constraints = [models.UniqueConstraint(fields=["annotation", "code"], name="annotation_code_unique")]
 
 
-class Attribute(models.Model):
+class Attribute(Timestamped):
     """Focused coding: a participant's named group of their codes, with a definition."""
 
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="attributes")
@@ -85,8 +83,6 @@ class Attribute(models.Model):
     definition = models.TextField(_("definition"), max_length=MEMO_MAX_LENGTH, blank=True)
     codes = models.ManyToManyField(Code, related_name="attributes", blank=True)
     position = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["position", "id"]

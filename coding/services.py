@@ -56,9 +56,17 @@ def check_can_code(membership: Membership) -> None:
         raise NotEditable(_("Coding opens in the Reflect stage."))
 
 
-def _own(membership: Membership, obj) -> None:
+def _check_can_change(membership: Membership, obj) -> None:
+    """The member may code now (check_can_code) and `obj` (a code, highlight or attribute) is theirs."""
+    check_can_code(membership)
     if obj.membership_id != membership.id:
         raise NotEditable(_("You can only change your own coding."))
+
+
+def _delete_own(membership: Membership, obj, kind: str) -> None:
+    _check_can_change(membership, obj)
+    obj.delete()
+    _changed(membership, kind)
 
 
 def normalize_code_text(text: str) -> tuple[str, str]:
@@ -150,8 +158,7 @@ def code_create(*, membership: Membership, text: str, memo: str = "") -> Code:
 @transaction.atomic
 def code_update(*, membership: Membership, code: Code, text: str | None = None, memo: str | None = None) -> Code:
     """Rename a code or set its definition/memo. Renaming onto another of your codes is refused."""
-    check_can_code(membership)
-    _own(membership, code)
+    _check_can_change(membership, code)
     fields = ["updated_at"]
     if text is not None:
         display, normalized = normalize_code_text(text)
@@ -170,8 +177,7 @@ def code_update(*, membership: Membership, code: Code, text: str | None = None, 
 @transaction.atomic
 def code_delete(*, membership: Membership, code: Code) -> None:
     """Delete a code that no highlight uses any more (its attribute links go with it)."""
-    check_can_code(membership)
-    _own(membership, code)
+    _check_can_change(membership, code)
     if code.annotations.exists():
         raise ValidationError(_("This code is still used on a highlight: remove it there first."), code="in_use")
     code.delete()
@@ -426,8 +432,7 @@ def _write_annotation_sql(*, membership, message, start, end, memo, wanted, exis
 
 @transaction.atomic
 def annotation_add_code(*, membership: Membership, annotation: Annotation, text: str) -> Code:
-    check_can_code(membership)
-    _own(membership, annotation)
+    _check_can_change(membership, annotation)
     (code_id,), created = _codes_for(membership=membership, texts=[normalize_code_text(text)[0]])
     AnnotationCode.objects.bulk_create([AnnotationCode(annotation=annotation, code_id=code_id)], ignore_conflicts=True)
     annotation.save(update_fields=["updated_at"])
@@ -439,8 +444,7 @@ def annotation_add_code(*, membership: Membership, annotation: Annotation, text:
 @transaction.atomic
 def annotation_remove_code(*, membership: Membership, annotation: Annotation, code_id: int) -> None:
     """Remove one code from a highlight; the last code cannot go (delete the highlight instead)."""
-    check_can_code(membership)
-    _own(membership, annotation)
+    _check_can_change(membership, annotation)
     links = AnnotationCode.objects.filter(annotation=annotation)
     if not links.filter(code_id=code_id).exists():
         raise ValidationError(_("That code is not on this highlight."), code="not_found")
@@ -455,8 +459,7 @@ def annotation_remove_code(*, membership: Membership, annotation: Annotation, co
 
 @transaction.atomic
 def annotation_set_memo(*, membership: Membership, annotation: Annotation, memo: str) -> Annotation:
-    check_can_code(membership)
-    _own(membership, annotation)
+    _check_can_change(membership, annotation)
     annotation.memo = _check_memo(memo)
     annotation.save(update_fields=["memo", "updated_at"])
     return annotation
@@ -465,10 +468,7 @@ def annotation_set_memo(*, membership: Membership, annotation: Annotation, memo:
 @transaction.atomic
 def annotation_delete(*, membership: Membership, annotation: Annotation) -> None:
     """Delete a highlight. Its codes stay in the codebook (they may feed attributes)."""
-    check_can_code(membership)
-    _own(membership, annotation)
-    annotation.delete()
-    _changed(membership, "annotation")
+    _delete_own(membership, annotation, "annotation")
 
 
 # --- Attributes (focused coding) ---------------------------------------------------------------
@@ -507,8 +507,7 @@ def attribute_create(*, membership: Membership, name: str, definition: str = "",
 def attribute_update(
     *, membership: Membership, attribute: Attribute, name: str | None = None, definition: str | None = None
 ) -> Attribute:
-    check_can_code(membership)
-    _own(membership, attribute)
+    _check_can_change(membership, attribute)
     if name is not None:
         attribute.name = _check_attribute_name(name)
     if definition is not None:
@@ -520,17 +519,13 @@ def attribute_update(
 @transaction.atomic
 def attribute_delete(*, membership: Membership, attribute: Attribute) -> None:
     """Delete an attribute; its codes go back to the pool (they are not deleted)."""
-    check_can_code(membership)
-    _own(membership, attribute)
-    attribute.delete()
-    _changed(membership, "attribute")
+    _delete_own(membership, attribute, "attribute")
 
 
 @transaction.atomic
 def attribute_add_code(*, membership: Membership, attribute: Attribute, code_id: int) -> None:
     """Put a code into an attribute. A code may feed several attributes."""
-    check_can_code(membership)
-    _own(membership, attribute)
+    _check_can_change(membership, attribute)
     code = Code.objects.filter(pk=code_id, membership=membership).first()
     if code is None:
         raise ValidationError(_("That code is not in your codebook."), code="not_found")
@@ -540,8 +535,7 @@ def attribute_add_code(*, membership: Membership, attribute: Attribute, code_id:
 
 @transaction.atomic
 def attribute_remove_code(*, membership: Membership, attribute: Attribute, code_id: int) -> None:
-    check_can_code(membership)
-    _own(membership, attribute)
+    _check_can_change(membership, attribute)
     attribute.codes.remove(code_id)
     attribute.save(update_fields=["updated_at"])
 

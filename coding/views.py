@@ -164,6 +164,14 @@ def _turn_response(request, workshop, membership, message, *, status=200, annota
     return response
 
 
+def _cleaned(form, refusal=None) -> dict:
+    """The posted form's cleaned data; an invalid form is refused (`writes` answers it) with
+    `refusal`, or with every error of the form."""
+    if not form.is_valid():
+        raise ValidationError(refusal or [e for errs in form.errors.values() for e in errs])
+    return form.cleaned_data
+
+
 def _own_annotation(workshop, membership, pk) -> Annotation:
     annotation = get_object_or_404(
         Annotation.objects.select_related("message"), pk=pk, membership__workshop=workshop
@@ -175,12 +183,10 @@ def _own_annotation(workshop, membership, pk) -> Annotation:
 @workshop_view(stages=VIEW_STAGES)
 @writes
 def annotation_create(request, workshop, membership):
-    form = forms.AnnotationCreateForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    data = _cleaned(forms.AnnotationCreateForm(request.POST))
     arguments = {
-        "membership": membership, "message_id": form.cleaned_data["message"], "start": form.cleaned_data["start"],
-        "end": form.cleaned_data["end"], "codes": request.POST.getlist("code"), "memo": form.cleaned_data["memo"],
+        "membership": membership, "message_id": data["message"], "start": data["start"],
+        "end": data["end"], "codes": request.POST.getlist("code"), "memo": data["memo"],
     }
     try:
         annotation = services.annotation_create(**arguments)
@@ -221,10 +227,8 @@ _annotation_change = _change_view(
 
 @_annotation_change
 def annotation_add_code(request, membership, annotation):
-    form = forms.CodeTextForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError(_("A code can be at most 120 characters."))
-    services.annotation_add_code(membership=membership, annotation=annotation, text=form.cleaned_data["code"])
+    data = _cleaned(forms.CodeTextForm(request.POST), _("A code can be at most 120 characters."))
+    services.annotation_add_code(membership=membership, annotation=annotation, text=data["code"])
 
 
 @_annotation_change
@@ -234,10 +238,8 @@ def annotation_remove_code(request, membership, annotation, code_id):
 
 @_annotation_change
 def annotation_memo(request, membership, annotation):
-    form = forms.MemoForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError(_("A memo can be at most 5000 characters."))
-    services.annotation_set_memo(membership=membership, annotation=annotation, memo=form.cleaned_data["memo"])
+    data = _cleaned(forms.MemoForm(request.POST), _("A memo can be at most 5000 characters."))
+    services.annotation_set_memo(membership=membership, annotation=annotation, memo=data["memo"])
 
 
 @require_POST
@@ -286,24 +288,20 @@ _attribute_change = _change_view(
 @workshop_view(stages=VIEW_STAGES)
 @writes
 def attribute_create(request, workshop, membership):
-    form = forms.AttributeForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    data = _cleaned(forms.AttributeForm(request.POST))
     code_ids = [int(i) for i in request.POST.getlist("code") if i.isascii() and i.isdigit()]  # not "²" or "١"
-    services.attribute_create(membership=membership, name=form.cleaned_data["name"],
-                              definition=form.cleaned_data["definition"], code_ids=code_ids)
+    services.attribute_create(membership=membership, name=data["name"], definition=data["definition"],
+                              code_ids=code_ids)
     return _board_response(request, workshop, membership)
 
 
 @_attribute_change
 def attribute_update(request, membership, attribute):
-    form = forms.AttributeForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    data = _cleaned(forms.AttributeForm(request.POST))
     services.attribute_update(
         membership=membership, attribute=attribute,
-        name=form.cleaned_data["name"] if "name" in request.POST else None,
-        definition=form.cleaned_data["definition"] if "definition" in request.POST else None,
+        name=data["name"] if "name" in request.POST else None,
+        definition=data["definition"] if "definition" in request.POST else None,
     )
 
 
@@ -314,10 +312,8 @@ def attribute_delete(request, membership, attribute):
 
 @_attribute_change
 def attribute_add_code(request, membership, attribute):
-    form = forms.CodeChoiceForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError(_("Choose a code."))
-    services.attribute_add_code(membership=membership, attribute=attribute, code_id=form.cleaned_data["code"])
+    data = _cleaned(forms.CodeChoiceForm(request.POST), _("Choose a code."))
+    services.attribute_add_code(membership=membership, attribute=attribute, code_id=data["code"])
 
 
 @_attribute_change
@@ -343,14 +339,12 @@ def attribute_excerpts(request, workshop, membership, pk):
 @writes
 def code_update(request, workshop, membership, pk):
     code = get_object_or_404(Code, pk=pk, workshop=workshop)
-    form = forms.CodeEditForm(request.POST)
-    if not form.is_valid():
-        raise ValidationError([e for errs in form.errors.values() for e in errs])
+    data = _cleaned(forms.CodeEditForm(request.POST))
     renaming = "text" in request.POST
     code = services.code_update(
         membership=membership, code=code,
-        text=form.cleaned_data["text"] if renaming else None,
-        memo=form.cleaned_data["memo"] if "memo" in request.POST else None,
+        text=data["text"] if renaming else None,
+        memo=data["memo"] if "memo" in request.POST else None,
     )
     if renaming and not _is_fetch(request):
         messages.success(request, _("The code is now called “%(code)s”.") % {"code": code.text})

@@ -1,5 +1,4 @@
 from django.contrib import admin
-
 from django.db import models as dj_models
 
 from discussion.models import (
@@ -21,52 +20,31 @@ from discussion.models import (
     Session,
     SessionEvent,
 )
+from workshops.admin import NoAddAdmin
 
 
-@admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "segment", "segment_open", "picks_revealed", "updated_at")
+admin.site.register(Session, list_display=("workshop", "segment", "segment_open", "picks_revealed", "updated_at"))
+admin.site.register(Axis, list_display=("name", "workshop", "status", "version", "updated_at"), list_filter=("status",),
+                    search_fields=("name",))
+admin.site.register(MapVersion, list_display=("workshop", "number", "method", "label_count", "created_at"),
+                    exclude=("projector",))
+admin.site.register(SessionEvent, list_display=("workshop", "kind", "actor", "created_at"), list_filter=("kind",))
 
 
 @admin.register(BoardSequence)
-class BoardSequenceAdmin(admin.ModelAdmin):
+class BoardSequenceAdmin(NoAddAdmin):
     """Read-only: the counter moves only with board changes (clients compare it to what they saw)."""
 
     list_display = ("workshop", "seq")
     readonly_fields = ("workshop", "seq")
 
-    def has_add_permission(self, request):
-        return False
-
-
-@admin.register(Axis)
-class AxisAdmin(admin.ModelAdmin):
-    list_display = ("name", "workshop", "status", "version", "updated_at")
-    list_filter = ("status",)
-    search_fields = ("name",)
-
-
-@admin.register(MapVersion)
-class MapVersionAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "number", "method", "label_count", "created_at")
-    exclude = ("projector",)
-
-
-@admin.register(SessionEvent)
-class SessionEventAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "kind", "actor", "created_at")
-    list_filter = ("kind",)
-
 
 @admin.register(AxisEvent)
-class AxisEventAdmin(admin.ModelAdmin):
+class AxisEventAdmin(NoAddAdmin):
     """The provenance log is append-only: readable here, never changed or deleted."""
 
     list_display = ("axis", "kind", "actor", "at")
     list_filter = ("kind",)
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -83,7 +61,5 @@ def _list_fields(model, limit=6):
 
 for _model in (Pick, AxisSource, AxisExample, AxisComment, GroupVote, GroupRank, LikertRating,
                IndividualRank, BoardPresence, Embedding, MapPoint):
-    admin.site.register(_model, type(f"{_model.__name__}Admin", (admin.ModelAdmin,), {
-        "list_display": _list_fields(_model),
-        "list_filter": [f.name for f in _model._meta.concrete_fields if f.name == "workshop"],
-    }))
+    admin.site.register(_model, list_display=_list_fields(_model),
+                        list_filter=[f.name for f in _model._meta.concrete_fields if f.name == "workshop"])

@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from workshops.models import Timestamped
+
 NAME_MAX = 120
 DEFINITION_MAX = 2000
 COMMENT_MAX = 2000
@@ -95,7 +97,7 @@ class AxisStatus(models.TextChoices):
     ARCHIVED = "archived", _("Removed from the board")
 
 
-class Axis(models.Model):
+class Axis(Timestamped):
     """A card on the group board: a candidate axis with a name and definition."""
 
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="axes")
@@ -107,8 +109,6 @@ class Axis(models.Model):
     created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
     updated_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
     version = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -52,6 +52,21 @@ def _back(workshop, anchor: str = ""):
     return response
 
 
+# Each segment's panel of the session page, and the parts of it that are drawn again on a change.
+SEGMENT_TEMPLATES = {
+    Segment.TOP_THREE: "discussion/top_three.html",
+    Segment.MAP: "discussion/map_panel.html",
+    Segment.PRESENTATIONS: "discussion/spotlight.html",
+    Segment.BOARD: "discussion/board.html",
+    Segment.RATINGS: "discussion/ratings.html",
+}
+PARTIALS = {
+    "header": "discussion/session.html#header",
+    "picks": "discussion/top_three.html#picks",
+    "spotlight": "discussion/spotlight.html#spotlight",
+}
+
+
 @never_cache
 @require_safe
 @workshop_view(stages=LIVE)
@@ -79,10 +94,9 @@ def session(request, workshop, membership):
     if sess.segment == Segment.BOARD:  # the board's cards, tally and ranking: the same partials as every change
         context.update(cards=selectors.board_cards(workshop), tally=selectors.vote_tally(workshop),
                        ranking=selectors.group_ranking_data(workshop), observer=membership.is_researcher)
-    partial = request.GET.get("partial")
-    if request.htmx and partial in {"header", "picks", "spotlight"}:
-        return render(request, f"discussion/session.html#{partial}", context)
-    return render(request, "discussion/session.html", context)
+    context["segment_template"] = SEGMENT_TEMPLATES.get(sess.segment)
+    partial = PARTIALS.get(request.GET.get("partial")) if request.htmx else None
+    return render(request, partial or "discussion/session.html", context)
 
 
 @require_POST

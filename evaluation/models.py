@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from workshops.models import Timestamped
+
 SCALE = (1, 2, 3, 4, 5)
 POINT_MAX = 500
 STATEMENT_MAX = 300
@@ -66,7 +68,7 @@ class Rubric(models.Model):
         return f"rubric for axis {self.axis_id}"
 
 
-class RubricVersion(models.Model):
+class RubricVersion(Timestamped):
     """A rubric's text at one time. `scale` is {"1": "...", ..., "5": "..."}; `examples` a list of
     {"example_id", "polarity" ("high"|"low"), "excerpt"} snapshots of the axis' excerpts;
     `drafted` lists the fields a model proposed that no person has edited or approved yet."""
@@ -85,8 +87,6 @@ class RubricVersion(models.Model):
         help_text=_("Where a model wrote a part: {field: {endpoint, model, drafted_at, reviewed, reviewed_by}}. "
                     "Kept after a person approves or edits it, so exports say what a model drafted."))
     created_by = models.ForeignKey("workshops.Membership", null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["rubric_id", "-number"]
@@ -128,17 +128,26 @@ class RatingItem(models.Model):
         return f"item {self.id} (message {self.message_id})"
 
 
-class RatingAssignment(models.Model):
-    """An answer handed to one participant to rate along every axis."""
+class HandedOut(models.Model):
+    """What is handed to one participant to rate (an answer, a pair): its place in their list
+    (1, 2, ...), when it was handed out and when they finished it (None: not yet)."""
 
-    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
-    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
     position = models.PositiveSmallIntegerField()
     assigned_at = models.DateTimeField(default=timezone.now)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["membership_id", "position"]
+
+
+class RatingAssignment(HandedOut):
+    """An answer handed to one participant to rate along every axis."""
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
+    membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
+
+    class Meta(HandedOut.Meta):
         constraints = [
             models.UniqueConstraint(fields=["item", "membership"], name="evaluation_assignment_unique"),
             models.UniqueConstraint(fields=["membership", "position"], name="evaluation_assignment_position_unique"),
@@ -149,7 +158,7 @@ class RatingAssignment(models.Model):
         return f"assignment of item {self.item_id} to {self.membership_id}"
 
 
-class Rating(models.Model):
+class Rating(Timestamped):
     """One participant's rating of one answer on one axis: 1–5, or None for "does not apply".
     Kept per annotator; nothing is stored only as an average."""
 
@@ -158,8 +167,6 @@ class Rating(models.Model):
     rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="ratings")
     axis = models.ForeignKey("discussion.Axis", on_delete=models.CASCADE, related_name="answer_ratings")
     score = models.PositiveSmallIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["item_id", "axis_id", "membership_id"]
@@ -272,18 +279,14 @@ class PairItem(models.Model):
         return f"pair {self.id} ({self.first_id} vs {self.second_id})"
 
 
-class PairAssignment(models.Model):
+class PairAssignment(HandedOut):
     """A pair handed to one participant to compare along every axis (and overall)."""
 
     item = models.ForeignKey(PairItem, on_delete=models.CASCADE, related_name="assignments")
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="pair_assignments")
-    position = models.PositiveSmallIntegerField()
     swapped = models.BooleanField(default=False, help_text=_("The second answer is shown on the left."))
-    assigned_at = models.DateTimeField(default=timezone.now)
-    done_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["membership_id", "position"]
+    class Meta(HandedOut.Meta):
         constraints = [
             models.UniqueConstraint(fields=["item", "membership"], name="evaluation_pair_assignment_unique"),
             models.UniqueConstraint(fields=["membership", "position"], name="evaluation_pair_assignment_position_unique"),
@@ -300,7 +303,7 @@ class PairChoice(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", _("Does not apply")
 
 
-class PairRating(models.Model):
+class PairRating(Timestamped):
     """One participant's choice between the two answers of a pair on one axis (`axis` None: overall).
     `choice` is in the pair's canonical order, whatever side the rater saw each answer on."""
 
@@ -311,8 +314,6 @@ class PairRating(models.Model):
                                        related_name="pair_ratings")
     choice = models.CharField(max_length=20, choices=PairChoice.choices)
     shown_swapped = models.BooleanField(default=False, help_text=_("The rater saw the second answer on the left."))
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["item_id", "axis_id", "membership_id"]

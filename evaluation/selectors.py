@@ -69,7 +69,8 @@ def pool_messages(workshop: Workshop):
             .filter(conversations).exclude(content=""))
 
 
-def _question_for(message: Message) -> Message | None:
+def question_of(message: Message) -> Message | None:
+    """The user message an answer replies to."""
     if message.reply_to_id:
         return message.reply_to
     return (Message.objects.filter(conversation_id=message.conversation_id, role=MessageRole.USER,
@@ -91,7 +92,7 @@ def assignment_view(membership: Membership, position: int) -> dict | None:
     message = assignment.item.message
     mine = {r.axis_id: r.score for r in Rating.objects.filter(item=assignment.item, membership=membership)}
     rated = set(mine)
-    return {"assignment": assignment, "message": message, "question": _question_for(message),
+    return {"assignment": assignment, "message": message, "question": question_of(message),
             "mine": mine, "rated_axes": rated}
 
 
@@ -311,7 +312,7 @@ def pair_view(membership: Membership, position: int) -> dict | None:
     left, right = (item.second, item.first) if assignment.swapped else (item.first, item.second)
     mine = {r.axis_id: to_shown(r.choice, assignment.swapped)
             for r in PairRating.objects.filter(item=item, membership=membership)}
-    question = item.question or _question_for(item.first)
+    question = item.question or question_of(item.first)
     return {"assignment": assignment, "item": item, "question": question, "left": left, "right": right,
             "mine": mine}
 

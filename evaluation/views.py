@@ -136,46 +136,47 @@ def _saved(request, form, submit) -> bool:
     return True
 
 
-def _rating_page(request, template, *, workshop, membership, view, form, axes, position, handed, **context):
-    """The page of one answer (or pair) to rate: `handed` is the list of all handed to the person
-    (the progress bar); a POST that comes back here was refused (400)."""
+def _rating_step(request, workshop, membership, position, *, view, not_handed, make_form, submit, handed,
+                 handed_as, template):
+    """One answer (or pair) handed to the participant to rate, `view` (None: not handed to them):
+    `make_form(data, axes, mine)` is its form, `submit(form)` saves a valid POST, then on to the
+    next. `handed(membership)` lists all handed to the person (the navigation and the progress
+    bar), in the page as `handed_as`; a POST that comes back to the page was refused (400)."""
+    if view is None:
+        raise Http404(not_handed)
+    axes = selectors.ratable_axes(workshop)
+    form = make_form(request.POST or None, axes, view["mine"])
+    if _saved(request, form, lambda: submit(form)):
+        return redirect("evaluation:rate_start", slug=workshop.slug)
+    rows = handed(membership)
     return render(request, template, {
         "workshop": workshop, "membership": membership, "view": view, "form": form,
         "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
-        "done": sum(1 for a in handed if a.done_at), "position": position, **context,
+        "done": sum(1 for a in rows if a.done_at), "position": position, handed_as: rows,
     }, status=400 if request.method == "POST" else 200)
 
 
 @require_http_methods(["GET", "POST"])
 @workshop_view(roles=("participant",), stages=RATING)
 def rate(request, workshop, membership, position):
-    view = selectors.assignment_view(membership, position)
-    if view is None:
-        raise Http404(_("This answer was not handed to you to rate."))
-    axes = selectors.ratable_axes(workshop)
-    form = forms.RatingsForm(request.POST or None, axes=axes, initial_scores=view["mine"])
-    if _saved(request, form, lambda: services.ratings_submit(membership=membership, position=position,
-                                                              scores=form.scores())):
-        return redirect("evaluation:rate_start", slug=workshop.slug)
-    assignments = selectors.assignments_of(membership)
-    return _rating_page(request, "evaluation/rate.html", workshop=workshop, membership=membership, view=view,
-                        form=form, axes=axes, position=position, handed=assignments, assignments=assignments)
+    return _rating_step(
+        request, workshop, membership, position, view=selectors.assignment_view(membership, position),
+        not_handed=_("This answer was not handed to you to rate."),
+        make_form=lambda data, axes, mine: forms.RatingsForm(data, axes=axes, initial_scores=mine),
+        submit=lambda form: services.ratings_submit(membership=membership, position=position, scores=form.scores()),
+        handed=selectors.assignments_of, handed_as="assignments", template="evaluation/rate.html")
 
 
 @require_http_methods(["GET", "POST"])
 @workshop_view(roles=("participant",), stages=RATING)
 def rate_pair(request, workshop, membership, position):
-    view = selectors.pair_view(membership, position)
-    if view is None:
-        raise Http404(_("This pair was not handed to you to compare."))
-    axes = selectors.ratable_axes(workshop)
-    form = forms.PairForm(request.POST or None, axes=axes, initial_choices=view["mine"])
-    if _saved(request, form, lambda: services.pair_ratings_submit(membership=membership, position=position,
-                                                                   choices=form.choices())):
-        return redirect("evaluation:rate_start", slug=workshop.slug)
-    pairs = selectors.pair_assignments_of(membership)
-    return _rating_page(request, "evaluation/rate_pair.html", workshop=workshop, membership=membership, view=view,
-                        form=form, axes=axes, position=position, handed=pairs, pairs=pairs, overall=form["overall"])
+    return _rating_step(
+        request, workshop, membership, position, view=selectors.pair_view(membership, position),
+        not_handed=_("This pair was not handed to you to compare."),
+        make_form=lambda data, axes, mine: forms.PairForm(data, axes=axes, initial_choices=mine),
+        submit=lambda form: services.pair_ratings_submit(membership=membership, position=position,
+                                                         choices=form.choices()),
+        handed=selectors.pair_assignments_of, handed_as="pairs", template="evaluation/rate_pair.html")
 
 
 def _judge_context(workshop, membership, form=None) -> dict:

@@ -10,32 +10,13 @@ class MessageInline(admin.TabularInline):
     readonly_fields = fields
 
 
-@admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "workshop", "owner", "endpoint_key", "is_baseline", "updated_at")
-    list_filter = ("workshop", "is_baseline", "endpoint_key")
-    inlines = [MessageInline]
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "conversation", "role", "status", "completion_tokens", "ttft_ms", "created_at")
-    list_filter = ("status", "role", "endpoint_key")
-
-
-@admin.register(WorkshopModel)
-class WorkshopModelAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "blind_label", "endpoint_key", "position")
-    list_filter = ("workshop",)
-
-
-@admin.register(GatewaySettings)
-class GatewaySettingsAdmin(admin.ModelAdmin):
-    list_display = ("workshop", "token_budget", "max_answer_tokens")
-
-
-@admin.register(Preference)
-class PreferenceAdmin(admin.ModelAdmin):
-    list_display = ("id", "conversation", "question", "mode", "chosen", "decided_at")
-    list_filter = ("mode",)
-    raw_id_fields = ("conversation", "question", "chosen", "membership")
+admin.site.register(Conversation, list_display=("id", "workshop", "owner", "endpoint_key", "is_baseline", "updated_at"),
+                    list_filter=("workshop", "is_baseline", "endpoint_key"), inlines=[MessageInline])
+admin.site.register(Message, list_display=("id", "conversation", "role", "status", "completion_tokens", "ttft_ms",
+                                           "created_at"),
+                    list_filter=("status", "role", "endpoint_key"))
+admin.site.register(WorkshopModel, list_display=("workshop", "blind_label", "endpoint_key", "position"),
+                    list_filter=("workshop",))
+admin.site.register(GatewaySettings, list_display=("workshop", "token_budget", "max_answer_tokens"))
+admin.site.register(Preference, list_display=("id", "conversation", "question", "mode", "chosen", "decided_at"),
+                    list_filter=("mode",), raw_id_fields=("conversation", "question", "chosen", "membership"))

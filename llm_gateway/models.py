@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from workshops.models import Timestamped
+
 
 class CompareMode(models.TextChoices):
     OFF = "off", _("Off: one answer per message")
@@ -23,7 +25,7 @@ DEFAULT_COMPARE_VARIANTS = "\n".join([
 ])
 
 
-class Conversation(models.Model):
+class Conversation(Timestamped):
     workshop = models.ForeignKey("workshops.Workshop", on_delete=models.CASCADE, related_name="conversations")
     owner = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="conversations")
     endpoint_key = models.CharField(max_length=100, help_text=_("Key of the endpoint in the registry."))
@@ -34,8 +36,6 @@ class Conversation(models.Model):
     compare_mode = models.CharField(
         max_length=10, choices=CompareMode.choices, default=CompareMode.OFF,
         help_text=_("Fixed when the conversation starts: each message gets several answers to choose from."))
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     @property
     def is_compare(self) -> bool:

@@ -72,13 +72,14 @@ def make_participant(workshop: Workshop, **kwargs) -> Membership:
 
 
 def make_conversation(owner: Membership, turns: list[tuple[str, str]] | None = None, *, is_baseline: bool = False,
-                      endpoint_key: str = "test-endpoint", model_label: str = "Model A"):
-    """A stored conversation with complete messages; turns are (user text, assistant text) pairs."""
+                      is_sandbox: bool = False, endpoint_key: str = "test-endpoint", model_label: str = "Model A"):
+    """A stored conversation with complete messages; turns are (user text, assistant text) pairs.
+    `is_sandbox`: a facilitator's own conversation (as the app makes them)."""
     from llm_gateway.models import Conversation, Message, MessageRole, MessageStatus
 
     conversation = Conversation.objects.create(
         workshop=owner.workshop, owner=owner, endpoint_key=endpoint_key, model_label=model_label,
-        is_baseline=is_baseline, title=(turns[0][0][:60] if turns else ""),
+        is_baseline=is_baseline, is_sandbox=is_sandbox, title=(turns[0][0][:60] if turns else ""),
     )
     position = 0
     for user_text, assistant_text in turns or []:

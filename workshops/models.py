@@ -32,7 +32,17 @@ class Role(models.TextChoices):
 PSEUDONYM_PREFIX = {Role.PARTICIPANT: "P", Role.FACILITATOR: "F", Role.RESEARCHER: "R"}
 
 
-class Workshop(models.Model):
+class Timestamped(models.Model):
+    """When a row was made (`created_at`, which a caller may set) and last saved (`updated_at`)."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Workshop(Timestamped):
     title = models.CharField(_("title"), max_length=200)
     slug = models.SlugField(_("short name (used in links)"), max_length=60, unique=True)
     deployment_context = models.TextField(
@@ -88,8 +98,6 @@ class Workshop(models.Model):
     )
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

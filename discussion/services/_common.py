@@ -92,6 +92,18 @@ def _text_of(axis: Axis) -> dict:
     return {"name": axis.name, "definition": axis.definition}
 
 
+def _number_in(value, cast, low, high, *, field: str, refusal: str, out_of_range: str | None = None):
+    """`value` read with `cast` (int or float), from `low` to `high`; otherwise a ValidationError on
+    `field`: `refusal`, or `out_of_range` for a number outside the bounds."""
+    try:
+        number = cast(value)
+    except (TypeError, ValueError):
+        raise ValidationError({field: refusal}) from None
+    if not low <= number <= high:
+        raise ValidationError({field: out_of_range or refusal})
+    return number
+
+
 def _active_axis(workshop_id: int, axis_id, *, lock: bool = False) -> Axis:
     try:
         axis_id = int(axis_id)

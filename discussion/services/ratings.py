@@ -12,6 +12,7 @@ from discussion.models import GroupRank, GroupVote, IndividualRank, LikertRating
 from discussion.services._common import (
     _active_axis,
     _log,
+    _number_in,
     _ordered_axis_ids,
     _require_facilitator,
 )
@@ -52,12 +53,7 @@ def group_ranking_record(*, workshop: Workshop, by: Membership, axis_ids) -> lis
 def rating_set(*, membership: Membership, axis_id, value) -> LikertRating:
     """A Likert rating 1-5 of agreement with an axis definition; a second rating updates the first."""
     require_participant_in(membership, (Segment.RATINGS,), _("Only participants rate."))
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({"value": _("Choose a value from 1 to 5.")}) from None
-    if not 1 <= value <= 5:
-        raise ValidationError({"value": _("Choose a value from 1 to 5.")})
+    value = _number_in(value, int, 1, 5, field="value", refusal=_("Choose a value from 1 to 5."))
     axis = _active_axis(membership.workshop_id, axis_id)
     rating, _created = LikertRating.objects.update_or_create(
         membership=membership, axis=axis, defaults={"value": value, "definition_version": axis.version}

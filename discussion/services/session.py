@@ -17,6 +17,7 @@ from discussion.services._common import (
     NotAllowed,
     _clean_text,
     _log,
+    _number_in,
     _require_facilitator,
     _require_segment,
 )
@@ -120,12 +121,8 @@ def session_set_spotlight(*, workshop: Workshop, by: Membership, membership_id) 
 @transaction.atomic
 def session_set_timer(*, workshop: Workshop, by: Membership, minutes) -> Session:
     _require_facilitator(by, workshop)
-    try:
-        minutes = float(minutes)
-    except (TypeError, ValueError):
-        raise ValidationError({"minutes": _("Enter a number of minutes.")}) from None
-    if not 0 <= minutes <= 180:
-        raise ValidationError({"minutes": _("Between 0 and 180 minutes.")})
+    minutes = _number_in(minutes, float, 0, 180, field="minutes", refusal=_("Enter a number of minutes."),
+                         out_of_range=_("Between 0 and 180 minutes."))
     session = _locked_session(workshop)
     session.timer_ends_at = timezone.now() + timedelta(minutes=minutes) if minutes else None
     return _session_saved(session, by, ["timer_ends_at"], "timer", minutes=minutes)

@@ -210,14 +210,6 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def question_of(message: Message) -> Message | None:
-    """The user message an answer replies to."""
-    if message.reply_to_id:
-        return message.reply_to
-    return (Message.objects.filter(conversation_id=message.conversation_id, role=MessageRole.USER,
-                                   position__lt=message.position).order_by("-position").first())
-
-
 # --- hooks for the model comparison (Evaluate II, section 1) --------------------------------------
 #
 # The model comparison is built beside this package (evaluation/comparison*.py). Where its results

@@ -99,7 +99,7 @@ def dpo_records(workshop: Workshop) -> Iterator[dict]:
     for r in ratings.iterator(chunk_size=common.PAGE):
         item = r.item
         chosen, rejected = (item.first, item.second) if r.choice == PairChoice.FIRST else (item.second, item.first)
-        question = item.question or common.question_of(item.first)
+        question = item.question or selectors.question_of(item.first)
         version = r.rubric_version
         yield _dpo(workshop, source="pair_rating",
                    record_id=f"pair-{item.id}-{r.axis_id or 'overall'}-{r.membership.pseudonym}",
@@ -117,7 +117,7 @@ def kto_records(workshop: Workshop) -> Iterator[dict]:
                .order_by("item__message__conversation_id", "item_id", "axis_id", "membership__pseudonym"))
     for r in ratings.iterator(chunk_size=common.PAGE):
         message = r.item.message
-        question = common.question_of(message)
+        question = selectors.question_of(message)
         yield {"prompt": cache.turns_for(question), "completion": _assistant(message), "label": r.score > MIDPOINT,
                "score": r.score, "axis_id": r.axis_id, "rubric_id": r.rubric_version.rubric_id,
                "rubric_version": r.rubric_version.number, "workshop": workshop.slug, "record_id": f"rating-{r.id}",

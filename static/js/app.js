@@ -37,6 +37,17 @@ window.CalmaText = {
     return -1;
   }
 };
+
+// A Plotly chart drawn once the page has loaded, from the <script type="application/json"> block
+// `dataId` into the element `chartId`: draw(data, element); nothing where Plotly or either is missing.
+window.CalmaChart = function (dataId, chartId, draw) {
+  window.addEventListener("load", function () {
+    var node = document.getElementById(dataId);
+    var el = document.getElementById(chartId);
+    if (!window.Plotly || !node || !el) { return; }
+    draw(JSON.parse(node.textContent), el);
+  });
+};
 (function () {
   "use strict";
 

@@ -2,11 +2,7 @@
 (function () {
   "use strict";
   var esc = window.CalmaText.escape;
-  function draw() {
-    var node = document.getElementById("compare-data");
-    var el = document.getElementById("compare-chart");
-    if (!window.Plotly || !node || !el) { return; }
-    var d = JSON.parse(node.textContent);
+  window.CalmaChart("compare-data", "compare-chart", function (d, el) {
     if (!d.axes.length || !d.models.length) { return; }
     var axes = d.axes.map(function (a, i) { return esc(a) + (d.unreliable[i] ? " ⚠" : ""); });
     var traces = d.models.map(function (m, k) {
@@ -19,6 +15,5 @@
     Plotly.newPlot(el, traces, { barmode: "group", yaxis: { range: [0, 5.2], title: { text: esc(d.labels.mean) } },
       margin: { l: 60, r: 10, t: 10, b: 80 }, height: 360, legend: { orientation: "h" } },
       { responsive: true, displaylogo: false });
-  }
-  window.addEventListener("load", draw);
+  });
 })();

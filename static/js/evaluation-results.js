@@ -2,11 +2,7 @@
 (function () {
   "use strict";
   var esc = window.CalmaText.escape;
-  function draw() {
-    var node = document.getElementById("eval-data");
-    var el = document.getElementById("eval-chart");
-    if (!window.Plotly || !node || !el) { return; }
-    var d = JSON.parse(node.textContent);
+  window.CalmaChart("eval-data", "eval-chart", function (d, el) {
     if (!d.axes.length) { return; }
     var names = d.axes.map(function (a) { return esc(a.name); });
     var colors = ["#b3261e", "#e8710a", "#9aa0a6", "#34a853", "#1b6e2e"];
@@ -31,6 +27,5 @@
         shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 0.667, y1: 0.667, line: { dash: "dot", color: "#b3261e" } }] },
         { responsive: true, displaylogo: false });
     }
-  }
-  window.addEventListener("load", draw);
+  });
 })();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -38,6 +39,22 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def inline_endpoints(django_db_setup, settings, fault_upstream):
+    """Call it with (key, name, model) triples before new_page starts the server: tasks run inline,
+    as `make run` does, and the endpoints are those models of the fault upstream."""
+
+    def configure(*endpoints):
+        settings.TEST_SERVER_ENV = {
+            "CELERY_TASK_ALWAYS_EAGER": "1",
+            "LLM_ENDPOINTS": json.dumps([{"key": key, "name": name, "model": model, "base_url": fault_upstream.base_url}
+                                         for key, name, model in endpoints]),
+            "LLM_ENDPOINTS_FILE": "",
+        }
+
+    return configure
 
 
 @pytest.fixture

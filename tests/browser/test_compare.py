@@ -3,7 +3,6 @@ prompts (and one prompt of their own), sees the per-axis table with exact means,
 the answers side by side with the judge's reasons; hostile text stays text. The server runs
 tasks inline, as `make run` does."""
 
-import json
 import os
 
 import pytest
@@ -22,29 +21,20 @@ SHOTS = os.environ.get("CALMA_SCREENSHOTS", "")
 
 
 @pytest.fixture
-def inline_models(django_db_setup, settings, fault_upstream):
-    """Requested before new_page starts the server: tasks inline, two deterministic models and a judge."""
-    settings.TEST_SERVER_ENV = {
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "LLM_ENDPOINTS": json.dumps([
-            {"key": "model-a", "name": "Model A", "model": "fault:fixed:quality:4", "base_url": fault_upstream.base_url},
-            {"key": "model-b", "name": "Model B", "model": "fault:fixed:quality:2", "base_url": fault_upstream.base_url},
-            {"key": "judge", "name": "Deterministic judge", "model": "fault:judge:ok:compare",
-             "base_url": fault_upstream.base_url}]),
-        "LLM_ENDPOINTS_FILE": "",
-    }
+def inline_models(inline_endpoints):
+    """Requested before new_page starts the server: two deterministic models and a judge."""
+    inline_endpoints(("model-a", "Model A", "fault:fixed:quality:4"), ("model-b", "Model B", "fault:fixed:quality:2"),
+                     ("judge", "Deterministic judge", "fault:judge:ok:compare"))
 
 
 def test_facilitator_compares_two_models_on_the_workshops_prompts(inline_models, new_page):
     workshop = make_workshop(stage="discuss", slug="compare-history")
     facilitator = facilitator_of(workshop)
     person = make_participant(workshop)
-    baseline = make_conversation(facilitator, [
+    make_conversation(facilitator, [
         ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut, in May 1857."),
         ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था।"),
-    ], is_baseline=True)
-    baseline.is_sandbox = True
-    baseline.save(update_fields=["is_sandbox"])
+    ], is_baseline=True, is_sandbox=True)
     make_conversation(person, [("<img src=x onerror=alert(1)> was Ashoka a pacifist?", "Mostly, after Kalinga.")])
     axes = [discussion_services.axis_create(membership=facilitator, name="Balance", definition="Several perspectives"),
             discussion_services.axis_create(membership=facilitator, name="<b>Accuracy</b>", definition="Facts right")]

@@ -5,7 +5,6 @@ facilitator opens the agreement table and its chart, runs a model judge and sees
 against the participants. The server runs tasks inline, as `make run` does (the judge's scoring
 loop then runs inside the request's thread: this also guards against it waiting on itself)."""
 
-import json
 import os
 
 import pytest
@@ -30,28 +29,19 @@ def _shot(page, name):
 
 
 @pytest.fixture
-def inline_judge(django_db_setup, settings, fault_upstream):
-    """Requested before new_page starts the server: tasks inline, a deterministic judge endpoint."""
-    settings.TEST_SERVER_ENV = {
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "LLM_ENDPOINTS": json.dumps([{"key": "judge", "name": "Deterministic judge", "model": "fault:judge:ok:browser",
-                                      "base_url": fault_upstream.base_url},
-                                     {"key": "drafter", "name": "Drafter", "model": "fault:drafter:ok",
-                                      "base_url": fault_upstream.base_url}]),
-        "LLM_ENDPOINTS_FILE": "",
-    }
+def inline_judge(inline_endpoints):
+    """Requested before new_page starts the server: a deterministic judge endpoint and a drafter."""
+    inline_endpoints(("judge", "Deterministic judge", "fault:judge:ok:browser"), ("drafter", "Drafter", "fault:drafter:ok"))
 
 
 def test_rubrics_ratings_on_a_phone_and_agreement(inline_judge, new_page):
     workshop = make_workshop(stage="discuss", slug="evaluate-history")
     facilitator = facilitator_of(workshop)
     people = [make_participant(workshop) for _ in range(3)]
-    baseline = make_conversation(facilitator, [
+    make_conversation(facilitator, [
         ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut, in May 1857."),
         ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था, जिसने 1556 से 1605 तक शासन किया।"),
-    ], is_baseline=True)
-    baseline.is_sandbox = True
-    baseline.save(update_fields=["is_sandbox"])
+    ], is_baseline=True, is_sandbox=True)
     from tests.evaluation.test_pairs import compare_conversation
 
     compare_conversation(facilitator, "Why did the Mughal empire decline?",

@@ -51,9 +51,9 @@ def test_participant_codes_groups_and_facilitator_compares(inline_tasks, new_pag
     p2 = make_participant(workshop)
     own = make_conversation(p1, turns=[("Tell me about the Mughals", OWN_ANSWER),
                                        ("Who came after Akbar?", "Jahangir, his son, ruled after him.")])
-    baseline = make_conversation(facilitator, turns=[("What is Thanksgiving?", BASELINE_ANSWER)], is_baseline=True)
-    baseline.is_sandbox = True  # the facilitator's conversations are sandbox ones; this one is shared
-    baseline.save(update_fields=["is_sandbox"])
+    # The facilitator's conversations are sandbox ones; this one is shared.
+    baseline = make_conversation(facilitator, turns=[("What is Thanksgiving?", BASELINE_ANSWER)], is_baseline=True,
+                                 is_sandbox=True)
     own_answer = own.messages.filter(role="assistant").order_by("position").first()
     baseline_answer = baseline.messages.get(role="assistant")
     # Another participant coded the same baseline excerpt differently.

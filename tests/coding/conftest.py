@@ -26,9 +26,8 @@ def reflect():
         turns=[("What is Thanksgiving?", "Thanksgiving is a national holiday in the United States, celebrated "
                                          "on the fourth Thursday of November.")],
         is_baseline=True,
+        is_sandbox=True,  # as in the app: the facilitator's conversations are sandbox ones
     )
-    baseline.is_sandbox = True  # as in the app: the facilitator's conversations are sandbox ones
-    baseline.save(update_fields=["is_sandbox"])
     make_conversation(facilitator, turns=[("Sandbox only", "Not shared with anyone.")])  # not baseline
 
     class R:

@@ -55,6 +55,18 @@ def test_facilitator_controls_over_http_and_participants_refused(discuss, client
     assert "data-ends-at" in page and "<html" not in page
 
 
+def test_the_live_parts_of_a_segment_are_drawn_alone(discuss, client_for):
+    d = discuss
+    fac = client_for(d.facilitator)
+    goto(d, 1)
+    picks = fac.get(url(d), {"partial": "picks"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="picks-overview"' in picks and "<html" not in picks
+    goto(d, 3)
+    services.session_set_spotlight(workshop=d.workshop, by=d.facilitator, membership_id=d.people[1].pk)
+    spotlight = fac.get(url(d), {"partial": "spotlight"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "P02 presents their top three" in spotlight and "<html" not in spotlight
+
+
 def test_ratings_form_submits_likert_and_ranking(discuss, client_for):
     d = discuss
     goto(d, 4)

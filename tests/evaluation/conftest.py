@@ -26,12 +26,8 @@ def evaluate(db):
         ("Who started the 1857 uprising?", "The sepoys of the Bengal Army at Meerut."),
         ("Was it a war of independence?", "Historians disagree: some call it the first war of independence."),
         ("इतिहास में अकबर कौन था?", "अकबर मुग़ल सम्राट था।"),
-    ], is_baseline=True)
-    baseline.is_sandbox = True  # the facilitator's own conversation, marked as baseline
-    baseline.save(update_fields=["is_sandbox"])
-    sandbox = make_conversation(facilitator, [("facilitator test", "sandbox answer, never rated")])
-    sandbox.is_sandbox = True
-    sandbox.save(update_fields=["is_sandbox"])
+    ], is_baseline=True, is_sandbox=True)  # the facilitator's own conversation, marked as baseline
+    sandbox = make_conversation(facilitator, [("facilitator test", "sandbox answer, never rated")], is_sandbox=True)
     own = [make_conversation(p, [(f"my question {i}", f"my answer {i}")]) for i, p in enumerate(participants)]
     balance = discussion_services.axis_create(membership=facilitator, name="Balance",
                                               definition="Presenting several perspectives")

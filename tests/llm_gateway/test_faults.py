@@ -119,28 +119,23 @@ def test_malformed_sse_line_is_skipped_and_noted(chat_setup):
     assert answer.error_kind == "malformed" and "malformed" in answer.error
 
 
-def test_stream_without_done_keeps_partial_text_as_interrupted(chat_setup):
-    _w, participant, conversation = chat_setup("fault:nodone")
+@pytest.mark.parametrize(("model", "error_kind", "content"), [
+    ("fault:nodone", "incomplete", "The Mughal Empire was founded"),  # the stream ends without [DONE]
+    ("fault:drop:4", "dropped", "The Mughal Empire was"),  # the connection drops mid-stream
+    ("fault:error:3", "upstream_error", "The Mughal Empire"),  # an error object inside the stream
+])
+def test_a_stream_cut_short_keeps_its_partial_text_as_interrupted(chat_setup, model, error_kind, content):
+    _w, participant, conversation = chat_setup(model)
     answer = send(conversation, participant)
-    assert answer.status == MessageStatus.INTERRUPTED and answer.error_kind == "incomplete"
-    assert answer.content == "The Mughal Empire was founded"
+    assert answer.status == MessageStatus.INTERRUPTED and answer.error_kind == error_kind
+    assert answer.content == content
     assert answer.attempts == 1  # text was shown: never retried behind the participant's back
 
 
-def test_dropped_connection_mid_stream_keeps_partial_text(chat_setup):
-    _w, participant, conversation = chat_setup("fault:drop:4")
-    answer = send(conversation, participant)
-    assert answer.status == MessageStatus.INTERRUPTED and answer.error_kind == "dropped"
-    assert answer.content == "The Mughal Empire was"
-
-
-def test_error_object_inside_the_stream(chat_setup):
+def test_error_object_inside_the_stream_is_told_in_a_short_reason(chat_setup):
     _w, participant, conversation = chat_setup("fault:error:3")
-    answer = send(conversation, participant)
-    assert answer.status == MessageStatus.INTERRUPTED and answer.error_kind == "upstream_error"
-    assert answer.content == "The Mughal Empire"
     # A short reason with the provider's error type; the provider's text stays in the server log.
-    assert answer.error == "fault reported an error in the stream (server_error)"
+    assert send(conversation, participant).error == "fault reported an error in the stream (server_error)"
 
 
 def test_connection_refused_fails_after_retries(chat_setup, use_endpoints):

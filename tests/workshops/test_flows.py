@@ -325,12 +325,16 @@ def test_login_attempts_are_throttled(client, settings):
     assert user.pk
 
 
-def test_workshop_pages_use_the_workshop_language_and_direction(client):
-    workshop = make_workshop(language="ar")
-    participant = make_participant(workshop)
-    client.force_login(participant.user)
-    page = client.get(f"/w/{workshop.slug}/").content.decode()
-    assert '<html lang="ar" dir="rtl">' in page
+def _participant_home(client, workshop) -> str:
+    """The workshop's home page as a new participant sees it."""
+    client.force_login(make_participant(workshop).user)
+    return client.get(f"/w/{workshop.slug}/").content.decode()
+
+
+@pytest.mark.parametrize(("language", "direction"), [("ar", "rtl"), ("hi", "ltr")])
+def test_workshop_pages_use_the_workshop_language_and_direction(client, language, direction):
+    page = _participant_home(client, make_workshop(language=language))
+    assert f'<html lang="{language}" dir="{direction}">' in page
 
 
 @pytest.mark.parametrize("text", ["इतिहास में पक्षपात", "历史观点偏颇", "تحيز استعماري", "bias 🙂 <b>x</b>"])
@@ -349,10 +353,7 @@ def test_participant_text_in_any_script_round_trips(client, text):
 
 def test_a_hindi_workshop_speaks_hindi(client):
     workshop = make_workshop(language="hi")
-    participant = make_participant(workshop)
-    client.force_login(participant.user)
-    page = client.get(f"/w/{workshop.slug}/").content.decode()
-    assert '<html lang="hi" dir="ltr">' in page
+    page = _participant_home(client, workshop)
     assert "परिचय पढ़ें" in page  # "Read the orientation"
     assert "इस कार्यशाला से हटें" in page  # "Withdraw from this workshop"
     # The built-in readiness check was written in the workshop's language at creation.

@@ -91,48 +91,29 @@ def test_services_from_urls():
     assert '"eager": false' in result.stdout
 
 
-def test_production_refuses_missing_secret_key():
-    result = _load_settings({})
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
-
-
-def test_production_refuses_short_secret_key():
-    result = _load_settings({"SECRET_KEY": "short"})
-    assert result.returncode != 0
-    assert "at least 32 characters" in result.stderr
-
-
 def test_production_with_real_key_has_secure_cookies():
     result = _load_settings({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "calma.example.org"})
     assert result.returncode == 0, result.stderr
     assert '"secure": true' in result.stdout
 
 
-def test_bad_boolean_stops_start():
-    result = _load_settings({"DEBUG": "perhaps"})
-    assert result.returncode != 0
-    assert "DEBUG='perhaps' is not a boolean" in result.stderr
-
-
-def test_a_stale_limit_shorter_than_two_heartbeats_stops_start():
-    """Live jobs would be taken for dead ones and re-queued under a running worker."""
-    result = _load_settings({"DEBUG": "1", "JOB_HEARTBEAT_SECONDS": "10", "JOB_STALE_SECONDS": "15"})
-    assert result.returncode != 0
-    assert "JOB_STALE_SECONDS=15 must be at least twice JOB_HEARTBEAT_SECONDS=10" in result.stderr
-
-
-@pytest.mark.parametrize("name,value,message", [
-    ("DISCUSSION_SOCKET_RATE", "twenty", "DISCUSSION_SOCKET_RATE='twenty' is not a whole number"),
-    ("DISCUSSION_SOCKET_WINDOW", "0", "DISCUSSION_SOCKET_WINDOW=0.0 is below the minimum 0.1"),
-    ("DISCUSSION_EMBED_TEXT", "labels", "DISCUSSION_EMBED_TEXT='labels': use one of"),
-    ("DISCUSSION_UMAP_EPOCHS", "5", "DISCUSSION_UMAP_EPOCHS=5 is below the minimum 10"),
-    ("HTTP_CONCURRENCY", "-1", "HTTP_CONCURRENCY=-1 is below the minimum 0"),
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "SECRET_KEY is not set"),  # production, without a key
+    ({"SECRET_KEY": "short"}, "at least 32 characters"),
+    ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
+    # Live jobs would be taken for dead ones and re-queued under a running worker.
+    ({"DEBUG": "1", "JOB_HEARTBEAT_SECONDS": "10", "JOB_STALE_SECONDS": "15"},
+     "JOB_STALE_SECONDS=15 must be at least twice JOB_HEARTBEAT_SECONDS=10"),
+    # discussion/conf.py only reads settings: a typo stops the process at start, not at the
+    # first socket or map job.
+    ({"DEBUG": "1", "DISCUSSION_SOCKET_RATE": "twenty"}, "DISCUSSION_SOCKET_RATE='twenty' is not a whole number"),
+    ({"DEBUG": "1", "DISCUSSION_SOCKET_WINDOW": "0"}, "DISCUSSION_SOCKET_WINDOW=0.0 is below the minimum 0.1"),
+    ({"DEBUG": "1", "DISCUSSION_EMBED_TEXT": "labels"}, "DISCUSSION_EMBED_TEXT='labels': use one of"),
+    ({"DEBUG": "1", "DISCUSSION_UMAP_EPOCHS": "5"}, "DISCUSSION_UMAP_EPOCHS=5 is below the minimum 10"),
+    ({"DEBUG": "1", "HTTP_CONCURRENCY": "-1"}, "HTTP_CONCURRENCY=-1 is below the minimum 0"),
 ])
-def test_discuss_and_server_settings_are_checked_at_start(name, value, message):
-    """discussion/conf.py only reads settings: a typo stops the process at start, not at the
-    first socket or map job."""
-    result = _load_settings({"DEBUG": "1", name: value})
+def test_a_bad_setting_stops_start(env, message):
+    result = _load_settings(env)
     assert result.returncode != 0
     assert message in result.stderr
 
