@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import itertools
+import operator
 import re
 import tempfile
 import uuid
@@ -347,14 +349,41 @@ def _source(workshop: Workshop, conversation, source_guid: str, places) -> _Sour
     )
 
 
-def _coded_segments(workshop: Workshop, conversation_id: int):
-    return (
+SEGMENT_FIELDS = ("id", "message_id", "membership_id", "start", "end", "excerpt", "memo", "created_at", "updated_at")
+CODING_FIELDS = ("annotationcode__id", "annotationcode__created_at", "annotationcode__code_id")
+
+
+@dataclass(frozen=True)
+class _Segment:
+    id: int
+    message_id: int
+    membership_id: int
+    start: int
+    end: int
+    excerpt: str
+    memo: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    codings: list[tuple[int, datetime.datetime, int]]  # (link id, created, code id), by code
+
+
+def _coded_segments(workshop: Workshop, conversation_id: int) -> Iterator[_Segment]:
+    """The coded spans of one conversation in transcript order, each with its codings in code
+    order: one row per (span, code) (a span without a code: one row, its coding columns None),
+    read through a server-side cursor a page at a time as plain tuples. Not model instances with
+    their codings prefetched: each prefetched coding points back at its span, a reference cycle
+    that only the garbage collector frees, and those cycles piled up with the workshop (the heap
+    peak of the .qdpx grew with it when other exports ran before)."""
+    rows = (
         Annotation.objects.filter(**_participants(workshop), message__conversation_id=conversation_id)
-        .select_related("membership")
-        .prefetch_related(Prefetch("annotationcode_set",
-                                   queryset=AnnotationCode.objects.select_related("code").order_by("code__normalized")))
-        .order_by("message__position", "start", "end", "membership__pseudonym", "id")
+        .order_by("message__position", "start", "end", "membership__pseudonym", "id",
+                  "annotationcode__code__normalized", "annotationcode__id")
+        .values_list(*SEGMENT_FIELDS, *CODING_FIELDS)
     )
+    fields = len(SEGMENT_FIELDS)
+    for _pk, group in itertools.groupby(rows.iterator(chunk_size=EXPORT_PAGE), key=operator.itemgetter(0)):
+        group = list(group)  # one span's codings
+        yield _Segment(*group[0][:fields], codings=[row[fields:] for row in group if row[fields] is not None])
 
 
 def _segment_name(excerpt: str, limit: int = 80) -> str:
@@ -392,24 +421,24 @@ def _text_source(workshop: Workshop, s: _Source) -> Iterator[str]:
     yield (f'  <TextSource guid="{s.guid}" name={_xa(s.name)} '
            f'plainTextPath="internal://{s.guid}.txt"{creator} creationDateTime="{s.created}">\n'
            f"    <Description>{_x(s.description)}</Description>\n")
-    for a in _coded_segments(workshop, s.conversation_id).iterator(chunk_size=EXPORT_PAGE):
+    for a in _coded_segments(workshop, s.conversation_id):
         place = s.places.get(a.message_id)
         if place is None:  # not in the transcript (cannot happen for a codable answer)
             continue
         coder = guid("user", workshop, a.membership_id)
         start, end = source_position(place, a.start), source_position(place, a.end)
-        yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.pk)}" '
+        yield (f'    <PlainTextSelection guid="{guid("selection", workshop, a.id)}" '
                f'name={_xa(_segment_name(a.excerpt))} startPosition="{start}" endPosition="{end}" '
                f'creatingUser="{coder}" creationDateTime="{_when(a.created_at)}" '
                f'modifyingUser="{coder}" modifiedDateTime="{_when(a.updated_at)}">\n')
         if a.memo:  # QDA programs that do not follow NoteRef (QualCoder) read this as the coding memo
             yield f"      <Description>{_x(a.memo)}</Description>\n"
-        for link in a.annotationcode_set.all():
-            yield (f'      <Coding guid="{guid("coding", workshop, link.pk)}" creatingUser="{coder}" '
-                   f'creationDateTime="{_when(link.created_at)}">'
-                   f'<CodeRef targetGUID="{guid("code", workshop, link.code_id)}"/></Coding>\n')
+        for link_id, created_at, code_id in a.codings:
+            yield (f'      <Coding guid="{guid("coding", workshop, link_id)}" creatingUser="{coder}" '
+                   f'creationDateTime="{_when(created_at)}">'
+                   f'<CodeRef targetGUID="{guid("code", workshop, code_id)}"/></Coding>\n')
         if a.memo:
-            yield f'      <NoteRef targetGUID="{guid("note", workshop, a.pk)}"/>\n'
+            yield f'      <NoteRef targetGUID="{guid("note", workshop, a.id)}"/>\n'
         yield "    </PlainTextSelection>\n"
     yield "  </TextSource>\n"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
+
+import numpy as np
 
 from django.db.models import Count, Max, Prefetch, Q
 
 from discussion.selectors import active_axes
-from evaluation.agreement import AlphaResult, alpha_with_interval
+from evaluation.agreement import AlphaResult, Ratings, alpha_with_interval
 from evaluation.models import EvaluationSettings, Rating, RatingAssignment, RatingItem, Rubric, RubricVersion
 from llm_gateway.models import Message, MessageRole, MessageStatus
 from workshops.models import Membership, Workshop
@@ -121,24 +124,29 @@ def rubric_versions_for_export(workshop: Workshop):
                                        .order_by("number"))))
 
 
+RATINGS_PAGE = 2000  # ratings read per round trip by the agreement figures
+
+
+def axis_ratings(workshop: Workshop, axis_id: int) -> Ratings:
+    """The participants' ratings on one axis (withdrawn members left out) as arrays: read through
+    a server-side cursor, a few bytes per rating (never a Python object per rating)."""
+    return Ratings.of(Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True,
+                                            axis_id=axis_id)
+                      .values_list("membership_id", "item_id", "score").iterator(chunk_size=RATINGS_PAGE))
+
+
 def agreement(workshop: Workshop, *, resamples: int = 1000) -> list[dict]:
     """Per final axis: Krippendorff's alpha (ordinal) among participants with a bootstrap 95%
     interval, the number of items and ratings, and the score distribution for the chart."""
-    by_axis: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
-    rows = (Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
-            .values_list("axis_id", "membership_id", "item_id", "score"))
-    for axis_id, member_id, item_id, score in rows:
-        by_axis[axis_id].append((member_id, item_id, score))
     out = []
     for row in axes_with_rubrics(workshop):
         axis = row["axis"]
-        triples = by_axis.get(axis.id, [])
-        result: AlphaResult = alpha_with_interval(triples, resamples=resamples)
-        counts = [sum(1 for _m, _i, s in triples if s == point) for point in (1, 2, 3, 4, 5)]
+        ratings = axis_ratings(workshop, axis.id)
+        result: AlphaResult = alpha_with_interval(ratings, resamples=resamples)
         out.append({
             "axis": axis, "version": row["version"], "result": result,
-            "ratings_total": len(triples), "not_applicable": sum(1 for t in triples if t[2] is None),
-            "raters": len({t[0] for t in triples}), "counts": counts,
+            "ratings_total": len(ratings), "not_applicable": int((~ratings.scored).sum()),
+            "raters": len(ratings.rater_keys), "counts": [int((ratings.scores == point).sum()) for point in (1, 2, 3, 4, 5)],
         })
     return out
 
@@ -169,70 +177,74 @@ def judge_job(workshop: Workshop):
     return Job.objects.filter(workshop=workshop, kind="judge").order_by("-created_at", "-id").first()
 
 
-def _spearman(pairs: list[tuple[float, float]]) -> tuple[float | None, int]:
+def _spearman(xs: np.ndarray, ys: np.ndarray) -> tuple[float | None, int]:
     from scipy.stats import spearmanr
 
-    if len(pairs) < 3:
-        return None, len(pairs)
-    xs, ys = zip(*pairs)
-    if len(set(xs)) < 2 or len(set(ys)) < 2:
-        return None, len(pairs)
+    if len(xs) < 3:
+        return None, len(xs)
+    if np.unique(xs).size < 2 or np.unique(ys).size < 2:
+        return None, len(xs)
     rho = spearmanr(xs, ys).statistic
-    return (None if rho != rho else float(rho)), len(pairs)  # NaN → None
+    return (None if rho != rho else float(rho)), len(xs)  # NaN → None
+
+
+def _medians(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """(item ids, sorted; the median of each item's scores) over the ratings with a score."""
+    scored = ratings.scored
+    items, scores = ratings.items[scored], ratings.scores[scored]
+    order = np.lexsort((scores, items))
+    items, scores = items[order], scores[order]
+    ids, starts, counts = np.unique(items, return_index=True, return_counts=True)
+    return ids, (scores[starts + (counts - 1) // 2] + scores[starts + counts // 2]) / 2
 
 
 def judge_agreement(workshop: Workshop, *, resamples: int = 300) -> dict:
     """Each judge against the participants, per axis: alpha with the judge added as one more rater
     (bootstrap interval), Spearman's rho between the judge's score and the participants' median,
     the judge's outcome counts; and alpha among the judges when there are several. A judge is
-    flagged on an axis when adding it lowers alpha below the participants' own."""
-    import statistics
-
+    flagged on an axis when adding it lowers alpha below the participants' own. Scores are read
+    one axis (and judge) at a time into arrays."""
     from evaluation.models import ComparisonAnswer, JudgeOutcome, JudgeScore
 
     runs = judge_runs(workshop)
-    people: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
-    for axis_id, member_id, item_id, score in (
-        Rating.objects.filter(item__workshop=workshop, membership__withdrawn_at__isnull=True)
-        .values_list("axis_id", "membership_id", "item_id", "score")
-    ):
-        people[axis_id].append((member_id, item_id, score))
-    judged: dict[tuple[int, int], dict[int, int | None]] = defaultdict(dict)
-    outcomes: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in JudgeOutcome})
-    for run_id, axis_id, item_id, outcome, score in (
-        JudgeScore.objects.filter(run__workshop=workshop)
-        .exclude(item__message_id__in=ComparisonAnswer.objects.values("message_id"))  # a comparison's own answers
-        .values_list("run_id", "axis_id", "item_id", "outcome", "score")
-    ):
-        outcomes[(run_id, axis_id)][outcome] += 1
-        if outcome == JudgeOutcome.SCORED:
-            judged[(run_id, axis_id)][item_id] = score
+    scores_of_runs = (JudgeScore.objects.filter(run__workshop=workshop)
+                      .exclude(item__message_id__in=ComparisonAnswer.objects.values("message_id")))  # a comparison's own
     axes = []
     for row in axes_with_rubrics(workshop):
         axis = row["axis"]
-        triples = people.get(axis.id, [])
-        base = alpha_with_interval(triples, resamples=resamples)
-        rated_items: dict[int, list[int]] = defaultdict(list)
-        for _member, item, score in triples:
-            if score is not None:
-                rated_items[item].append(score)
-        judges = []
+        people = axis_ratings(workshop, axis.id)
+        base = alpha_with_interval(people, resamples=resamples)
+        rated, medians = _medians(people)
+        judges, judged = [], []
         for run in runs:
-            scores = judged.get((run.id, axis.id), {})
-            extra = [(f"judge-{run.id}", item, score) for item, score in scores.items() if item in rated_items]
-            with_judge = alpha_with_interval(triples + extra, resamples=resamples) if extra else None
-            rho, n = _spearman([(statistics.median(rated_items[i]), s) for i, s in scores.items() if i in rated_items])
+            outcomes = {o.value: 0 for o in JudgeOutcome}
+            items, scores = array("q"), array("d")
+            for item_id, outcome, score in (scores_of_runs.filter(run=run, axis_id=axis.id)
+                                            .values_list("item_id", "outcome", "score")
+                                            .iterator(chunk_size=RATINGS_PAGE)):
+                outcomes[outcome] += 1
+                if outcome == JudgeOutcome.SCORED:
+                    items.append(item_id)
+                    scores.append(float("nan") if score is None else score)
+            items, scores = np.array(items, dtype=np.int64), np.array(scores, dtype=np.float64)
+            judged.append(Ratings(np.zeros(len(items), dtype=np.int32), items, scores, (run.id,)))
+            place = np.minimum(np.searchsorted(rated, items), max(len(rated) - 1, 0))
+            known = (rated[place] == items) if len(rated) else np.zeros(len(items), dtype=bool)
+            extra = Ratings(np.zeros(int(known.sum()), dtype=np.int32), items[known], scores[known],
+                            (f"judge-{run.id}",))
+            with_judge = alpha_with_interval(people + extra, resamples=resamples) if len(extra) else None
+            rho, n = _spearman(medians[place[known]], scores[known])
             judges.append({
-                "run": run, "with_judge": with_judge, "rho": rho, "rho_n": n,
-                "outcomes": outcomes[(run.id, axis.id)],
+                "run": run, "with_judge": with_judge, "rho": rho, "rho_n": n, "outcomes": outcomes,
                 "flagged": bool(with_judge and with_judge.alpha is not None and base.alpha is not None
                                 and with_judge.alpha < base.alpha),
             })
         between = None
         if len(runs) >= 2:
-            between = alpha_with_interval(
-                [(run.id, item, score) for run in runs for item, score in judged.get((run.id, axis.id), {}).items()],
-                resamples=resamples)
+            combined = judged[0]
+            for more in judged[1:]:
+                combined = combined + more
+            between = alpha_with_interval(combined, resamples=resamples)
         axes.append({"axis": axis, "version": row["version"], "participants": base, "judges": judges,
                      "between_judges": between})
     return {"runs": runs, "axes": axes}
