@@ -190,3 +190,16 @@ def test_web_process_imports_no_worker_only_package(prod_env):
     result = _run([sys.executable, "-c", code], prod_env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_web_process_keeps_its_startup_objects_out_of_full_collections(prod_env):
+    """The ASGI module freezes what startup built (calma/asgi.py): a full pass of the cycle
+    collector afterwards walks only what the process made since, not Django and the apps."""
+    code = (
+        "import gc, calma.asgi\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
+    )
+    result = _run([sys.executable, "-c", code], prod_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    frozen, tracked = map(int, result.stdout.strip().splitlines()[-1].split())
+    assert frozen > 20 * max(tracked, 1), (frozen, tracked)
