@@ -119,14 +119,15 @@ def seed(n: int):
 class Server:
     """One uvicorn server of one variant, and everything measured against it."""
 
-    def __init__(self, name: str, env: dict, workers: int):
+    def __init__(self, name: str, env: dict, workers: int, root: Path | None = None):
         self.name, self.port = name, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        root = root or ROOT  # --server-root: another source tree (the code before a change)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "benchmarks.coding_timed_asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
              "--timeout-keep-alive", "75"],
-            cwd=ROOT, env={**env, **VARIANTS[name]},
+            cwd=root, env={**env, **VARIANTS.get(name, {}), "PYTHONPATH": str(root)},
         )
         self.started = time.monotonic()
         self.ready_after: float | None = None
@@ -297,7 +298,7 @@ def report(servers: list[Server], args, started_load: str) -> None:
     print(f"uptime before: {started_load}")
     print(f"uptime after:  {uptime()}")
     for s in servers:
-        print(f"\n[{s.name}] {' '.join(f'{k}={v}' for k, v in VARIANTS[s.name].items()) or 'the app settings'}")
+        print(f"\n[{s.name}] {' '.join(f'{k}={v}' for k, v in VARIANTS.get(s.name, {}).items()) or 'the app settings'}")
         if s.server_cpu_ms is not None:
             print(f"    server CPU per paced request (uvicorn processes, all threads): {s.server_cpu_ms:.1f} ms")
         if s.client_cpu is not None:
@@ -361,6 +362,9 @@ def main() -> None:
                         default=[], help="also run this variant, side by side (repeatable)")
     parser.add_argument("--compare-env", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
                         help="also run a server with these environment variables, side by side (repeatable)")
+    parser.add_argument("--server-root", metavar="DIR",
+                        help="also run the server from this source tree (e.g. a checkout of the previous "
+                             "release), side by side, burst by burst")
     parser.add_argument("--ready-timeout", type=float, default=300.0,
                         help="seconds to wait for each server's /healthz (a loaded machine starts slowly)")
     parser.add_argument("--budget", type=float, default=0,
@@ -384,6 +388,8 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": url_db, "CALMA_TESTING": "1", "DEBUG": "0", "SECURE_COOKIES": "0",
            "AXES_ENABLED": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "ERROR"}
     servers = [Server(name, env, args.workers) for name in ["as configured", *args.compare]]
+    if args.server_root:
+        servers.append(Server(f"tree {Path(args.server_root).name}", env, args.workers, Path(args.server_root)))
     budget = args.budget or (args.ready_timeout + len(servers) * (args.duration + args.bursts * 60 + 60))
     url = reverse("coding:annotation_create", args=[workshop.slug])
     outcome = "complete"

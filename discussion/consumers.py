@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -156,8 +158,15 @@ def _command(membership: Membership, channel_name: str, action: str, data: dict)
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
-    channel_layer_alias = BOARD_LAYER
+    # No channel of its own (an alias that names no layer: Channels then gives the consumer
+    # none). The board's events reach the socket through the relay, and nothing is ever sent
+    # to one socket's channel; with the pub/sub layer each socket's channel had been a Redis
+    # SUBSCRIBE at connect and an UNSUBSCRIBE at close (1,000 sockets, 1,000 subscriptions)
+    # and a receive task per socket. `socket_key` names the socket's presence row instead.
+    channel_layer_alias = None
+
     async def connect(self):
+        self.socket_key = f"board-socket.{uuid.uuid4().hex}"
         self.membership = await _membership(self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"])
         if self.membership is None:
             await self.close(code=4403)
@@ -168,16 +177,16 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.max_frame = conf.socket_max_frame()
         self.stamps: list[float] = []
         self.quiet_until = 0.0  # a flood is logged once per window, not once per frame
-        await relay.join(self, self.channel_layer, self.group)
+        await relay.join(self, get_channel_layer(BOARD_LAYER), self.group)
         await self.accept()
         await self.send_json({"kind": "hello", "payload": {"me": self.membership.pseudonym, "role": self.membership.role}})
-        await database_sync_to_async(services.presence_join)(membership=self.membership, channel_name=self.channel_name)
+        await database_sync_to_async(services.presence_join)(membership=self.membership, channel_name=self.socket_key)
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await relay.leave(self, self.group)
             try:
-                await database_sync_to_async(services.presence_leave)(workshop_id=self.workshop_id, channel_name=self.channel_name)
+                await database_sync_to_async(services.presence_leave)(workshop_id=self.workshop_id, channel_name=self.socket_key)
             except Exception:  # noqa: BLE001
                 log.warning("presence cleanup failed", exc_info=True)
 
@@ -233,7 +242,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             return
         action = message["action"][:40]
         try:
-            reply = await database_sync_to_async(_run_acked)(self.workshop_id, self.membership.pk, self.channel_name, action, data)
+            reply = await database_sync_to_async(_run_acked)(self.workshop_id, self.membership.pk, self.socket_key, action, data)
         except services.Conflict as conflict:
             from discussion.selectors import card_data
 
