@@ -32,17 +32,30 @@ class CodingConfig(AppConfig):
             },
         )
         exports.register(
-            ("coding:export_annotations", _("Annotations (CSV)"),
-             _("One row per highlighted span and code: participant, conversation, message, span, excerpt, code, memo.")),
-            ("coding:export_codebook", _("Codebook (CSV)"),
-             _("Each participant's codes with their definition or memo and how often they were used.")),
-            ("coding:export_focused", _("Focused codes (CSV)"),
-             _("Each participant's attributes with definitions and the codes grouped in them.")),
-            ("coding:export_qdpx", _("Project for QDA software (REFI-QDA .qdpx)"),
-             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: every transcript (participants' and baseline "
-               "conversations) with each coded excerpt, its codes, its coder (by pseudonym) and memos.")),
-            ("coding:export_qdc", _("Codebook for QDA software (REFI-QDA .qdc)"),
-             _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets.")),
+            _("Annotations (CSV)"),
+            _("One row per highlighted span and code: participant, conversation, message, span, excerpt, code, memo."),
+            "coding:export_annotations",
+        )
+        exports.register(
+            _("Codebook (CSV)"),
+            _("Each participant's codes with their definition or memo and how often they were used."),
+            "coding:export_codebook",
+        )
+        exports.register(
+            _("Focused codes (CSV)"),
+            _("Each participant's attributes with definitions and the codes grouped in them."),
+            "coding:export_focused",
+        )
+        exports.register(
+            _("Project for QDA software (REFI-QDA .qdpx)"),
+            _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: every transcript (participants' and baseline "
+              "conversations) with each coded excerpt, its codes, its coder (by pseudonym) and memos."),
+            "coding:export_qdpx",
+        )
+        exports.register(
+            _("Codebook for QDA software (REFI-QDA .qdc)"),
+            _("Opens in QualCoder, ATLAS.ti, NVivo and MAXQDA: codes per participant, attributes as sets."),
+            "coding:export_qdc",
         )
         withdrawal.register(services.on_withdrawal)
         demo.on_stage("reflect", lambda **kw: coding_demo.seed(workshop=kw["workshop"], stdout=kw["stdout"]))

@@ -14,12 +14,19 @@ class DiscussionConfig(AppConfig):
         jobs.register("map", run=tasks.run_map, notify=services.map_notify)
 
         exports.register(
-            ("discussion:export_csv", _("Derived axes (CSV)"),
-             _("One row per final group axis: ranks, Likert counts, source labels, excerpts, participants (pseudonyms).")),
-            ("discussion:export_json", _("Derived axes with provenance (JSON)"),
-             _("Each axis with the attributes, codes, excerpts and messages behind it.")),
-            ("discussion:report", _("Discuss session report (printable)"),
-             _("Axes table, affinity map, consensus shift and Likert charts, session log.")),
+            _("Derived axes (CSV)"),
+            _("One row per final group axis: ranks, Likert counts, source labels, excerpts, participants (pseudonyms)."),
+            "discussion:export_csv",
+        )
+        exports.register(
+            _("Derived axes with provenance (JSON)"),
+            _("Each axis with the attributes, codes, excerpts and messages behind it."),
+            "discussion:export_json",
+        )
+        exports.register(
+            _("Discuss session report (printable)"),
+            _("Axes table, affinity map, consensus shift and Likert charts, session log."),
+            "discussion:report",
         )
         progress.register(
             "discuss",

@@ -30,37 +30,38 @@ class EvaluationConfig(AppConfig):
         )
         # The evaluation's exports, in the order of the list of downloads; from export_bundle on,
         # Evaluate II: the axes and ratings handed to the tools researchers use (evaluation/exports/).
-        exports.register(
-            ("evaluation:export_ratings", _("Evaluate: participants' ratings (CSV)"),
+        for url_name, title, description in (
+            ("export_ratings", _("Evaluate: participants' ratings (CSV)"),
              _("One row per participant, answer and axis: the score (1–5 or empty for 'does not apply'), "
                "the rubric version it was given under, the question and the answer.")),
-            ("evaluation:export_pair_ratings", _("Evaluate: participants' pairwise choices (CSV)"),
+            ("export_pair_ratings", _("Evaluate: participants' pairwise choices (CSV)"),
              _("One row per participant, answer pair and axis (or overall): which of the two answers they "
                "preferred, equally good or does not apply, with the side each answer was shown on.")),
-            ("evaluation:export_rubrics", _("Evaluate: rubrics (JSON)"),
+            ("export_rubrics", _("Evaluate: rubrics (JSON)"),
              _("Every version of every axis' rubric: scale descriptions, should / should-not statements, "
                "examples, which parts a model drafted.")),
-            ("evaluation:export_bundle", _("Everything in one zip (all exports + README data dictionary)"),
+            ("export_bundle", _("Everything in one zip (all exports + README data dictionary)"),
              _("Every export of this workshop in one streamed zip, with a README listing each file and its "
                "columns, and the data statement.")),
-            ("evaluation:export_data_statement", _("Evaluate: data statement (Markdown)"),
+            ("export_data_statement", _("Evaluate: data statement (Markdown)"),
              _("Deployment context, who took part (counts and roles), process and dates, rubric versions, "
                "agreement figures and known limitations — for publishing a dataset responsibly.")),
-            ("evaluation:export_weval", _("Evaluate: Weval blueprint (YAML)"),
+            ("export_weval", _("Evaluate: Weval blueprint (YAML)"),
              _("The workshop's prompts with should / should-not points from the rubrics, for the Weval platform.")),
-            ("evaluation:export_inspect_task", _("Evaluate: Inspect AI task (.py)"),
+            ("export_inspect_task", _("Evaluate: Inspect AI task (.py)"),
              _("A task file for `inspect eval`: model-graded along each axis' rubric; needs the dataset beside it.")),
-            ("evaluation:export_inspect_dataset", _("Evaluate: Inspect AI dataset (JSONL)"),
+            ("export_inspect_dataset", _("Evaluate: Inspect AI dataset (JSONL)"),
              _("One sample per (prompt, axis), the rubric as the grading target, provenance in metadata.")),
-            ("evaluation:export_promptfoo", _("Evaluate: promptfoo config (YAML)"),
+            ("export_promptfoo", _("Evaluate: promptfoo config (YAML)"),
              _("The prompts as tests with one llm-rubric assertion per axis; set the providers before running.")),
-            ("evaluation:export_dpo", _("Evaluate: preference pairs, DPO-style (JSONL)"),
+            ("export_dpo", _("Evaluate: preference pairs, DPO-style (JSONL)"),
              _("{prompt, chosen, rejected} from compare-mode choices and pairwise ratings, with axis_id "
                "(null for overall).")),
-            ("evaluation:export_kto", _("Evaluate: unpaired preferences, KTO-style (JSONL)"),
+            ("export_kto", _("Evaluate: unpaired preferences, KTO-style (JSONL)"),
              _("{prompt, completion, label} from per-axis ratings above or below the midpoint.")),
-            ("evaluation:export_reference_csv", _("Evaluate: human reference set (CSV)"),
+            ("export_reference_csv", _("Evaluate: human reference set (CSV)"),
              _("Every answer with every participant's per-axis rating and every judge's score, one row each.")),
-            ("evaluation:export_reference_jsonl", _("Evaluate: human reference set (JSONL)"),
+            ("export_reference_jsonl", _("Evaluate: human reference set (JSONL)"),
              _("The same records as the CSV, one JSON object per line.")),
-        )
+        ):
+            exports.register(title, description, f"evaluation:{url_name}")

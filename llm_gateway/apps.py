@@ -20,11 +20,15 @@ class LlmGatewayConfig(AppConfig):
             pages={"llm_gateway:index": _("Chat: conversation list"), "llm_gateway:conversation": _("Chat")},
         )
         exports.register(
-            ("llm_gateway:export_messages", _("Interact: all messages (CSV)"),
-             _("One row per message: pseudonym, conversation, model, role, status, text, tokens, timings.")),
-            ("llm_gateway:export_preferences", _("Interact: preferences in compare mode (CSV)"),
-             _("One row per set of side-by-side answers: the candidates in the order shown, their model or "
-               "instruction, and which one the participant preferred (or none).")),
+            _("Interact: all messages (CSV)"),
+            _("One row per message: pseudonym, conversation, model, role, status, text, tokens, timings."),
+            "llm_gateway:export_messages",
+        )
+        exports.register(
+            _("Interact: preferences in compare mode (CSV)"),
+            _("One row per set of side-by-side answers: the candidates in the order shown, their model or "
+              "instruction, and which one the participant preferred (or none)."),
+            "llm_gateway:export_preferences",
         )
         demo.on_every_workshop(gateway_demo.seed, no_model_notice=gateway_demo.NO_MODEL_NOTICE)
         demo.on_stage("reflect", lambda **kw: gateway_demo.seed_conversations(workshop=kw["workshop"], stdout=kw["stdout"]))

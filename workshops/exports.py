@@ -22,23 +22,27 @@ from workshops.permissions import STAFF, workshop_view
 
 @dataclass(frozen=True)
 class Export:
-    url_name: str  # the name of a URL that takes the workshop's slug
     title: str
     description: str
+    url: Callable  # url(workshop) -> str
 
 
 _exports: list[Export] = []
 
 
-def register(*entries: tuple[str, str, str]) -> None:
-    """An app's exports, listed on the researcher page in the order given: each a
-    (URL name, title, description); the URL takes the workshop's slug."""
-    _exports.extend(Export(*entry) for entry in entries)
+def register(title: str, description: str, url: Callable | str) -> None:
+    """`url`: url(workshop) -> str, or the name of a URL that takes the workshop's slug."""
+    if isinstance(url, str):
+        url_name = url
+
+        def url(workshop):
+            return reverse(url_name, args=[workshop.slug])
+
+    _exports.append(Export(title, description, url))
 
 
 def available(workshop) -> list[dict]:
-    return [{"title": e.title, "description": e.description, "url": reverse(e.url_name, args=[workshop.slug])}
-            for e in _exports]
+    return [{"title": e.title, "description": e.description, "url": e.url(workshop)} for e in _exports]
 
 
 # --- CSV ---------------------------------------------------------------------------------------
