@@ -65,6 +65,14 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
     return _env_number(name, default, float, "a number", minimum)
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the default when unset); anything else is refused, naming the choices."""
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: use one of {', '.join(choices)}.")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = _raw(name)
     if value is None or value == "":

@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from calma.env import env_bool, env_float, env_int, env_list, env_rate, env_str, env_url
+from calma.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,9 +150,7 @@ else:
 # The live board's own layer (alias "board", discussion/): with Redis, "pubsub" (one PUBLISH
 # per board change, fanned out inside each server process; docs/discussion.md "Benchmarks")
 # or "redis" (the default layer's kind: one Redis list entry per receiving socket).
-DISCUSSION_BOARD_LAYER = env_str("DISCUSSION_BOARD_LAYER", "pubsub")
-if DISCUSSION_BOARD_LAYER not in ("redis", "pubsub"):
-    raise ImproperlyConfigured(f"DISCUSSION_BOARD_LAYER={DISCUSSION_BOARD_LAYER!r}: use pubsub or redis.")
+DISCUSSION_BOARD_LAYER = env_choice("DISCUSSION_BOARD_LAYER", "pubsub", ("pubsub", "redis"))
 CHANNEL_LAYERS["board"] = dict(CHANNEL_LAYERS["default"])
 if REDIS_URL and DISCUSSION_BOARD_LAYER == "pubsub":
     CHANNEL_LAYERS["board"] = {
@@ -357,11 +355,7 @@ MAP_WARM_UP = env_bool("MAP_WARM_UP", True)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
 # The affinity map and the board's sockets (read through discussion/conf.py; README "Configuration").
 DISCUSSION_EMBED_TEXT_CHOICES = ("label", "label_definition", "label_excerpts")
-DISCUSSION_EMBED_TEXT = env_str("DISCUSSION_EMBED_TEXT", "label_definition")
-if DISCUSSION_EMBED_TEXT not in DISCUSSION_EMBED_TEXT_CHOICES:
-    raise ImproperlyConfigured(
-        f"DISCUSSION_EMBED_TEXT={DISCUSSION_EMBED_TEXT!r}: use one of {', '.join(DISCUSSION_EMBED_TEXT_CHOICES)}."
-    )
+DISCUSSION_EMBED_TEXT = env_choice("DISCUSSION_EMBED_TEXT", "label_definition", DISCUSSION_EMBED_TEXT_CHOICES)
 DISCUSSION_MAP_INCREMENTAL_MAX = env_int("DISCUSSION_MAP_INCREMENTAL_MAX", 50, minimum=0)
 DISCUSSION_SOCKET_RATE = env_int("DISCUSSION_SOCKET_RATE", 20, minimum=1)
 DISCUSSION_SOCKET_WINDOW = env_float("DISCUSSION_SOCKET_WINDOW", 5.0, minimum=0.1)
@@ -375,10 +369,7 @@ DISCUSSION_UMAP_EPOCHS = env_int("DISCUSSION_UMAP_EPOCHS", 200, minimum=10, maxi
 # The map's embedding (docs/discussion.md, "Languages on the map"): auto = all-MiniLM-L6-v2 for
 # English labels, the multilingual model for labels in several languages or a non-English workshop.
 DISCUSSION_EMBEDDING_CHOICES = ("auto", "minilm", "e5", "gateway")
-DISCUSSION_EMBEDDING = env_str("DISCUSSION_EMBEDDING", "auto")
-if DISCUSSION_EMBEDDING not in DISCUSSION_EMBEDDING_CHOICES:
-    raise ImproperlyConfigured(
-        f"DISCUSSION_EMBEDDING={DISCUSSION_EMBEDDING!r}: use one of {', '.join(DISCUSSION_EMBEDDING_CHOICES)}.")
+DISCUSSION_EMBEDDING = env_choice("DISCUSSION_EMBEDDING", "auto", DISCUSSION_EMBEDDING_CHOICES)
 # An OpenAI-compatible /v1/embeddings endpoint for multilingual labels (optional).
 DISCUSSION_EMBEDDING_GATEWAY_URL = env_str("DISCUSSION_EMBEDDING_GATEWAY_URL", "")
 DISCUSSION_EMBEDDING_GATEWAY_MODEL = env_str("DISCUSSION_EMBEDDING_GATEWAY_MODEL", "multilingual-e5-small")

@@ -22,7 +22,6 @@ class CodingConfig(AppConfig):
                 ("attributes", _("Attributes")),
             ],
             selectors.progress_by_member,
-            stage="reflect",
             status=selectors.progress_status,
             pages={
                 "coding:index": _("Initial coding: conversation list"),

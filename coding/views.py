@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from coding import exports, forms, selectors, services
@@ -225,15 +226,27 @@ _annotation_change = _change_view(
 )
 
 
-@_annotation_change
-def annotation_add_code(request, membership, annotation):
-    data = _cleaned(forms.CodeTextForm(request.POST), _("A code can be at most 120 characters."))
-    services.annotation_add_code(membership=membership, annotation=annotation, text=data["code"])
+def _code_views(change, kind, form, refusal, given_as):
+    """The two views that put a code on and take one off a `kind` (an annotation or an attribute),
+    through `change` (its `_change_view`) and services.<kind>_add_code / _remove_code. The code
+    to add is `form`'s cleaned "code", handed to the service as `given_as` (a code's text or id);
+    `refusal` (lazy) answers an invalid form."""
+    add, remove = getattr(services, f"{kind}_add_code"), getattr(services, f"{kind}_remove_code")
+
+    def add_code(request, membership, thing):
+        data = _cleaned(form(request.POST), str(refusal))
+        add(membership=membership, **{kind: thing, given_as: data["code"]})
+
+    def remove_code(request, membership, thing, code_id):
+        remove(membership=membership, code_id=code_id, **{kind: thing})
+
+    for view, name in ((add_code, f"{kind}_add_code"), (remove_code, f"{kind}_remove_code")):
+        view.__name__ = view.__qualname__ = name
+    return change(add_code), change(remove_code)
 
 
-@_annotation_change
-def annotation_remove_code(request, membership, annotation, code_id):
-    services.annotation_remove_code(membership=membership, annotation=annotation, code_id=code_id)
+annotation_add_code, annotation_remove_code = _code_views(
+    _annotation_change, "annotation", forms.CodeTextForm, gettext_lazy("A code can be at most 120 characters."), "text")
 
 
 @_annotation_change
@@ -310,15 +323,8 @@ def attribute_delete(request, membership, attribute):
     services.attribute_delete(membership=membership, attribute=attribute)
 
 
-@_attribute_change
-def attribute_add_code(request, membership, attribute):
-    data = _cleaned(forms.CodeChoiceForm(request.POST), _("Choose a code."))
-    services.attribute_add_code(membership=membership, attribute=attribute, code_id=data["code"])
-
-
-@_attribute_change
-def attribute_remove_code(request, membership, attribute, code_id):
-    services.attribute_remove_code(membership=membership, attribute=attribute, code_id=code_id)
+attribute_add_code, attribute_remove_code = _code_views(
+    _attribute_change, "attribute", forms.CodeChoiceForm, gettext_lazy("Choose a code."), "code_id")
 
 
 @require_GET

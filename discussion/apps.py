@@ -32,7 +32,6 @@ class DiscussionConfig(AppConfig):
             "discuss",
             [("picks", _("Top-three picks")), ("ratings", _("Axis ratings")), ("ranked", _("Ranked axes"))],
             selectors.progress_counts,
-            stage="discuss",
             status=selectors.progress_status,
             pages={"discussion:session": _("Discussion board"), "discussion:results": _("Discussion results")},
         )

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from workshops.models import Timestamped
+from workshops.models import Timestamped, in_range
 
 NAME_MAX = 120
 DEFINITION_MAX = 2000
@@ -42,7 +42,7 @@ class Session(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(segment__gte=0) & Q(segment__lte=5), name="session_segment_range"),
+            in_range("segment", 0, 5, name="session_segment_range"),
         ]
 
 
@@ -86,7 +86,7 @@ class Pick(models.Model):
         ordering = ["membership", "position"]
         constraints = [
             models.UniqueConstraint(fields=["membership", "position"], name="pick_unique_position"),
-            models.CheckConstraint(condition=Q(position__gte=1) & Q(position__lte=3), name="pick_position_1_3"),
+            in_range("position", 1, 3, name="pick_position_1_3"),
             models.CheckConstraint(condition=~Q(name=""), name="pick_name_not_empty"),
         ]
 
@@ -231,7 +231,7 @@ class GroupVote(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["membership", "rank"], name="vote_unique_rank"),
             models.UniqueConstraint(fields=["membership", "axis"], name="vote_unique_axis"),
-            models.CheckConstraint(condition=Q(rank__gte=1) & Q(rank__lte=5), name="vote_rank_1_5"),
+            in_range("rank", 1, 5, name="vote_rank_1_5"),
         ]
 
 
@@ -248,7 +248,7 @@ class GroupRank(models.Model):
         ordering = ["workshop", "rank"]
         constraints = [
             models.UniqueConstraint(fields=["workshop", "rank"], name="group_rank_unique"),
-            models.CheckConstraint(condition=Q(rank__gte=1) & Q(rank__lte=5), name="group_rank_1_5"),
+            in_range("rank", 1, 5, name="group_rank_1_5"),
         ]
 
 
@@ -264,7 +264,7 @@ class LikertRating(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["membership", "axis"], name="likert_one_per_member_axis"),
-            models.CheckConstraint(condition=Q(value__gte=1) & Q(value__lte=5), name="likert_value_1_5"),
+            in_range("value", 1, 5, name="likert_value_1_5"),
         ]
 
 

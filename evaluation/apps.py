@@ -24,31 +24,22 @@ class EvaluationConfig(AppConfig):
             "evaluate",
             [("rated", _("Answers rated")), ("pairs", _("Pairs compared"))],
             selectors.progress_by_member,
-            stage="evaluate",
             status=selectors.progress_status,
             pages={"evaluation:rate": _("Rating an answer"), "evaluation:rate_pair": _("Comparing two answers"),
                    "evaluation:rate_start": _("Rating")},
         )
-        exports.register(
-            _("Evaluate: participants' ratings (CSV)"),
-            _("One row per participant, answer and axis: the score (1–5 or empty for 'does not apply'), "
-              "the rubric version it was given under, the question and the answer."),
-            "evaluation:export_ratings",
-        )
-        exports.register(
-            _("Evaluate: participants' pairwise choices (CSV)"),
-            _("One row per participant, answer pair and axis (or overall): which of the two answers they "
-              "preferred, equally good or does not apply, with the side each answer was shown on."),
-            "evaluation:export_pair_ratings",
-        )
-        exports.register(
-            _("Evaluate: rubrics (JSON)"),
-            _("Every version of every axis' rubric: scale descriptions, should / should-not statements, "
-              "examples, which parts a model drafted."),
-            "evaluation:export_rubrics",
-        )
+        # The evaluation's exports, in the order of the list of downloads; from export_bundle on,
         # Evaluate II: the axes and ratings handed to the tools researchers use (evaluation/exports/).
         for url_name, title, description in (
+            ("export_ratings", _("Evaluate: participants' ratings (CSV)"),
+             _("One row per participant, answer and axis: the score (1–5 or empty for 'does not apply'), "
+               "the rubric version it was given under, the question and the answer.")),
+            ("export_pair_ratings", _("Evaluate: participants' pairwise choices (CSV)"),
+             _("One row per participant, answer pair and axis (or overall): which of the two answers they "
+               "preferred, equally good or does not apply, with the side each answer was shown on.")),
+            ("export_rubrics", _("Evaluate: rubrics (JSON)"),
+             _("Every version of every axis' rubric: scale descriptions, should / should-not statements, "
+               "examples, which parts a model drafted.")),
             ("export_bundle", _("Everything in one zip (all exports + README data dictionary)"),
              _("Every export of this workshop in one streamed zip, with a README listing each file and its "
                "columns, and the data statement.")),

@@ -81,9 +81,9 @@ class RubricForm(forms.Form):
 class RatingsForm(forms.Form):
     """One answer rated on every ratable axis: 1–5 or 'does not apply'."""
 
-    def __init__(self, *args, axes=(), initial_scores=None, **kwargs):
+    def __init__(self, *args, axes=(), mine=None, **kwargs):
         super().__init__(*args, **kwargs)
-        initial_scores = initial_scores or {}
+        initial_scores = mine or {}  # the person's earlier scores by axis id
         self.axes = list(axes)
         choices = [(str(p), str(p)) for p in SCALE] + [(NOT_APPLICABLE, _("does not apply"))]
         for row in self.axes:
@@ -122,9 +122,9 @@ class PairForm(forms.Form):
     """One pair of answers compared on every ratable axis (required) and overall (optional): the
     left answer, the right one, equally good, or does not apply."""
 
-    def __init__(self, *args, axes=(), initial_choices=None, **kwargs):
+    def __init__(self, *args, axes=(), mine=None, **kwargs):
         super().__init__(*args, **kwargs)
-        initial_choices = initial_choices or {}
+        initial_choices = mine or {}  # the person's earlier choices by axis id (None: overall)
         self.axes = list(axes)
         choices = [("left", _("Left answer")), ("right", _("Right answer")), ("tie", _("Equally good")),
                    ("not_applicable", _("does not apply"))]

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from workshops.models import Timestamped
+from workshops.models import Timestamped, in_range
 
 SCALE = (1, 2, 3, 4, 5)
 POINT_MAX = 500
@@ -43,10 +43,8 @@ class EvaluationSettings(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(answers_per_person__gte=1, answers_per_person__lte=100),
-                                   name="evaluation_answers_per_person_range"),
-            models.CheckConstraint(condition=Q(raters_per_answer__gte=1, raters_per_answer__lte=50),
-                                   name="evaluation_raters_per_answer_range"),
+            in_range("answers_per_person", 1, 100, name="evaluation_answers_per_person_range"),
+            in_range("raters_per_answer", 1, 50, name="evaluation_raters_per_answer_range"),
             models.CheckConstraint(condition=Q(pairs_per_person__lte=100), name="evaluation_pairs_per_person_range"),
         ]
 
@@ -140,6 +138,15 @@ class HandedOut(models.Model):
         abstract = True
         ordering = ["membership_id", "position"]
 
+    @staticmethod
+    def constraints_named(thing: str, name: str) -> list[models.UniqueConstraint]:
+        """A subclass' constraints (its Meta.constraints): each `thing` handed to a member once,
+        one thing at each place of their list; named `<name>_unique`, `<name>_position_unique`."""
+        return [
+            models.UniqueConstraint(fields=[thing, "membership"], name=f"{name}_unique"),
+            models.UniqueConstraint(fields=["membership", "position"], name=f"{name}_position_unique"),
+        ]
+
 
 class RatingAssignment(HandedOut):
     """An answer handed to one participant to rate along every axis."""
@@ -148,10 +155,7 @@ class RatingAssignment(HandedOut):
     membership = models.ForeignKey("workshops.Membership", on_delete=models.CASCADE, related_name="rating_assignments")
 
     class Meta(HandedOut.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["item", "membership"], name="evaluation_assignment_unique"),
-            models.UniqueConstraint(fields=["membership", "position"], name="evaluation_assignment_position_unique"),
-        ]
+        constraints = HandedOut.constraints_named("item", "evaluation_assignment")
         indexes = [models.Index(fields=["membership", "done_at"])]
 
     def __str__(self) -> str:
@@ -197,8 +201,7 @@ class JudgeRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32),
-                                              name="evaluation_judge_concurrency_range")]
+        constraints = [in_range("concurrency", 1, 32, name="evaluation_judge_concurrency_range")]
 
     def __str__(self) -> str:
         return f"judge {self.endpoint_key} on {self.workshop_id}"
@@ -287,10 +290,7 @@ class PairAssignment(HandedOut):
     swapped = models.BooleanField(default=False, help_text=_("The second answer is shown on the left."))
 
     class Meta(HandedOut.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["item", "membership"], name="evaluation_pair_assignment_unique"),
-            models.UniqueConstraint(fields=["membership", "position"], name="evaluation_pair_assignment_position_unique"),
-        ]
+        constraints = HandedOut.constraints_named("item", "evaluation_pair_assignment")
 
     def __str__(self) -> str:
         return f"pair {self.item_id} for {self.membership_id}"
@@ -356,8 +356,7 @@ class Comparison(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(concurrency__gte=1, concurrency__lte=32),
-                                              name="evaluation_comparison_concurrency_range")]
+        constraints = [in_range("concurrency", 1, 32, name="evaluation_comparison_concurrency_range")]
 
     def __str__(self) -> str:
         return self.title or f"comparison {self.id}"

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from discussion.models import Axis, AxisExample, AxisStatus
@@ -136,47 +137,46 @@ def _saved(request, form, submit) -> bool:
     return True
 
 
-def _rating_step(request, workshop, membership, position, *, view, not_handed, make_form, submit, handed,
-                 handed_as, template):
-    """One answer (or pair) handed to the participant to rate, `view` (None: not handed to them):
-    `make_form(data, axes, mine)` is its form, `submit(form)` saves a valid POST, then on to the
-    next. `handed(membership)` lists all handed to the person (the navigation and the progress
-    bar), in the page as `handed_as`; a POST that comes back to the page was refused (400)."""
-    if view is None:
-        raise Http404(not_handed)
-    axes = selectors.ratable_axes(workshop)
-    form = make_form(request.POST or None, axes, view["mine"])
-    if _saved(request, form, lambda: submit(form)):
-        return redirect("evaluation:rate_start", slug=workshop.slug)
-    rows = handed(membership)
-    return render(request, template, {
-        "workshop": workshop, "membership": membership, "view": view, "form": form,
-        "axis_fields": [(row, form[f"axis_{row['axis'].id}"]) for row in axes],
-        "done": sum(1 for a in rows if a.done_at), "position": position, handed_as: rows,
-    }, status=400 if request.method == "POST" else 200)
+def _rating_page(name, *, view, handed, form, submit, not_handed):
+    """The page `evaluation:<name>` (drawn by evaluation/<name>.html) of one answer or pair handed
+    to the participant to rate: `view(membership, position)` (None: not handed to them, 404 with
+    `not_handed`), `form(data, axes=, mine=)` its form, `submit(membership, position, form)` saves
+    a valid POST, then on to the next. `handed(membership)` lists all handed to the person (the
+    navigation and the progress bar); a POST that comes back to the page was refused (400)."""
+
+    @require_http_methods(["GET", "POST"])
+    @workshop_view(roles=("participant",), stages=RATING)
+    def page(request, workshop, membership, position):
+        shown = view(membership, position)
+        if shown is None:
+            raise Http404(str(not_handed))
+        axes = selectors.ratable_axes(workshop)
+        bound = form(request.POST or None, axes=axes, mine=shown["mine"])
+        if _saved(request, bound, lambda: submit(membership, position, bound)):
+            return redirect("evaluation:rate_start", slug=workshop.slug)
+        rows = handed(membership)
+        return render(request, f"evaluation/{name}.html", {
+            "workshop": workshop, "membership": membership, "view": shown, "form": bound,
+            "axis_fields": [(row, bound[f"axis_{row['axis'].id}"]) for row in axes],
+            "done": sum(1 for a in rows if a.done_at), "position": position, "handed": rows,
+            "url_name": f"evaluation:{name}",
+        }, status=400 if request.method == "POST" else 200)
+
+    page.__name__ = page.__qualname__ = name
+    return page
 
 
-@require_http_methods(["GET", "POST"])
-@workshop_view(roles=("participant",), stages=RATING)
-def rate(request, workshop, membership, position):
-    return _rating_step(
-        request, workshop, membership, position, view=selectors.assignment_view(membership, position),
-        not_handed=_("This answer was not handed to you to rate."),
-        make_form=lambda data, axes, mine: forms.RatingsForm(data, axes=axes, initial_scores=mine),
-        submit=lambda form: services.ratings_submit(membership=membership, position=position, scores=form.scores()),
-        handed=selectors.assignments_of, handed_as="assignments", template="evaluation/rate.html")
+rate = _rating_page(
+    "rate", view=selectors.assignment_view, handed=selectors.assignments_of, form=forms.RatingsForm,
+    submit=lambda membership, position, form: services.ratings_submit(
+        membership=membership, position=position, scores=form.scores()),
+    not_handed=gettext_lazy("This answer was not handed to you to rate."))
 
-
-@require_http_methods(["GET", "POST"])
-@workshop_view(roles=("participant",), stages=RATING)
-def rate_pair(request, workshop, membership, position):
-    return _rating_step(
-        request, workshop, membership, position, view=selectors.pair_view(membership, position),
-        not_handed=_("This pair was not handed to you to compare."),
-        make_form=lambda data, axes, mine: forms.PairForm(data, axes=axes, initial_choices=mine),
-        submit=lambda form: services.pair_ratings_submit(membership=membership, position=position,
-                                                         choices=form.choices()),
-        handed=selectors.pair_assignments_of, handed_as="pairs", template="evaluation/rate_pair.html")
+rate_pair = _rating_page(
+    "rate_pair", view=selectors.pair_view, handed=selectors.pair_assignments_of, form=forms.PairForm,
+    submit=lambda membership, position, form: services.pair_ratings_submit(
+        membership=membership, position=position, choices=form.choices()),
+    not_handed=gettext_lazy("This pair was not handed to you to compare."))
 
 
 def _judge_context(workshop, membership, form=None) -> dict:
@@ -231,16 +231,11 @@ def judges(request, workshop, membership):
         messages.success(request, _("Scoring what is left."))
         return redirect("evaluation:results", slug=workshop.slug)
     form = forms.JudgeForm(request.POST)
-    if form.is_valid():
-        try:
-            services.judge_runs_start(workshop=workshop, by=membership, endpoint_keys=form.cleaned_data["endpoints"],
-                                      concurrency=form.cleaned_data["concurrency"])
-        except ValidationError as error:
-            for text in error.messages:
-                form.add_error(None, text)
-        else:
-            messages.success(request, _("The judges are scoring; this page follows their progress."))
-            return redirect("evaluation:results", slug=workshop.slug)
+    if _saved(request, form, lambda: services.judge_runs_start(
+            workshop=workshop, by=membership, endpoint_keys=form.cleaned_data["endpoints"],
+            concurrency=form.cleaned_data["concurrency"])):
+        messages.success(request, _("The judges are scoring; this page follows their progress."))
+        return redirect("evaluation:results", slug=workshop.slug)
     return render(request, "evaluation/results.html", {
         "workshop": workshop, "membership": membership, "rows": selectors.agreement(workshop),
         "judges": selectors.judge_agreement(workshop), "chart_data": {"axes": [], "judges": [], "labels": {}},

@@ -16,7 +16,6 @@ class LlmGatewayConfig(AppConfig):
             "interact",
             [("conversations", _("Conversations")), ("messages", _("Messages sent")), ("tokens", _("Tokens"))],
             selectors.progress,
-            stage="interact",
             status=selectors.progress_status,
             pages={"llm_gateway:index": _("Chat: conversation list"), "llm_gateway:conversation": _("Chat")},
         )

@@ -12,17 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from llm_gateway import registry
-from llm_gateway.models import (
-    CompareMode,
-    Conversation,
-    GatewaySettings,
-    Message,
-    MessageRole,
-    MessageStatus,
-    Preference,
-    WorkshopModel,
-)
+from llm_gateway import models, registry
 from workshops.models import Membership, Role
 from workshops.progress import Status, StageStatus
 
@@ -39,7 +29,7 @@ class OfferedModel:
 
 def offered_models(workshop) -> list[OfferedModel]:
     out = []
-    for m in WorkshopModel.objects.filter(workshop=workshop):
+    for m in models.WorkshopModel.objects.filter(workshop=workshop):
         endpoint = registry.get(m.endpoint_key)
         name = endpoint.name if endpoint else m.endpoint_key
         out.append(OfferedModel(
@@ -49,14 +39,14 @@ def offered_models(workshop) -> list[OfferedModel]:
     return out
 
 
-def label_for(workshop, conversation: Conversation, *, staff: bool = False) -> str:
+def label_for(workshop, conversation: models.Conversation, *, staff: bool = False) -> str:
     """The model's name as this reader may see it. Staff always see the real name too."""
-    if conversation.compare_mode == CompareMode.MODELS:
+    if conversation.compare_mode == models.CompareMode.MODELS:
         return _("two models, compared side by side")
     endpoint = registry.get(conversation.endpoint_key)
     name = endpoint.name if endpoint else conversation.endpoint_key
-    if conversation.compare_mode == CompareMode.DIVERSE:
-        own = label_for(workshop, Conversation(endpoint_key=conversation.endpoint_key,
+    if conversation.compare_mode == models.CompareMode.DIVERSE:
+        own = label_for(workshop, models.Conversation(endpoint_key=conversation.endpoint_key,
                                                model_label=conversation.model_label), staff=staff)
         return _("%(model)s, several different answers per message") % {"model": own}
     if staff:
@@ -64,11 +54,11 @@ def label_for(workshop, conversation: Conversation, *, staff: bool = False) -> s
     return name if workshop.show_model_names else (conversation.model_label or "Model")
 
 
-def gateway_settings(workshop) -> GatewaySettings:
-    return GatewaySettings.objects.filter(workshop=workshop).first() or GatewaySettings(workshop=workshop)
+def gateway_settings(workshop) -> models.GatewaySettings:
+    return models.GatewaySettings.objects.filter(workshop=workshop).first() or models.GatewaySettings(workshop=workshop)
 
 
-def readable_conversation_for_user(user, slug: str, conversation_id: int) -> Conversation | None:
+def readable_conversation_for_user(user, slug: str, conversation_id: int) -> models.Conversation | None:
     membership = (Membership.objects.active().select_related("workshop")
                   .filter(workshop__slug=slug, user=user).first())
     if membership is None:
@@ -76,8 +66,8 @@ def readable_conversation_for_user(user, slug: str, conversation_id: int) -> Con
     return readable_conversation(membership, conversation_id)
 
 
-def readable_conversation(membership, conversation_id: int) -> Conversation | None:
-    qs = Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner").filter(
+def readable_conversation(membership, conversation_id: int) -> models.Conversation | None:
+    qs = models.Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner").filter(
         pk=conversation_id, workshop_id=membership.workshop_id, owner__withdrawn_at__isnull=True)
     if membership.role == Role.PARTICIPANT:
         qs = qs.filter(Q(owner=membership))
@@ -85,69 +75,70 @@ def readable_conversation(membership, conversation_id: int) -> Conversation | No
 
 
 def conversations_of(membership):
-    return (Conversation.objects.filter(owner=membership)
-            .annotate(n_messages=Count("messages", filter=~Q(messages__status=MessageStatus.SUPERSEDED)))
+    return (models.Conversation.objects.filter(owner=membership)
+            .annotate(n_messages=Count("messages", filter=~Q(messages__status=models.MessageStatus.SUPERSEDED)))
             .order_by("-updated_at"))
 
 
-def thread(conversation: Conversation) -> list[Message]:
+def thread(conversation: models.Conversation) -> list[models.Message]:
     """Every message of the conversation, superseded ones too, in order (the Send path reads
     them once: see services.message_send)."""
     return list(conversation.messages.order_by("position"))
 
 
-def last_counting(messages: list[Message]) -> Message | None:
+def last_counting(messages: list[models.Message]) -> models.Message | None:
     """`last_message` of messages already read."""
-    return next((m for m in reversed(messages) if m.status != MessageStatus.SUPERSEDED), None)
+    return next((m for m in reversed(messages) if m.status != models.MessageStatus.SUPERSEDED), None)
 
 
-def _went_silent(message: Message, cutoff) -> bool:
-    return message.status in (MessageStatus.PENDING, MessageStatus.STREAMING) and message.updated_at < cutoff
+def _went_silent(message: models.Message, cutoff) -> bool:
+    return (message.status in (models.MessageStatus.PENDING, models.MessageStatus.STREAMING)
+            and message.updated_at < cutoff)
 
 
 def _silence_cutoff():
     return timezone.now() - timedelta(seconds=settings.LLM_STALE_SECONDS)
 
 
-def has_stale(messages: list[Message]) -> bool:
+def has_stale(messages: list[models.Message]) -> bool:
     """Whether an answer among `messages` lost its generator (see `shown_as_ended`)."""
     cutoff = _silence_cutoff()
     return any(_went_silent(m, cutoff) for m in messages)
 
 
-def last_message(conversation: Conversation) -> Message | None:
+def last_message(conversation: models.Conversation) -> models.Message | None:
     """The conversation's newest message that counts (superseded answers do not)."""
-    return conversation.messages.exclude(status=MessageStatus.SUPERSEDED).order_by("-position").first()
+    return conversation.messages.exclude(status=models.MessageStatus.SUPERSEDED).order_by("-position").first()
 
 
-def messages_for(conversation: Conversation):
+def messages_for(conversation: models.Conversation):
     return shown_as_ended(list(conversation.messages.order_by("position")))
 
 
-def shown_as_ended(messages: list[Message]) -> list[Message]:
+def shown_as_ended(messages: list[models.Message]) -> list[models.Message]:
     """Answers whose generator went silent (no heartbeat for LLM_STALE_SECONDS) are shown as
     the scheduled sweep will store them, interrupted or failed, without writing anything:
     page views are read-only. The objects are for display; they are never saved."""
     cutoff = _silence_cutoff()
     for m in messages:
         if _went_silent(m, cutoff):
-            m.status = MessageStatus.INTERRUPTED if m.content else MessageStatus.FAILED
+            m.status = models.MessageStatus.INTERRUPTED if m.content else models.MessageStatus.FAILED
             m.error_kind = "lost"
     return messages
 
 
-_OPEN_RETRY = (MessageStatus.FAILED, MessageStatus.INTERRUPTED)
-_ACTIVE = (MessageStatus.PENDING, MessageStatus.STREAMING)
+_OPEN_RETRY = (models.MessageStatus.FAILED, models.MessageStatus.INTERRUPTED)
+_ACTIVE = (models.MessageStatus.PENDING, models.MessageStatus.STREAMING)
 
 
 @dataclass
 class CompareTurn:
     """The candidate answers to one message, shown side by side, and the choice among them."""
 
-    question: Message
+    question: models.Message
     candidates: list  # current candidates, by column
     earlier: list  # candidates replaced by a retry
-    preference: Preference | None
+    preference: models.Preference | None
     is_open: bool  # the choice can still be made or changed
 
     @property
@@ -155,14 +146,14 @@ class CompareTurn:
         return not any(m.status in _ACTIVE for m in self.candidates)
 
 
-def thread_items(conversation: Conversation, chat_messages: list[Message]) -> list[tuple[str, object]]:
+def thread_items(conversation: models.Conversation, chat_messages: list[models.Message]) -> list[tuple[str, object]]:
     """The thread as it is shown: ("message", m) items, and in compare mode a ("compare",
     CompareTurn) item after each message that got candidate answers. Candidates that may be
     tried again are marked `retry_ok`."""
     if not conversation.is_compare:
         return [("message", m) for m in chat_messages]
-    preferences = {p.question_id: p for p in Preference.objects.filter(conversation=conversation)}
-    last_question = max((m.position for m in chat_messages if m.role == MessageRole.USER), default=None)
+    preferences = {p.question_id: p for p in models.Preference.objects.filter(conversation=conversation)}
+    last_question = max((m.position for m in chat_messages if m.role == models.MessageRole.USER), default=None)
     by_id = {m.id: m for m in chat_messages}
     turns: dict[int, CompareTurn] = {}
     items: list[tuple[str, object]] = []
@@ -177,7 +168,7 @@ def thread_items(conversation: Conversation, chat_messages: list[Message]) -> li
                                                     question.position == last_question)
             # Candidates follow their question; a retried one (a later position) joins its turn.
             items.insert(items.index(("message", question)) + 1, ("compare", turn))
-        (turn.earlier if m.status == MessageStatus.SUPERSEDED else turn.candidates).append(m)
+        (turn.earlier if m.status == models.MessageStatus.SUPERSEDED else turn.candidates).append(m)
     for turn in turns.values():
         turn.candidates.sort(key=lambda c: c.slot)
         undecided = turn.preference is None or turn.preference.decided_at is None
@@ -186,34 +177,34 @@ def thread_items(conversation: Conversation, chat_messages: list[Message]) -> li
     return items
 
 
-def conversation_moved_on(conversation: Conversation, question: Message) -> bool:
+def conversation_moved_on(conversation: models.Conversation, question: models.Message) -> bool:
     """Has the participant written again since `question`? (Its choice is then closed.)"""
-    return conversation.messages.filter(role=MessageRole.USER, position__gt=question.position).exists()
+    return conversation.messages.filter(role=models.MessageRole.USER, position__gt=question.position).exists()
 
 
-def candidate_retry_ok(conversation: Conversation, message: Message) -> bool:
+def candidate_retry_ok(conversation: models.Conversation, message: models.Message) -> bool:
     """For one candidate (the message fragment): may it be tried again? Only a failed or cut-off
     one, before the choice is made and before the conversation moves on."""
     if not message.is_candidate or message.status not in _OPEN_RETRY:
         return False
-    decided = Preference.objects.filter(question_id=message.reply_to_id, decided_at__isnull=False).exists()
+    decided = models.Preference.objects.filter(question_id=message.reply_to_id, decided_at__isnull=False).exists()
     return not decided and not conversation_moved_on(conversation, message.reply_to)
 
 
 def workshop_conversations(workshop):
-    return (Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True)
+    return (models.Conversation.objects.filter(workshop=workshop, owner__withdrawn_at__isnull=True)
             .select_related("owner")
-            .annotate(n_answers=Count("messages", filter=Q(messages__role=MessageRole.ASSISTANT,
-                                                               messages__status=MessageStatus.COMPLETE)))
+            .annotate(n_answers=Count("messages", filter=Q(messages__role=models.MessageRole.ASSISTANT,
+                                                               messages__status=models.MessageStatus.COMPLETE)))
             .order_by("-is_baseline", "owner__pseudonym", "-updated_at"))
 
 
 def baseline_conversations(workshop):
-    return Conversation.objects.filter(workshop=workshop, is_baseline=True, owner__withdrawn_at__isnull=True)
+    return models.Conversation.objects.filter(workshop=workshop, is_baseline=True, owner__withdrawn_at__isnull=True)
 
 
 def _answers(workshop):
-    return Message.objects.filter(conversation__workshop=workshop, role=MessageRole.ASSISTANT,
+    return models.Message.objects.filter(conversation__workshop=workshop, role=models.MessageRole.ASSISTANT,
                                   conversation__owner__withdrawn_at__isnull=True)
 
 
@@ -224,14 +215,14 @@ def progress(workshop) -> dict[int, dict]:
     without a count (interrupted, failed, or an endpoint that does not report usage) is not
     guessed at: it is counted apart and said in words ("2 answers not counted").
     """
-    rows = (Conversation.objects.filter(workshop=workshop)
+    rows = (models.Conversation.objects.filter(workshop=workshop)
             .values("owner_id")
             .annotate(conversations=Count("id", distinct=True),
-                      sent=Count("messages", filter=Q(messages__role=MessageRole.USER), distinct=True)))
+                      sent=Count("messages", filter=Q(messages__role=models.MessageRole.USER), distinct=True)))
     tokens = (_answers(workshop).values("conversation__owner_id")
               .annotate(p=Sum("prompt_tokens"), c=Sum("completion_tokens"),
                         unknown=Count("id", filter=Q(completion_tokens__isnull=True)
-                                      & ~Q(status__in=[MessageStatus.PENDING, MessageStatus.STREAMING]))))
+                                      & ~Q(status__in=[models.MessageStatus.PENDING, models.MessageStatus.STREAMING]))))
     out: dict[int, dict] = {}
     for row in rows:
         out[row["owner_id"]] = {"conversations": row["conversations"], "messages": row["sent"], "tokens": "0"}
@@ -280,11 +271,11 @@ def _usage_rows(qs, key: str):
             g["prompt"] += m["prompt_tokens"]
         if m["completion_tokens"] is not None:
             g["completion"] += m["completion_tokens"]
-        elif m["status"] not in (MessageStatus.PENDING, MessageStatus.STREAMING):
+        elif m["status"] not in (models.MessageStatus.PENDING, models.MessageStatus.STREAMING):
             g["unknown_usage"] += 1
         if m["ttft_ms"] is not None:
             g["ttft"].append(m["ttft_ms"])
-        if m["total_ms"] is not None and m["status"] == MessageStatus.COMPLETE:
+        if m["total_ms"] is not None and m["status"] == models.MessageStatus.COMPLETE:
             g["total"].append(m["total_ms"])
     for g in groups.values():
         g["ttft_median"] = int(statistics.median(g["ttft"])) if g["ttft"] else None

@@ -27,5 +27,5 @@ class WorkshopsConfig(AppConfig):
 
         progress.register(
             "familiarize", selectors.FAMILIARIZE_COLUMNS, selectors.familiarize_progress,
-            stage="familiarize", status=selectors.familiarize_status, pages=selectors.FAMILIARIZE_PAGES,
+            status=selectors.familiarize_status, pages=selectors.FAMILIARIZE_PAGES,
         )

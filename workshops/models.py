@@ -32,6 +32,11 @@ class Role(models.TextChoices):
 PSEUDONYM_PREFIX = {Role.PARTICIPANT: "P", Role.FACILITATOR: "F", Role.RESEARCHER: "R"}
 
 
+def in_range(field: str, low, high, *, name: str) -> models.CheckConstraint:
+    """The check that `field` lies between `low` and `high`, both included."""
+    return models.CheckConstraint(condition=Q(**{f"{field}__gte": low, f"{field}__lte": high}), name=name)
+
+
 class Timestamped(models.Model):
     """When a row was made (`created_at`, which a caller may set) and last saved (`updated_at`)."""
 

@@ -1,8 +1,8 @@
 """Dashboard progress columns contributed by each app.
 
-An app registers a provider in its AppConfig.ready():
+An app registers the provider of its stage in its AppConfig.ready():
     register("interact", [("conversations", _("Conversations")), ...], func,
-             stage=Stage.INTERACT, status=status_func, pages={"llm_gateway:index": _("Chat")})
+             status=status_func, pages={"llm_gateway:index": _("Chat")})
 where func(workshop) returns {membership_id: {"conversations": 3, ...}}. The facilitator
 dashboard shows the columns of the current stage's provider (all of them on request).
 
@@ -46,15 +46,15 @@ _providers: dict[str, Provider] = {}
 
 
 def register(
-    name: str,
+    stage: str,
     columns: list[tuple[str, str]],
     func: Callable,
     *,
-    stage: str | None = None,
     status: Callable | None = None,
     pages: dict[str, str] | None = None,
 ) -> None:
-    _providers[name] = Provider(name, columns, func, stage, status, dict(pages or {}))
+    """The provider of `stage` (a workshops.models.Stage value), named after it."""
+    _providers[stage] = Provider(stage, columns, func, stage, status, dict(pages or {}))
 
 
 def providers() -> list[Provider]:

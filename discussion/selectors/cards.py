@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, prefetch_related_objects
 
-from discussion.models import (
-    Axis,
-    AxisComment,
-    AxisEvent,
-    AxisEventKind,
-    AxisExample,
-    AxisSource,
-    BoardSequence,
-)
+from discussion import models
 from discussion.selectors.members import EXCERPT_CHARS, example_shown, shown_member, shown_pseudonym, withdrawn
 from discussion.selectors.presence import presence
 from discussion.selectors.ratings import group_ranking, my_votes, vote_tally
@@ -23,17 +15,17 @@ from workshops.models import Job, Membership
 # What card_data reads, fetched for all cards at once (board_state: a constant number of
 # queries however many cards; a single card gets the same three queries it always had).
 CARD_PREFETCH = (
-    Prefetch("sources", queryset=AxisSource.objects.select_related(
+    Prefetch("sources", queryset=models.AxisSource.objects.select_related(
         "code__membership", "attribute__membership", "pick__membership")),
-    Prefetch("examples", queryset=AxisExample.objects.select_related(
+    Prefetch("examples", queryset=models.AxisExample.objects.select_related(
         "message__conversation__owner", "added_by", "annotation__membership").order_by("created_at", "id")),
-    Prefetch("comments", queryset=AxisComment.objects.select_related("membership").order_by("created_at", "id")),
-    Prefetch("events", queryset=AxisEvent.objects.filter(kind__in=["merged", "unmerged"]).select_related("actor")
+    Prefetch("comments", queryset=models.AxisComment.objects.select_related("membership").order_by("created_at", "id")),
+    Prefetch("events", queryset=models.AxisEvent.objects.filter(kind__in=["merged", "unmerged"]).select_related("actor")
              .order_by("at", "id"), to_attr="merge_events"),
 )
 
 
-def card_data(axis: Axis) -> dict:
+def card_data(axis: models.Axis) -> dict:
     """Everything a client shows for one card (texts are rendered as text by the client)."""
     if "comments" not in getattr(axis, "_prefetched_objects_cache", {}):  # board_state prefetched them
         prefetch_related_objects([axis], *CARD_PREFETCH)
@@ -71,22 +63,23 @@ def card_data(axis: Axis) -> dict:
     }
 
 
-def undoable_merges(axis: Axis) -> list[dict]:
+def undoable_merges(axis: models.Axis) -> list[dict]:
     """The merges into this card that the group can still undo (newest first): the merge event,
     the absorbed card's id and name, who merged it and when."""
     rows = getattr(axis, "merge_events", None)  # prefetched with the card (CARD_PREFETCH)
     if rows is None:
-        rows = list(AxisEvent.objects.filter(axis=axis, kind__in=[AxisEventKind.MERGED, AxisEventKind.UNMERGED])
+        kinds = [models.AxisEventKind.MERGED, models.AxisEventKind.UNMERGED]
+        rows = list(models.AxisEvent.objects.filter(axis=axis, kind__in=kinds)
                     .select_related("actor").order_by("at", "id"))
-    undone = {e.data.get("merge_event") for e in rows if e.kind == AxisEventKind.UNMERGED}
-    authors = {e.data["absorbed"].get("created_by") for e in rows if e.kind == AxisEventKind.MERGED}
+    undone = {e.data.get("merge_event") for e in rows if e.kind == models.AxisEventKind.UNMERGED}
+    authors = {e.data["absorbed"].get("created_by") for e in rows if e.kind == models.AxisEventKind.MERGED}
     members = Membership.objects.in_bulk([m for m in authors if m]) if authors else {}
     return [
         {"event": e.pk, "axis": e.data["absorbed"]["axis"], "name": e.data["absorbed"]["name"],
          "author": shown_pseudonym(members.get(e.data["absorbed"].get("created_by"))),
          "by": shown_pseudonym(e.actor), "at": e.at.isoformat()}
         for e in reversed(rows)
-        if e.kind == AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
+        if e.kind == models.AxisEventKind.MERGED and "undo" in e.data and e.pk not in undone
         # A withdrawn member's card is not brought back (nor its name shown) by an undo.
         and not withdrawn(members.get(e.data["absorbed"].get("created_by")))
     ]
@@ -105,7 +98,7 @@ def latest_job(workshop) -> Job | None:
 
 def board_seq(workshop_id: int) -> int:
     """The board's current event sequence number (0 before its first change)."""
-    return BoardSequence.objects.filter(workshop_id=workshop_id).values_list("seq", flat=True).first() or 0
+    return models.BoardSequence.objects.filter(workshop_id=workshop_id).values_list("seq", flat=True).first() or 0
 
 
 def board_cards(workshop) -> list[dict]:

@@ -116,6 +116,7 @@ def test_rate_start_goes_on_to_pairs_and_the_page_shows_both_answers(pairs, clie
     page = client.get(response["Location"]).content.decode()
     assert "Weak successors." in page and "Many reasons: revenue, wars, the British." in page
     assert "Why did the Mughal empire decline?" in page
+    assert " pairs compared" in page and 'aria-label="Pairs to compare"' in page and "/rate/pairs/1/" in page
     view = selectors.pair_view(p, 1)
     response = client.post(response["Location"], {f"axis_{ev.balance.id}": "left", f"axis_{ev.accuracy.id}": "right"})
     assert response.status_code == 302

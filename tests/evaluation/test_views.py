@@ -56,6 +56,8 @@ def test_participant_rates_answers_on_every_axis_and_sees_no_one_elses(evaluate,
     html = page.content.decode()
     assert page.status_code == 200 and "Balance" in html and "Accuracy" in html
     assert 'checked' not in html  # nobody else's rating shows, and this person has none yet
+    # The progress line and the list of what was handed (drawn once for both rating pages) speak of answers.
+    assert "0 of " in html and " answers rated" in html and 'aria-label="Answers to rate"' in html
     incomplete = client.post(start["Location"], {f"axis_{ev.balance.id}": "4"})
     assert incomplete.status_code == 400 and not Rating.objects.filter(membership=me).exists()
     bad = client.post(start["Location"], {f"axis_{ev.balance.id}": "9", f"axis_{ev.accuracy.id}": "2"})

@@ -57,6 +57,15 @@ def test_env_url_checks_scheme(monkeypatch):
     assert env.env_url("X_URL", schemes=("postgres",)) == "postgres://u@h:5432/db"
 
 
+def test_env_choice(monkeypatch):
+    assert env.env_choice("X_CHOICE", "b", ("a", "b")) == "b"
+    monkeypatch.setenv("X_CHOICE", "a")
+    assert env.env_choice("X_CHOICE", "b", ("a", "b")) == "a"
+    monkeypatch.setenv("X_CHOICE", "c")
+    with pytest.raises(ImproperlyConfigured, match="X_CHOICE='c': use one of a, b."):
+        env.env_choice("X_CHOICE", "b", ("a", "b"))
+
+
 def test_env_list(monkeypatch):
     monkeypatch.setenv("X_LIST", " a.example, b.example ,,")
     assert env.env_list("X_LIST") == ["a.example", "b.example"]
@@ -109,6 +118,8 @@ def test_production_with_real_key_has_secure_cookies():
     ({"DEBUG": "1", "DISCUSSION_SOCKET_RATE": "twenty"}, "DISCUSSION_SOCKET_RATE='twenty' is not a whole number"),
     ({"DEBUG": "1", "DISCUSSION_SOCKET_WINDOW": "0"}, "DISCUSSION_SOCKET_WINDOW=0.0 is below the minimum 0.1"),
     ({"DEBUG": "1", "DISCUSSION_EMBED_TEXT": "labels"}, "DISCUSSION_EMBED_TEXT='labels': use one of"),
+    ({"DEBUG": "1", "DISCUSSION_BOARD_LAYER": "kafka"}, "DISCUSSION_BOARD_LAYER='kafka': use one of pubsub, redis."),
+    ({"DEBUG": "1", "DISCUSSION_EMBEDDING": "bert"}, "DISCUSSION_EMBEDDING='bert': use one of auto, minilm"),
     ({"DEBUG": "1", "DISCUSSION_UMAP_EPOCHS": "5"}, "DISCUSSION_UMAP_EPOCHS=5 is below the minimum 10"),
     ({"DEBUG": "1", "HTTP_CONCURRENCY": "-1"}, "HTTP_CONCURRENCY=-1 is below the minimum 0"),
 ])
