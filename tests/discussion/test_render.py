@@ -56,3 +56,25 @@ def test_a_withdrawn_author_is_not_named_in_the_rendered_card(discuss):
     html = render.card_html(selectors.card_data(Axis.objects.get(pk=other.pk)), "en")  # as the next change reads it
     assert "P01 says hi" not in html and "still here" in html
     assert not selectors.active_axes(d.workshop).filter(pk=axis.pk).exists()  # nobody else touched it: gone
+
+
+def test_card_sources_name_their_kind_in_words_not_only_by_colour(discuss):
+    """A code and an attribute of the same name both fed a card: each chip says what it is (a
+    colour alone tells nothing to a screen reader or a colour-blind participant), translated."""
+    from discussion import selectors
+    from discussion.models import Axis, AxisSource
+    from tests.discussion.conftest import add_code
+
+    d = discuss
+    goto(d, 4)
+    member = d.people[0]
+    axis = services.axis_create(membership=member, name="Bias", definition="One side")
+    code = add_code(member, "Balance")
+    AxisSource.objects.create(axis=axis, code=code, added_by=member)
+    AxisSource.objects.create(axis=axis, attribute=d.attributes[(member.pk, "Balance")], added_by=member)
+    card = selectors.card_data(Axis.objects.get(pk=axis.pk))
+    html = " ".join(render.card_html(card, "en").split())
+    assert "initial code:</span> <bdi class=\"user-text\">Balance</bdi>" in html
+    assert "attribute:</span> <bdi class=\"user-text\">Balance</bdi>" in html
+    hindi = render.card_html(card, "hi")
+    assert "प्रारंभिक कोड:" in hindi and "गुण:" in hindi
