@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
@@ -33,15 +33,6 @@ class LimitedASGIHandler(ASGIHandler):
     A request takes its lane after its body has been read (a slow upload holds none) and keeps
     it to the end of its response (a streamed download advances its database cursor in its
     lane's thread). Websockets are not affected (Channels runs them).
-
-    The middleware chain and the view run in the lane's thread in one go: one hop from the
-    event loop per request. Django's own ASGI handler builds the chain for async, so even with
-    every middleware sync (calma/middleware.py) the chain's innermost step was an async
-    function called back on the event loop (`async_to_sync`), which then handed the sync view
-    to the lane's thread again (`sync_to_async`): three hops per request where one does. In
-    the py-spy of 100 simultaneous annotation creates (interpreter lock), handing work between
-    threads (`ThreadPoolExecutor.submit`, `Condition.notify`) held the lock a fifth of the time.
-    The project has no async views; one would still work, adapted by Django (`async_to_sync`).
     """
 
     def __init__(self):
@@ -50,12 +41,6 @@ class LimitedASGIHandler(ASGIHandler):
         self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"http-lane-{i}")
                            for i in range(self.limit)]
         self._free: dict = {}  # event loop -> queue of free lanes (tests run several loops)
-
-    def load_middleware(self, is_async=False):
-        super().load_middleware(is_async=False)
-
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     def _lanes(self) -> asyncio.Queue:
         loop = asyncio.get_running_loop()

@@ -14,12 +14,11 @@ class PrivateCacheMiddleware:
     "Logged in" is read from the session cookie (sent by the browser, or set by this very
     response), so the check costs no database query.
 
-    Sync-only, and last in MIDDLEWARE: the web handler (calma/asgi.py) builds the whole chain
-    for sync and runs it with the view in the request's thread in one hop; this flag keeps the
-    chain sync under any other ASGI handler too (Django runs a middleware that can do both in the
-    mode of the handler below it). Mixed, each hook of each middleware (process_request,
-    process_view, process_response) was a hop between the event loop and a thread, about twenty
-    per request (docs/coding.md "Benchmarks").
+    Sync-only on purpose, and last in MIDDLEWARE: Django runs a middleware that can do both in
+    the mode of the handler below it, so with this one sync the whole chain above it runs in
+    the request's thread in one go (under ASGI: one hop from the event loop for the chain). Mixed, each hook
+    of each middleware (process_request, process_view, process_response) was a hop between the
+    event loop and a thread, about twenty per request (docs/coding.md "Benchmarks").
     """
 
     sync_capable = True
