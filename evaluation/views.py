@@ -137,12 +137,15 @@ def _saved(request, form, submit) -> bool:
     return True
 
 
-def _rating_page(name, *, view, handed, form, submit, not_handed):
+def _rating_page(name, *, view, handed, form, submit, not_handed, words):
     """The page `evaluation:<name>` (drawn by evaluation/<name>.html) of one answer or pair handed
     to the participant to rate: `view(membership, position)` (None: not handed to them, 404 with
     `not_handed`), `form(data, axes=, mine=)` its form, `submit(membership, position, form)` saves
     a valid POST, then on to the next. `handed(membership)` lists all handed to the person (the
-    navigation and the progress bar); a POST that comes back to the page was refused (400)."""
+    navigation and the progress bar); a POST that comes back to the page was refused (400).
+    `words`: (the progress line with %(done)s and %(total)s, the navigation's name, the word for
+    one that is done), lazily translated."""
+    progress, nav_label, done_word = words
 
     @require_http_methods(["GET", "POST"])
     @workshop_view(roles=("participant",), stages=RATING)
@@ -155,11 +158,13 @@ def _rating_page(name, *, view, handed, form, submit, not_handed):
         if _saved(request, bound, lambda: submit(membership, position, bound)):
             return redirect("evaluation:rate_start", slug=workshop.slug)
         rows = handed(membership)
+        done = sum(1 for a in rows if a.done_at)
         return render(request, f"evaluation/{name}.html", {
             "workshop": workshop, "membership": membership, "view": shown, "form": bound,
             "axis_fields": [(row, bound[f"axis_{row['axis'].id}"]) for row in axes],
-            "done": sum(1 for a in rows if a.done_at), "position": position, "handed": rows,
-            "url_name": f"evaluation:{name}",
+            "done": done, "position": position, "handed": rows, "url_name": f"evaluation:{name}",
+            "progress": str(progress) % {"done": done, "total": len(rows)}, "nav_label": nav_label,
+            "done_word": done_word,
         }, status=400 if request.method == "POST" else 200)
 
     page.__name__ = page.__qualname__ = name
@@ -170,13 +175,16 @@ rate = _rating_page(
     "rate", view=selectors.assignment_view, handed=selectors.assignments_of, form=forms.RatingsForm,
     submit=lambda membership, position, form: services.ratings_submit(
         membership=membership, position=position, scores=form.scores()),
-    not_handed=gettext_lazy("This answer was not handed to you to rate."))
+    not_handed=gettext_lazy("This answer was not handed to you to rate."),
+    words=(gettext_lazy("%(done)s of %(total)s answers rated"), gettext_lazy("Answers to rate"), gettext_lazy("rated")))
 
 rate_pair = _rating_page(
     "rate_pair", view=selectors.pair_view, handed=selectors.pair_assignments_of, form=forms.PairForm,
     submit=lambda membership, position, form: services.pair_ratings_submit(
         membership=membership, position=position, choices=form.choices()),
-    not_handed=gettext_lazy("This pair was not handed to you to compare."))
+    not_handed=gettext_lazy("This pair was not handed to you to compare."),
+    words=(gettext_lazy("%(done)s of %(total)s pairs compared"), gettext_lazy("Pairs to compare"),
+           gettext_lazy("compared")))
 
 
 def _judge_context(workshop, membership, form=None) -> dict:

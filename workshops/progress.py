@@ -34,10 +34,9 @@ class StageStatus:
 
 @dataclass(frozen=True)
 class Provider:
-    name: str
+    stage: str  # a workshops.models.Stage value; one provider per stage
     columns: list[tuple[str, str]]
     func: Callable
-    stage: str | None = None
     status: Callable | None = None
     pages: dict[str, str] = field(default_factory=dict)
 
@@ -53,12 +52,12 @@ def register(
     status: Callable | None = None,
     pages: dict[str, str] | None = None,
 ) -> None:
-    """The provider of `stage` (a workshops.models.Stage value), named after it."""
-    _providers[stage] = Provider(stage, columns, func, stage, status, dict(pages or {}))
+    """The provider of `stage` (a workshops.models.Stage value)."""
+    _providers[stage] = Provider(stage, columns, func, status, dict(pages or {}))
 
 
 def providers() -> list[Provider]:
-    """Providers in stage order (those without a stage last)."""
+    """Providers in stage order."""
     from workshops.models import STAGE_ORDER
 
     order = {s.value: i for i, s in enumerate(STAGE_ORDER)}
@@ -66,7 +65,7 @@ def providers() -> list[Provider]:
 
 
 def provider_for_stage(stage: str) -> Provider | None:
-    return next((p for p in _providers.values() if p.stage == stage), None)
+    return _providers.get(stage)
 
 
 def page_label(view_name: str) -> str:

@@ -190,10 +190,10 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
     if current is None:
         view = "all"  # Closed: no stage of its own, show everything
     shown = progress.providers() if view == "all" else [current]
-    values: dict[str, dict[int, dict]] = {p.name: p.func(workshop) for p in shown}
+    values: dict[str, dict[int, dict]] = {p.stage: p.func(workshop) for p in shown}
     status = None
     if current is not None and current.status is not None:
-        status = current.status(workshop, active_ids, values[current.name])
+        status = current.status(workshop, active_ids, values[current.stage])
     goal = status.goal if status else ""
 
     rows: list[DashboardRow] = []
@@ -215,11 +215,11 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
                          and row.idle is not None and row.idle >= IDLE_AFTER)
         row.page = progress.page_label(m.last_seen_page) if m.last_seen_page else ""
         if current is not None:
-            v = values[current.name].get(m.id, {})
+            v = values[current.stage].get(m.id, {})
             row.cells = [(label, v.get(key, 0)) for key, label in current.columns]  # no row: nothing yet
         for p in shown if view == "all" else []:
-            v = values[p.name].get(m.id, {})
-            stage_label = str(Stage(p.stage).label) if p.stage else p.name
+            v = values[p.stage].get(m.id, {})
+            stage_label = str(Stage(p.stage).label)
             row.stages.append((stage_label, [(label, v.get(key, 0)) for key, label in p.columns], p is current))
         rows.append(row)
 
@@ -266,7 +266,7 @@ def dashboard(workshop: Workshop, *, sort: str = "needs", show: str = "all", que
     return {
         "rows": rows,
         "columns": [label for _key, label in current.columns] if current is not None and view == "stage" else [],
-        "stage_columns": [str(Stage(p.stage).label) if p.stage else p.name for p in progress.providers()],
+        "stage_columns": [str(Stage(p.stage).label) for p in progress.providers()],
         "current_stage_label": str(Stage(workshop.stage).label),
         "goal": goal,
         "summary": summary,
