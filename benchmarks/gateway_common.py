@@ -211,12 +211,15 @@ def make_people(n: int, endpoint_keys: list[str], conversations_each: int = 1):
 
 
 class Participant:
-    """One participant's browser: HTTP (send) + the conversation's websocket (deltas)."""
+    """One participant's browser: the conversation's websocket (deltas) and Send, either over
+    that socket (`via="socket"`: what the page does while its socket is open) or as an htmx POST
+    (`via="http"`: the page's fallback, and the only way before the socket took Sends)."""
 
-    def __init__(self, app: App, slug: str, session: str):
+    def __init__(self, app: App, slug: str, session: str, via: str = "http"):
         import httpx
 
-        self.app, self.slug = app, slug
+        self.app, self.slug, self.via = app, slug, via
+        self.refs = 0
         self.http = httpx.AsyncClient(base_url=app.base, cookies={"sessionid": session}, timeout=60)
         self.session = session
         self.csrf = None
@@ -236,18 +239,23 @@ class Participant:
         return ws
 
     async def ask(self, ws, conversation_id: int, text: str, timeout: float = 120) -> dict:
-        """Send; return timings (s) and the streamed text, measured from just before the POST."""
+        """Send; return timings (s) and the streamed text, measured from just before the Send
+        ("post": until the Send's answer, whichever way it went)."""
         t0 = time.perf_counter()
-        r = await self.http.post(f"/w/{self.slug}/interact/c/{conversation_id}/send/", data={"text": text},
-                                 headers={"X-CSRFToken": self.csrf, "HX-Request": "true"})
-        t_post = time.perf_counter()
-        if r.status_code != 200 or 'data-sent="1"' not in r.text:
-            return {"error": f"send refused: HTTP {r.status_code}", "post": t_post - t0}
-        first = None
+        deadline = t0 + timeout
+        first = t_post = None
         parts: list[str] = []
+        if self.via == "socket":
+            self.refs += 1
+            await ws.send(json.dumps({"t": "send", "ref": self.refs, "text": text}))
+        else:
+            r = await self.http.post(f"/w/{self.slug}/interact/c/{conversation_id}/send/", data={"text": text},
+                                     headers={"X-CSRFToken": self.csrf, "HX-Request": "true"})
+            t_post = time.perf_counter()
+            if r.status_code != 200 or 'data-sent="1"' not in r.text:
+                return {"error": f"send refused: HTTP {r.status_code}", "post": t_post - t0}
         status = None
         message_id = None
-        deadline = t0 + timeout
         while True:
             raw = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.perf_counter()))
             event = json.loads(raw)
@@ -259,7 +267,14 @@ class Participant:
             elif event["t"] == "s" and event["status"] != "retrying":
                 status = event["status"]
                 message_id = event["id"]
-                break
+                if t_post is not None:
+                    break
+            elif event["t"] in ("sent", "refused", "http"):
+                t_post = time.perf_counter()
+                if event["t"] != "sent":
+                    return {"error": f"send refused over the socket: {event}", "post": t_post - t0}
+                if status is not None:
+                    break
         end = time.perf_counter()
         return {"ttft": (first or end) - t0, "total": end - t0, "post": t_post - t0, "text": "".join(parts),
                 "chunks": len(parts), "status": status, "message_id": message_id}

@@ -12,8 +12,10 @@ with --variant-env NAME=VALUE this code under other settings. `--workers 2` runs
 two processes, as docker-compose does.
 
 Reported, each next to the direct figure of the same run with the machine's load: the
-participant's time to first token (from just before the POST to the first delta on the
-socket) and total time, POST /send, handshakes, errors and lost messages (every sent message
+participant's time to first token (from just before the Send to the first delta on the
+socket; the Send goes over the chat socket as the page's does while it is open, or with
+`--app-send http` as the HTTP POST it falls back to; before: always the POST) and total time,
+the Send's answer, handshakes, errors and lost messages (every sent message
 must have a stored complete answer whose text equals what the participant's socket received),
 and the server's own view (Message.ttft_ms / total_ms).
 
@@ -50,8 +52,9 @@ async def probe(app: gc.App, stop: asyncio.Event, out: list[float]):
             await asyncio.sleep(0.1)
 
 
-async def participant_run(app, slug, session, conversation_id, turns, results, errors, think=0.0, rng=None):
-    p = gc.Participant(app, slug, session)
+async def participant_run(app, slug, session, conversation_id, turns, results, errors, think=0.0, rng=None,
+                          via="socket"):
+    p = gc.Participant(app, slug, session, via=via)
     try:
         ws = await p.open(conversation_id)
         for turn in range(turns):
@@ -72,10 +75,10 @@ async def participant_run(app, slug, session, conversation_id, turns, results, e
         await p.close()
 
 
-async def open_all(app, slug, people, key, handshake_timeout):
+async def open_all(app, slug, people, key, handshake_timeout, via):
     """Every participant opens the chat page's socket at the same moment (counted: handshakes
-    that fail or take longer than `handshake_timeout`)."""
-    parts = [gc.Participant(app, slug, session) for session, _m, _c in people]
+    that fail or take longer than `handshake_timeout`). `via`: how their Sends will go."""
+    parts = [gc.Participant(app, slug, session, via=via) for session, _m, _c in people]
 
     async def one(p, convs):
         t = time.perf_counter()
@@ -167,7 +170,8 @@ async def run(args, out: dict, budget: gc.Budget) -> None:
         handshakes, opened_by = {}, {}
         for side in roots:  # the pages open at the same moment, as when the facilitator moves the stage
             workshop, people = crowds[side]
-            parts, opened = await budget.bounded(open_all(apps[side], workshop.slug, people, key, 10),
+            via = "http" if side == "before" else args.app_send
+            parts, opened = await budget.bounded(open_all(apps[side], workshop.slug, people, key, 10, via),
                                                  f"opening the sockets of {side}")
             sockets.extend(p for p in parts)
             opened_by[side] = (parts, opened)
@@ -218,7 +222,7 @@ async def session_run(args, out, app, workshop, people, key, budget):
     try:
         await budget.bounded(asyncio.gather(*[
             participant_run(app, workshop.slug, session, convs[key][0], args.turns, results, errors,
-                            args.think, random.Random(i))
+                            args.think, random.Random(i), via=args.app_send)
             for i, (session, _m, convs) in enumerate(people)
         ]), "the session")
     finally:
@@ -271,6 +275,9 @@ def main():
     parser.add_argument("--turns", type=int, default=3, help="bursts per side (interleaved with the others)")
     parser.add_argument("--llama", action="store_true")
     parser.add_argument("--before-root", help="also run the app from this source tree, interleaved")
+    parser.add_argument("--app-send", choices=("socket", "http"), default="socket",
+                        help="how this code's participants Send: over the chat socket, as the page does while "
+                             "it is open (default), or as the HTTP POST it falls back to (before: always HTTP)")
     parser.add_argument("--variant-env", action="append", default=[], metavar="NAME=VALUE",
                         help="also run this code with these settings (environment), interleaved")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (compose runs 2)")
@@ -285,7 +292,7 @@ def main():
     for label in ("ttft", "total", "post_send"):
         if label in out:
             print("  " + gc.side_by_side({"ttft": "time to first token", "total": "total",
-                                          "post_send": "POST /send"}[label], out[label],
+                                          "post_send": "Send answered"}[label], out[label],
                                          floor="direct" if label != "post_send" else ""))
     for k, v in out.items():
         if k not in ("ttft", "total", "post_send"):

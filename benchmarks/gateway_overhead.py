@@ -1,10 +1,11 @@
 """Gateway overhead, one participant at a time: time to first token and total time through the
 app versus calling the same endpoint directly, interleaved in one run.
 
-Through the app = what a participant's browser sees: from just before the POST of the
-message to the first delta on the chat websocket (and to the final status event). That
-includes the HTTP request, storing the message, starting the generation, the upstream call,
-the Channels/Redis hop and the websocket. Direct = the same streamed request straight to the
+Through the app = what a participant's browser sees: from just before the Send to the first
+delta on the chat websocket (and to the final status event). That includes the Send (over the
+conversation's socket, as the page does while it is open: side "app"; as the HTTP POST the page
+falls back to: side "app-http", same server), storing the message, starting the generation, the
+upstream call, the Channels/Redis hop and the websocket. Direct = the same streamed request straight to the
 endpoint through one shared httpx client (as the app's own client), read to the end.
 
 Two endpoints:
@@ -57,12 +58,15 @@ async def run(args, results: dict, budget: gc.Budget) -> None:
         iterations = {"fault-fast": args.iterations, "llama": args.llama_iterations}
         n_convs = max(iterations[k] for k in keys) + 3
         extra: dict = {}
-        roots = {"app": None, **({"before": args.before_root} if args.before_root else {})}
-        for side, root in roots.items():
+        # Each side: which server, and how Send goes (the page sends over its socket when open).
+        roots = {"app": (None, "socket"), "app-http": (None, "http"),
+                 **({"before": (args.before_root, "http")} if args.before_root else {})}
+        for side, (root, via) in roots.items():
             workshop, people = await sync_to_async(gc.make_people)(1, keys, conversations_each=n_convs)
-            apps[side] = gc.App(db_url, endpoints, extra, root=root)
+            if str(root) not in apps:
+                apps[str(root)] = gc.App(db_url, endpoints, extra, root=root)
             session, _membership, convs = people[0]
-            participants[side] = (gc.Participant(apps[side], workshop.slug, session), convs)
+            participants[side] = (gc.Participant(apps[str(root)], workshop.slug, session, via=via), convs)
         question = "Tell me about the Mughal Empire in two sentences."
         system = workshop.system_prompt
         results["load_at_start"] = gc.load()
@@ -153,7 +157,7 @@ def print_results(results: dict, partial: str | None) -> None:
         print(f"\n== {key} ({r['iterations']} interleaved iterations; {r.get('load_after', gc.load())}) ==")
         print("  " + gc.side_by_side("time to first token", r["ttft"]))
         print("  " + gc.side_by_side("total", r["total"]))
-        print("  " + gc.side_by_side("POST /send", r["post_send"], floor=""))
+        print("  " + gc.side_by_side("Send answered", r["post_send"], floor=""))
         print("  " + gc.side_by_side("server ttft_ms", r.get("server_ttft", {}), floor=""))
         print(f"  stream rate after the first token (chars/s, median): {r['chars_per_s']}")
         print(f"  errors: { {s: len(e) for s, e in r['errors'].items()} } "

@@ -32,6 +32,7 @@ from discussion.selectors import board_seq, card_data
 from llm_gateway import limits
 from workshops import i18n
 from workshops.models import Membership
+from workshops.consumers import has_unpaired_surrogate
 from workshops.selectors import socket_membership
 from workshops.services import membership_seen
 
@@ -62,25 +63,6 @@ class RateLimited(Exception):
     def __init__(self, retry_after: int):
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
-
-
-def _unpaired_surrogate(value) -> bool:
-    """Whether any string in a decoded JSON value holds a lone surrogate ("\\ud800" escapes
-    decode to text that cannot be stored or sent as UTF-8). Iterative: no recursion limit."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict | None:
@@ -234,7 +216,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if not isinstance(data, dict):
             await self.refuse("data must be an object", ref)
             return
-        if _unpaired_surrogate(message):
+        if has_unpaired_surrogate(message):
             await self.refuse("invalid text: unpaired surrogate")
             return
         if "workshop" in message and str(message["workshop"]) != str(self.workshop_id):

@@ -1,24 +1,70 @@
-"""The chat stream: members who may read a conversation receive its answer deltas live.
+"""The chat's socket: members who may read a conversation receive its answer deltas live, and
+its owner may press Send over it.
 
-The page renders the stored state over HTTP; this socket only carries changes:
+The page renders the stored state over HTTP; this socket carries changes:
 {"t": "d", "id": message id, "o": offset (UTF-16 units), "x": text} for a delta and
 {"t": "s", "id": message id, "status": ...} when an answer changes state.
+
+Send over the socket: the client sends {"t": "send", "ref": n, "text": ...} and gets back
+{"t": "sent", "ref": n, "html": the same fragment the HTTP Send returns} or {"t": "refused",
+"ref": n, "error": the reason in words}. It is the HTTP Send (`views.message_send`) without the
+HTTP request: the same rule for who may write (`page_refusal`, `views.can_write`), the same
+validation and store (`views.send`) and the same fragment. What it saves is the request's fixed
+cost (session, user, CSRF and the middleware chain), which was most of the participant's time to
+the first token and what a burst of fifty Sends queued behind (benchmarks.gateway_overhead,
+gateway_concurrency). Anything this path does not handle (a compare conversation, whose Send
+redraws the whole thread; a member the pages would refuse, whose page says why) is answered
+{"t": "http", "ref": n}: the client sends the same form over HTTP instead.
 """
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
+from django.template.loader import render_to_string
+from django.utils import translation
 
-from llm_gateway import selectors
+from llm_gateway import selectors, views
 from llm_gateway.runner import chat_group
-from workshops.consumers import OneWayJsonConsumer
+from workshops import i18n
+from workshops.consumers import OneWayJsonConsumer, has_unpaired_surrogate
+from workshops.models import Membership
+from workshops.permissions import page_refusal
+from workshops.services import membership_seen
 
 
 @database_sync_to_async
-def _can_read(user, slug, conversation_id) -> bool:
+def _reader(user, slug, conversation_id) -> int | None:
+    """The membership (id) through which the user may read the conversation, or None."""
     if not user or not user.is_authenticated:
-        return False
-    return selectors.readable_conversation_for_user(user, slug, conversation_id) is not None
+        return None
+    membership = Membership.objects.active().select_related("workshop").filter(workshop__slug=slug, user=user).first()
+    if membership is None or selectors.readable_conversation(membership, conversation_id) is None:
+        return None
+    return membership.pk
+
+
+def _send(membership_id: int, conversation_id: int, text: str) -> dict:
+    """One Send over the socket, in a worker thread (see the module's docstring)."""
+    membership = Membership.objects.select_related("workshop").filter(pk=membership_id).first()
+    if page_refusal(membership, stages=views.CHAT_STAGES) is not None:
+        return {"t": "http"}
+    workshop = membership.workshop
+    with translation.override(i18n.language_for(membership, workshop)):
+        conversation = selectors.readable_conversation(membership, conversation_id)
+        if conversation is None or not views.can_write(membership, conversation) or conversation.is_compare:
+            return {"t": "http"}
+        if membership.is_participant:  # a Send is activity, as a POST is (permissions.record_activity)
+            membership_seen(membership=membership)
+        sent, previous, error = views.send(membership, conversation, {"text": text})
+        if error:
+            return {"t": "refused", "error": error}
+        context = views.sent_context(workshop, membership, conversation, sent, previous)
+        # No request to render with: the fragment holds no form (the new answer's "ask again"
+        # appears when it ends, drawn by the page's own request for the finished message).
+        return {"t": "sent", "html": render_to_string("llm_gateway/conversation.html#sent", context)}
+
+
+_send_async = database_sync_to_async(_send)
 
 
 class ChatConsumer(OneWayJsonConsumer):
@@ -26,10 +72,12 @@ class ChatConsumer(OneWayJsonConsumer):
 
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
-        if not await _can_read(self.scope.get("user"), kwargs["slug"], kwargs["conversation_id"]):
+        self.membership_id = await _reader(self.scope.get("user"), kwargs["slug"], kwargs["conversation_id"])
+        if self.membership_id is None:
             await self.close(code=4403)
             return
-        self.group = chat_group(kwargs["conversation_id"])
+        self.conversation_id = kwargs["conversation_id"]
+        self.group = chat_group(self.conversation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"t": "hello"})
@@ -39,10 +87,23 @@ class ChatConsumer(OneWayJsonConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        # Messages are sent over HTTP; the only frame is the client's heartbeat (a silent
-        # connection is a dead one: static/js/live.js reopens it and catches up).
-        if isinstance(content, dict) and content.get("t") == "ping":
+        # The client's heartbeat (a silent connection is a dead one: static/js/live.js reopens
+        # it and catches up), and Send.
+        if not isinstance(content, dict):
+            return
+        if content.get("t") == "ping":
             await self.send_json({"t": "pong"})
+        elif content.get("t") == "send":
+            await self.send_json(await self._send(content))
+
+    async def _send(self, content: dict) -> dict:
+        ref, text = content.get("ref"), content.get("text")
+        if not isinstance(ref, int) or isinstance(ref, bool) or not isinstance(text, str):
+            return {"t": "refused", "ref": ref if isinstance(ref, int) else None, "error": "bad frame"}
+        if has_unpaired_surrogate(text):  # cannot be stored: the form over HTTP decodes it to U+FFFD
+            return {"t": "http", "ref": ref}
+        reply = await _send_async(self.membership_id, self.conversation_id, text)
+        return {**reply, "ref": ref}
 
     async def chat_delta(self, event):
         await self.send_json({"t": "d", "id": event["id"], "o": event["o"], "x": event["x"]})

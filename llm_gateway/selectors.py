@@ -58,14 +58,6 @@ def gateway_settings(workshop) -> models.GatewaySettings:
     return models.GatewaySettings.objects.filter(workshop=workshop).first() or models.GatewaySettings(workshop=workshop)
 
 
-def readable_conversation_for_user(user, slug: str, conversation_id: int) -> models.Conversation | None:
-    membership = (Membership.objects.active().select_related("workshop")
-                  .filter(workshop__slug=slug, user=user).first())
-    if membership is None:
-        return None
-    return readable_conversation(membership, conversation_id)
-
-
 def readable_conversation(membership, conversation_id: int) -> models.Conversation | None:
     qs = models.Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner").filter(
         pk=conversation_id, workshop_id=membership.workshop_id, owner__withdrawn_at__isnull=True)

@@ -31,7 +31,7 @@ def _conversation_or_404(membership, conversation_id):
     return conversation
 
 
-def _can_write(membership, conversation) -> bool:
+def can_write(membership, conversation) -> bool:
     return conversation.owner_id == membership.id and not membership.is_researcher
 
 
@@ -72,7 +72,7 @@ def _thread_context(request, workshop, membership, conversation, form=None, erro
         "items": selectors.thread_items(conversation, chat_messages), "last_id": current[-1].id if current else None,
         "label": selectors.label_for(workshop, conversation, staff=staff),
         "form": form or forms.MessageForm(),
-        "can_write": _can_write(membership, conversation),
+        "can_write": can_write(membership, conversation),
         "is_staff": staff,
         "error": error,
     }
@@ -88,24 +88,39 @@ def conversation(request, workshop, membership, conversation_id):
     return render(request, "llm_gateway/conversation.html", context)
 
 
+def send(membership, conversation, data) -> tuple[tuple[Message, ...] | None, Message | None, str | None]:
+    """The chat's Send, whichever way it came (this module's `message_send` over HTTP, or the
+    conversation's socket in consumers.py): validate, store, and return (the new messages, the
+    answer before them, None) or (None, None, the reason in words). The caller has checked that
+    `membership` may write to `conversation`."""
+    form = forms.MessageForm(data)
+    if not form.is_valid():
+        return None, None, " ".join(e for errs in form.errors.values() for e in errs)
+    thread = services.thread_for_send(conversation)
+    previous = selectors.last_counting(thread)
+    try:
+        sent = services.message_send(conversation=conversation, membership=membership,
+                                     text=form.cleaned_data["text"], thread=thread)
+    except ValidationError as exc:
+        return None, None, _error_text(exc)
+    return sent, previous, None
+
+
+def sent_context(workshop, membership, conversation, sent, previous) -> dict:
+    """What `conversation.html#sent` draws after a Send: only what changed. The two new messages
+    are appended; the previous last answer is re-rendered (it loses its "ask again" button). A
+    long thread costs no more to send to."""
+    return {**_message_context(workshop, membership, conversation, last_id=sent[-1].id),
+            "new_messages": sent, "previous": previous, "first": previous is None}
+
+
 @require_POST
 @workshop_view(stages=CHAT_STAGES)
 def message_send(request, workshop, membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
-    if not _can_write(membership, conversation):
+    if not can_write(membership, conversation):
         raise Http404
-    form = forms.MessageForm(request.POST)
-    error = sent = None
-    if form.is_valid():
-        thread = services.thread_for_send(conversation)
-        previous = selectors.last_counting(thread)
-        try:
-            sent = services.message_send(conversation=conversation, membership=membership,
-                                         text=form.cleaned_data["text"], thread=thread)
-        except ValidationError as exc:
-            error = _error_text(exc)
-    else:
-        error = " ".join(e for errs in form.errors.values() for e in errs)
+    sent, previous, error = send(membership, conversation, request.POST)
     if request.htmx:
         if error:
             # Nothing changes in the thread; the text stays in the box, the reason shows under it.
@@ -118,12 +133,8 @@ def message_send(request, workshop, membership, conversation_id):
                                                                                  "oob_heading": True})
             response["HX-Reswap"] = "outerHTML"
             return response
-        # Only what changed: the two new messages are appended; the previous last answer is
-        # re-rendered (it loses its "ask again" button). A long thread costs no more to send to.
-        return render(request, "llm_gateway/conversation.html#sent", {
-            **_message_context(workshop, membership, conversation, last_id=sent[1].id),
-            "new_messages": sent, "previous": previous, "first": previous is None,
-        })
+        return render(request, "llm_gateway/conversation.html#sent",
+                      sent_context(workshop, membership, conversation, sent, previous))
     if error:
         messages.error(request, error)
     return redirect("llm_gateway:conversation", slug=workshop.slug, conversation_id=conversation.id)
@@ -132,7 +143,7 @@ def message_send(request, workshop, membership, conversation_id):
 def _message_context(workshop, membership, conversation, *, last_id) -> dict:
     return {
         "workshop": workshop, "membership": membership, "conversation": conversation,
-        "is_staff": not membership.is_participant, "can_write": _can_write(membership, conversation),
+        "is_staff": not membership.is_participant, "can_write": can_write(membership, conversation),
         "last_id": last_id, "label": selectors.label_for(workshop, conversation, staff=not membership.is_participant),
     }
 
@@ -151,7 +162,7 @@ def message_fragment(request, workshop, membership, conversation_id, message_id)
 
 def _writable_conversation(membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
-    if not _can_write(membership, conversation):
+    if not can_write(membership, conversation):
         raise Http404
     return conversation
 

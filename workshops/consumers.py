@@ -22,6 +22,25 @@ PONG_EVERY = 2.0
 log = logging.getLogger(__name__)
 
 
+def has_unpaired_surrogate(value) -> bool:
+    """Whether any string in a decoded JSON value holds a lone surrogate ("\\ud800" escapes
+    decode to text that cannot be stored or sent as UTF-8). Iterative: no recursion limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class OneWayJsonConsumer(AsyncJsonWebsocketConsumer):
     """A server-to-client JSON stream (workshop events, chat deltas): what clients send is not
     used. A frame that is not JSON text (binary, malformed, too deep) is dropped and logged in

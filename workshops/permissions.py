@@ -37,8 +37,9 @@ def _membership_by_slug(user, slug: str) -> Membership | None:
     return Membership.objects.select_related("workshop").filter(workshop__slug=slug, user=user).first()
 
 
-# Why `access` refused (None: allowed).
+# Why `access` refused (None: allowed); `page_refusal` adds the participant's two.
 NOT_MEMBER, WITHDRAWN, WRONG_ROLE = "not_member", "withdrawn", "wrong_role"
+NO_CONSENT, STAGE_CLOSED = "no_consent", "stage_closed"
 
 
 def _refusal(membership: Membership | None, roles, allow_withdrawn: bool) -> str | None:
@@ -49,6 +50,21 @@ def _refusal(membership: Membership | None, roles, allow_withdrawn: bool) -> str
     if roles is not None and membership.role not in set(roles):
         return WRONG_ROLE
     return None
+
+
+def page_refusal(membership: Membership | None, *, roles=None, stages=None, require_consent: bool = True,
+                 allow_withdrawn: bool = False) -> str | None:
+    """Why a member may not use a workshop page (None: allowed): `access`'s rule, and for a
+    participant consent given and the workshop in one of `stages` (facilitators and researchers
+    are never stage-blocked). Asked by `workshop_view` for every page and by a socket that acts
+    like a page (the chat's Send over its socket), so both refuse the same people."""
+    refusal = _refusal(membership, roles, allow_withdrawn)
+    if refusal is None and membership.is_participant:
+        if require_consent and not membership.has_consented:
+            return NO_CONSENT
+        if stages is not None and membership.workshop.stage not in set(stages):
+            return STAGE_CLOSED
+    return refusal
 
 
 def access(user, workshop: Workshop, roles=None, *, allow_withdrawn: bool = False) -> tuple[Membership | None, str | None]:
@@ -91,7 +107,8 @@ def workshop_view(
                 return redirect_to_login(request.get_full_path())
             # `access`'s rule, with the workshop found through the membership (one query).
             membership = _membership_by_slug(request.user, slug)
-            refusal = _refusal(membership, allowed_roles, allow_withdrawn)
+            refusal = page_refusal(membership, roles=allowed_roles, stages=allowed_stages,
+                                   require_consent=require_consent, allow_withdrawn=allow_withdrawn)
             if refusal == NOT_MEMBER:
                 raise Http404(_("No workshop you belong to is found at this address."))
             workshop = membership.workshop
@@ -104,22 +121,21 @@ def workshop_view(
                 raise PermissionDenied(_("This page is for the workshop's %(roles)s only.") % {
                     "roles": ", ".join(str(Role(r).label).lower() for r in sorted(allowed_roles))
                 })
-            if membership.is_participant:
-                if require_consent and not membership.has_consented:
-                    return redirect("workshops:consent", slug=workshop.slug)
-                if allowed_stages is not None and workshop.stage not in allowed_stages:
-                    # The "not open now" page follows stage changes too (base.html's event stream).
-                    request.workshop, request.membership = workshop, membership
-                    return render(
-                        request,
-                        "workshops/stage_closed.html",
-                        {
-                            "workshop": workshop,
-                            "membership": membership,
-                            "wanted": [Stage(s).label for s in allowed_stages],
-                        },
-                        status=403,
-                    )
+            if refusal == NO_CONSENT:
+                return redirect("workshops:consent", slug=workshop.slug)
+            if refusal == STAGE_CLOSED:
+                # The "not open now" page follows stage changes too (base.html's event stream).
+                request.workshop, request.membership = workshop, membership
+                return render(
+                    request,
+                    "workshops/stage_closed.html",
+                    {
+                        "workshop": workshop,
+                        "membership": membership,
+                        "wanted": [Stage(s).label for s in allowed_stages],
+                    },
+                    status=403,
+                )
             if membership.is_participant:
                 record_activity(request, membership)
             membership.workshop = workshop  # saves services a query for membership.workshop

@@ -119,7 +119,7 @@
       .then(function () { delete refreshing[id]; });
   }
 
-  function refreshLog() {
+  function refreshLog(then) {
     fetch(chat.dataset.logUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
@@ -129,8 +129,9 @@
         var current = document.getElementById("thread-log");
         if (log && current) { current.replaceWith(log); if (window.htmx) { window.htmx.process(log); } }
         afterLogChange();
+        if (then) { then(true); }
       })
-      .catch(function () {});
+      .catch(function () { if (then) { then(false); } });
   }
 
   function announce(status, node) {
@@ -165,16 +166,21 @@
         return;
       }
       if (m) { refreshMessage(data.id); } else { refreshLog(); }
+    } else if (data.t === "sent" || data.t === "refused" || data.t === "http") {
+      sendAnswered(data);
     }
   }
 
   // The conversation's socket (the site's one reconnecting client, static/js/live.js); every
   // (re)open catches up on the answers in progress.
   function connect() {
-    window.CalmaSocket.open(chat.dataset.ws, {
+    socket = window.CalmaSocket.open(chat.dataset.ws, {
       every: 15000,
       ping: function () { return { t: "ping" }; },
-      onstate: function (state) { chat.dataset.socket = state === "connected" ? "open" : "closed"; },
+      onstate: function (state) {
+        chat.dataset.socket = state === "connected" ? "open" : "closed";
+        if (state !== "connected" && sending) { sendLost(); }
+      },
       onopen: function () {
         document.querySelectorAll("#thread-log .msg").forEach(function (el) {
           if (isActive(el)) { refreshMessage(el.dataset.id); }
@@ -206,19 +212,90 @@
     });
   }, 4000);
 
-  document.body.addEventListener("htmx:afterSwap", function (ev) {
-    var target = ev.detail && ev.detail.target;
-    if (!target) { return; }
-    // A message was stored (the send view appends it marked data-sent): empty the box.
+  // A message was stored (the Send's fragment marks it data-sent): empty the box.
+  function afterSent() {
     var sent = document.querySelector('#thread-log [data-sent="1"]');
     if (sent) {
       var box = document.querySelector("#composer textarea");
       if (box) { box.value = ""; box.focus(); }
       sent.removeAttribute("data-sent");
+      if (window.CalmaSocket) { window.CalmaSocket.note("chat", null); }
       toBottom();
     }
     afterLogChange();
+  }
+
+  document.body.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail && ev.detail.target) { afterSent(); }
   });
+
+  // Send over the conversation's socket while it is open (llm_gateway/consumers.py): the same
+  // fragment as the HTTP Send, without an HTTP request's fixed cost. Otherwise (socket closed,
+  // compare mode, or the server answering "http" for a case the page must handle) the form goes
+  // over HTTP through htmx as before. A Send whose answer is lost with the socket is never sent
+  // twice: the thread is read again, and the box emptied if the message is in it.
+  var socket = null;
+  var sending = null;  // the Send waiting for its answer: {ref, text, form, timer}
+  var nextRef = 1;
+  var SEND_WAIT = 20000;
+
+  function sendButton() { return document.getElementById("send-button"); }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form || form.id !== "composer") { return; }
+    if (form.dataset.http === "1") { delete form.dataset.http; return; }  // handed to htmx on purpose
+    if (!socket || socket.state !== "connected" || chat.dataset.compare === "1" || !window.htmx) { return; }
+    ev.preventDefault();
+    ev.stopPropagation();  // capture phase on the document: htmx's own listener on the form never hears it
+    if (sending) { return; }
+    var box = form.querySelector("textarea");
+    sending = { ref: nextRef++, text: box ? box.value : "", form: form };
+    var button = sendButton();
+    if (button) { button.disabled = true; }
+    sending.timer = setTimeout(sendLost, SEND_WAIT);
+    socket.send({ t: "send", ref: sending.ref, text: sending.text }, true);
+  }, true);
+
+  function sendAnswered(data) {
+    if (!sending || data.ref !== sending.ref) { return; }
+    var s = sending;
+    sending = null;
+    clearTimeout(s.timer);
+    if (data.t === "sent") {
+      window.htmx.swap(document.getElementById("thread-log"), data.html, { swapStyle: "beforeend" });
+      afterSent();
+      return;
+    }
+    updateBusy();
+    if (data.t === "refused") {
+      var error = document.getElementById("composer-error");
+      if (error) { error.textContent = data.error; }  // the text stays in the box
+      return;
+    }
+    s.form.dataset.http = "1";
+    s.form.requestSubmit(sendButton() || undefined);
+  }
+
+  // The socket closed (or stayed silent) before the Send was answered: stored or not?
+  function sendLost() {
+    var s = sending;
+    if (!s) { return; }
+    sending = null;
+    clearTimeout(s.timer);
+    refreshLog(function (ok) {
+      var users = document.querySelectorAll('#thread-log .msg-user .msg-body');
+      var last = users.length ? users[users.length - 1].textContent.trim() : null;
+      var box = document.querySelector("#composer textarea");
+      if (ok && last !== null && last === s.text.trim()) {
+        if (box && box.value === s.text) { box.value = ""; }
+        if (window.CalmaSocket) { window.CalmaSocket.note("chat", null); }
+      } else if (window.CalmaSocket) {
+        window.CalmaSocket.note("chat", label("unsentLabel", "Your message was not sent: it is kept in the box."));
+      }
+      updateBusy();
+    });
+  }
 
   // Enter sends, Shift+Enter makes a new line (not on touch keyboards, where Enter is a newline).
   var coarse = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;

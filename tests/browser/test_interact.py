@@ -46,6 +46,10 @@ def test_participant_chats_with_two_blinded_models_and_reloads_mid_stream(intera
     assert "Alpha Llama" not in page.content() and "Mixtral" not in page.content()
 
     page.get_by_role("button", name="New conversation with Model A").click()
+    # With the conversation's socket open, Send goes over it (llm_gateway/consumers.py), not HTTP.
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and "/send/" in r.url else None)
+    page.locator("#chat[data-socket=open]").wait_for(timeout=20000)
     page.get_by_label("Your message").fill("Tell me about the Mughal Empire")
     page.get_by_role("button", name="Send").click()
     stream = page.locator(".msg-assistant [data-stream]")
@@ -54,6 +58,7 @@ def test_participant_chats_with_two_blinded_models_and_reloads_mid_stream(intera
     partial = stream.inner_text()
     assert partial and EXPECTED.startswith(partial.strip())
     assert page.get_by_label("Your message").input_value() == ""  # the composer was cleared
+    assert posts == [], posts
     page.screenshot(path="/tmp/interact_streaming.png")
 
     page.reload()  # mid-answer: generation goes on in the server
