@@ -64,7 +64,11 @@ def _send(membership_id: int, conversation_id: int, text: str) -> dict:
         return {"t": "sent", "html": render_to_string("llm_gateway/conversation.html#sent", context)}
 
 
-_send_async = database_sync_to_async(_send)
+# Not in the process's one thread for sync code (thread-sensitive): fifty Sends at once overlap
+# their database round trips in the loop's executor instead of queueing one behind another. Through
+# asgiref still (not runner.db_call's pool): it records the server's loop in the thread, so the
+# answer's generation starts on that loop at commit instead of running inside the Send.
+_send_async = database_sync_to_async(_send, thread_sensitive=False)
 
 
 class ChatConsumer(OneWayJsonConsumer):

@@ -82,6 +82,30 @@ async def test_a_send_over_the_socket_stores_returns_the_fragment_and_streams_th
     await comm.disconnect()
 
 
+async def test_the_send_is_answered_before_the_answer_is_generated(chat_setup):
+    """The Send's reply comes at once; the answer streams afterwards on the server's loop (a
+    Send run where no loop is known generated the whole answer inside it: under a burst every
+    thread held a Send waiting for a generation that needed a thread, and nothing moved)."""
+    workshop, participant, conversation = await database_sync_to_async(chat_setup)("fault:slow:30:60")
+    comm = await _open(workshop, conversation, participant.user)
+    await comm.send_json_to({"t": "send", "ref": 1, "text": "a slow answer, please"})
+    seen = []
+    while True:
+        frame = await comm.receive_json_from(timeout=20)
+        if frame.get("ref") == 1:
+            break
+        seen.append(frame)
+    assert frame["t"] == "sent" and not [f for f in seen if f["t"] == "s"], seen
+    answer = await database_sync_to_async(
+        lambda: Message.objects.get(conversation=conversation, role="assistant"))()
+    assert answer.status in (MessageStatus.PENDING, MessageStatus.STREAMING)
+    while not (frame["t"] == "s" and frame["status"] != "retrying"):
+        frame = await comm.receive_json_from(timeout=20)
+    assert frame["status"] == MessageStatus.COMPLETE
+    await runner.wait_all()
+    await comm.disconnect()
+
+
 async def test_refusals_are_the_http_sends_and_store_nothing(chat_setup, settings):
     workshop, participant, conversation = await database_sync_to_async(chat_setup)("fault:ok")
     comm = await _open(workshop, conversation, participant.user)
