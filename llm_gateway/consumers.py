@@ -45,13 +45,14 @@ def _reader(user, slug, conversation_id) -> int | None:
 
 def _send(membership_id: int, conversation_id: int, text: str) -> dict:
     """One Send over the socket, in a worker thread (see the module's docstring)."""
-    membership = Membership.objects.select_related("workshop").filter(pk=membership_id).first()
-    if page_refusal(membership, stages=views.CHAT_STAGES) is not None:
+    # The conversation and its owner in one query: only the owner writes to a conversation.
+    conversation = selectors.owned_conversation(membership_id, conversation_id)
+    membership = conversation.owner if conversation is not None else None
+    if membership is None or page_refusal(membership, stages=views.CHAT_STAGES) is not None:
         return {"t": "http"}
     workshop = membership.workshop
     with translation.override(i18n.language_for(membership, workshop)):
-        conversation = selectors.readable_conversation(membership, conversation_id)
-        if conversation is None or not views.can_write(membership, conversation) or conversation.is_compare:
+        if not views.can_write(membership, conversation) or conversation.is_compare:
             return {"t": "http"}
         if membership.is_participant:  # a Send is activity, as a POST is (permissions.record_activity)
             membership_seen(membership=membership)

@@ -58,6 +58,17 @@ def gateway_settings(workshop) -> models.GatewaySettings:
     return models.GatewaySettings.objects.filter(workshop=workshop).first() or models.GatewaySettings(workshop=workshop)
 
 
+def owned_conversation(membership_id: int, conversation_id: int) -> models.Conversation | None:
+    """The conversation if `membership_id` owns it, with its owner (whatever their state: the
+    caller applies `permissions.page_refusal`) and the workshop, in one query: the chat socket's
+    Send, whose socket knows the membership it opened for."""
+    conversation = (models.Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner")
+                    .filter(pk=conversation_id, owner_id=membership_id).first())
+    if conversation is not None:
+        conversation.owner.workshop = conversation.workshop
+    return conversation
+
+
 def readable_conversation(membership, conversation_id: int) -> models.Conversation | None:
     qs = models.Conversation.objects.select_related("workshop", "workshop__gateway_settings", "owner").filter(
         pk=conversation_id, workshop_id=membership.workshop_id, owner__withdrawn_at__isnull=True)
