@@ -32,7 +32,10 @@ if [ -z "${LLM_ENDPOINTS:-}" ] && [ -z "${LLM_ENDPOINTS_FILE:-}" ]; then
     kill -0 "$LLM_PID" 2>/dev/null || { echo "The model server failed; see run/llm-server.log" >&2; exit 1; }
     sleep 0.5
   done
-  export LLM_ENDPOINTS="[{\"key\": \"local-smollm2\", \"name\": \"SmolLM2 135M (local llama.cpp)\", \"base_url\": \"http://127.0.0.1:$LLM_PORT/v1\", \"model\": \"smollm2-135m-instruct\"}]"
+  # max_tokens: the 135M model often rambles to the end of its context, and in scripts it
+  # barely knows (Hindi, Arabic) llama.cpp holds back text that is not whole UTF-8 yet, so the
+  # stream can fall silent for minutes (the gateway then ends it at LLM_TOTAL_TIMEOUT).
+  export LLM_ENDPOINTS="[{\"key\": \"local-smollm2\", \"name\": \"SmolLM2 135M (local llama.cpp)\", \"base_url\": \"http://127.0.0.1:$LLM_PORT/v1\", \"model\": \"smollm2-135m-instruct\", \"max_tokens\": 256}]"
   $PY manage.py seed_demo --endpoint local-smollm2 >/dev/null
   echo "The local model is up; every demo workshop offers it (participants see it as \"Model A\")."
 fi
