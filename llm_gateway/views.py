@@ -83,8 +83,8 @@ def _thread_context(request, workshop, membership, conversation, form=None, erro
 def conversation(request, workshop, membership, conversation_id):
     conversation = _conversation_or_404(membership, conversation_id)
     context = _thread_context(request, workshop, membership, conversation)
-    if request.htmx:
-        return render(request, "llm_gateway/conversation.html#thread", context)
+    if request.htmx:  # the page reading its thread again (llm_gateway_chat.js): the title may have changed too
+        return render(request, "llm_gateway/conversation.html#thread", {**context, "oob_heading": True})
     return render(request, "llm_gateway/conversation.html", context)
 
 

@@ -128,6 +128,9 @@
         var log = tpl.content.getElementById("thread-log");
         var current = document.getElementById("thread-log");
         if (log && current) { current.replaceWith(log); if (window.htmx) { window.htmx.process(log); } }
+        var title = tpl.content.getElementById("chat-title");
+        var shownTitle = document.getElementById("chat-title");
+        if (title && shownTitle) { title.removeAttribute("hx-swap-oob"); shownTitle.replaceWith(title); }
         afterLogChange();
         if (then) { then(true); }
       })
@@ -182,6 +185,7 @@
         if (state !== "connected" && sending) { sendLost(); }
       },
       onopen: function () {
+        checkUnsure();
         document.querySelectorAll("#thread-log .msg").forEach(function (el) {
           if (isActive(el)) { refreshMessage(el.dataset.id); }
         });
@@ -235,7 +239,7 @@
   // over HTTP through htmx as before. A Send whose answer is lost with the socket is never sent
   // twice: the thread is read again, and the box emptied if the message is in it.
   var socket = null;
-  var sending = null;  // the Send waiting for its answer: {ref, text, form, timer}
+  var sending = null;  // the Send waiting for its answer: {ref, text, form, users (count before), timer}
   var nextRef = 1;
   var SEND_WAIT = 20000;
 
@@ -250,7 +254,8 @@
     ev.stopPropagation();  // capture phase on the document: htmx's own listener on the form never hears it
     if (sending) { return; }
     var box = form.querySelector("textarea");
-    sending = { ref: nextRef++, text: box ? box.value : "", form: form };
+    sending = { ref: nextRef++, text: box ? box.value : "", form: form,
+                users: document.querySelectorAll("#thread-log .msg-user").length };
     var button = sendButton();
     if (button) { button.disabled = true; }
     sending.timer = setTimeout(sendLost, SEND_WAIT);
@@ -277,21 +282,34 @@
     s.form.requestSubmit(sendButton() || undefined);
   }
 
-  // The socket closed (or stayed silent) before the Send was answered: stored or not?
+  // The socket closed (or stayed silent) before the Send was answered: stored or not? The
+  // thread is read again now, and again when the socket is back if it could not be read.
+  var unsure = null;  // the Send whose fate is not known yet
   function sendLost() {
     var s = sending;
     if (!s) { return; }
     sending = null;
     clearTimeout(s.timer);
+    unsure = s;
+    chat.dataset.unsure = "1";  // until the server has said whether it was stored
+    checkUnsure();
+  }
+
+  function checkUnsure() {
+    var s = unsure;
+    if (!s) { return; }
     refreshLog(function (ok) {
-      var users = document.querySelectorAll('#thread-log .msg-user .msg-body');
+      var note = window.CalmaSocket ? window.CalmaSocket.note : function () {};
+      if (!ok) { note("chat", label("unsentLabel", "Your message was not sent: it is kept in the box.")); return; }
+      if (unsure === s) { unsure = null; delete chat.dataset.unsure; }
+      var users = document.querySelectorAll("#thread-log .msg-user .msg-body");
       var last = users.length ? users[users.length - 1].textContent.trim() : null;
       var box = document.querySelector("#composer textarea");
-      if (ok && last !== null && last === s.text.trim()) {
+      if (users.length > s.users && last === s.text.trim()) {  // it was stored: not to be sent twice
         if (box && box.value === s.text) { box.value = ""; }
-        if (window.CalmaSocket) { window.CalmaSocket.note("chat", null); }
-      } else if (window.CalmaSocket) {
-        window.CalmaSocket.note("chat", label("unsentLabel", "Your message was not sent: it is kept in the box."));
+        note("chat", null);
+      } else {
+        note("chat", label("unsentLabel", "Your message was not sent: it is kept in the box."));
       }
       updateBusy();
     });

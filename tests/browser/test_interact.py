@@ -161,3 +161,37 @@ def test_compare_mode_two_models_side_by_side_and_a_stored_preference(interact_w
     assert boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1
     page.screenshot(path="/tmp/interact_compare_phone.png", full_page=True)
     assert page.js_errors == [] and facilitator.js_errors == []
+
+
+def test_a_send_whose_socket_is_lost_is_never_sent_twice(interact_workshop, new_page):
+    """The connection goes while a Send over the socket waits for its answer. Stored or not, the
+    page finds out from the server when it is back: a stored message shows once and leaves the
+    box; one that never arrived stays in the box with the "not sent" notice."""
+    workshop = interact_workshop
+    participant = make_participant(workshop)
+    page = new_page(viewport={"width": 390, "height": 844})
+    login(page, participant.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/interact/")
+    page.get_by_role("button", name="New conversation with Model B").click()
+    page.locator("#chat[data-socket=open]").wait_for(timeout=20000)
+    box = page.get_by_label("Your message")
+    box.fill("Was this stored?")
+    page.get_by_role("button", name="Send").click()
+    page.context.set_offline(True)  # at once: the frame may or may not have left
+    page.wait_for_timeout(1500)
+    page.context.set_offline(False)
+    page.locator("#chat[data-socket=open]:not([data-unsure])").wait_for(timeout=30000)  # the server was asked
+    conversation = Conversation.objects.get(owner=participant)
+    stored = conversation.messages.filter(role="user", content="Was this stored?").count()
+    shown = page.locator(".msg-user .msg-body", has_text="Was this stored?").count()
+    assert stored in (0, 1) and shown == stored
+    assert (box.input_value() == "") == (stored == 1)
+    if stored:  # the title the first message gave the conversation, not a stale "New conversation"
+        assert page.locator("#chat-title").inner_text() == "Was this stored?"
+    if not stored:  # sent again by hand: it arrives once
+        page.get_by_role("button", name="Send").click()
+        expect_one = page.locator(".msg-user .msg-body", has_text="Was this stored?")
+        expect_one.first.wait_for(timeout=20000)
+        assert conversation.messages.filter(role="user", content="Was this stored?").count() == 1
+    page.screenshot(path="/tmp/interact_send_lost.png", full_page=True)
+    assert page.js_errors == []
