@@ -85,6 +85,17 @@ def login(page, username, password):
     page.wait_for_load_state()
 
 
+def open_new_chat(new_page, workshop, participant, model_label: str):
+    """A participant on a phone opens a new conversation with `model_label` ("Model A")."""
+    from tests.factories import PASSWORD
+
+    page = new_page(viewport={"width": 390, "height": 844})
+    login(page, participant.user.username, PASSWORD)
+    page.goto(f"/w/{workshop.slug}/interact/")
+    page.get_by_role("button", name=f"New conversation with {model_label}").click()
+    return page
+
+
 @pytest.fixture(scope="module")
 def sync_orm_until_database_teardown():
     """Synchronous ORM calls beside Playwright's event loop for a whole module, including the

@@ -9,7 +9,7 @@ import pytest
 
 from llm_gateway import services
 from llm_gateway.models import Conversation, MessageStatus
-from tests.browser.conftest import login
+from tests.browser.conftest import login, open_new_chat
 from tests.factories import PASSWORD, facilitator_of, make_participant, make_workshop
 from tests.fixtures_llm import WORDS
 
@@ -169,10 +169,7 @@ def test_a_send_whose_socket_is_lost_is_never_sent_twice(interact_workshop, new_
     box; one that never arrived stays in the box with the "not sent" notice."""
     workshop = interact_workshop
     participant = make_participant(workshop)
-    page = new_page(viewport={"width": 390, "height": 844})
-    login(page, participant.user.username, PASSWORD)
-    page.goto(f"/w/{workshop.slug}/interact/")
-    page.get_by_role("button", name="New conversation with Model B").click()
+    page = open_new_chat(new_page, workshop, participant, "Model B")
     page.locator("#chat[data-socket=open]").wait_for(timeout=20000)
     box = page.get_by_label("Your message")
     box.fill("Was this stored?")

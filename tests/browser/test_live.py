@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from discussion import services as discussion_services
 from discussion.models import Axis
-from tests.browser.conftest import login
+from tests.browser.conftest import login, open_new_chat
 from tests.discussion.conftest import build, goto
 from tests.factories import PASSWORD, facilitator_of, make_participant, make_workshop
 from workshops.models import Stage
@@ -158,10 +158,7 @@ def test_chat_status_heading_and_cut_off_answer_stay_true(chat_workshop, new_pag
 
     workshop = chat_workshop
     participant = make_participant(workshop)
-    page = new_page(viewport={"width": 390, "height": 844})
-    login(page, participant.user.username, PASSWORD)
-    page.goto(f"/w/{workshop.slug}/interact/")
-    page.get_by_role("button", name="New conversation with Model A").click()
+    page = open_new_chat(new_page, workshop, participant, "Model A")
     heading = page.locator("#chat-title")
     expect(heading).to_have_text("New conversation")
     status = page.locator("#chat-live")
