@@ -221,7 +221,8 @@ def server_redis(settings):
 
     redis = DisposableRedis()
     redis.start()
-    settings.TEST_SERVER_ENV = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_PREFIX": "live-browser"}
+    settings.TEST_SERVER_ENV = {**getattr(settings, "TEST_SERVER_ENV", {}),
+                                "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_PREFIX": "live-browser"}
     yield redis
     redis.stop()
 
@@ -268,3 +269,24 @@ def test_board_screens_resync_after_a_redis_restart(django_db_setup, server_redi
     other.screenshot(path="/tmp/live-redis-back-other.png", full_page=True)
     assert set(other.evaluate("window.boardStates")) <= {"connected"}
     assert not author.js_errors and not other.js_errors, (author.js_errors, other.js_errors)
+
+
+def test_a_chat_sends_and_shows_whole_answers_across_a_redis_restart(chat_workshop, server_redis, new_page):
+    """Redis (the channel layer) restarts under an open chat: a Send over the socket still
+    stores the message, and the answer ends on screen whole, whether its deltas came live or
+    the page re-read it."""
+    from llm_gateway.models import Conversation
+
+    participant = make_participant(chat_workshop)
+    page = open_new_chat(new_page, chat_workshop, participant, "Model A")
+    page.locator("#chat[data-socket=open]").wait_for(timeout=20000)
+    server_redis.stop()
+    server_redis.start()
+    page.get_by_label("Your message").fill("After the restart <script>alert(1)</script>")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".msg-assistant[data-status=complete]").wait_for(timeout=60000)
+    answer = Conversation.objects.get(owner=participant).messages.get(role="assistant")
+    assert page.locator(".msg-assistant .msg-body").inner_text().strip() == answer.content.strip()
+    assert page.locator(".msg-user .msg-body").inner_text() == "After the restart <script>alert(1)</script>"
+    page.screenshot(path="/tmp/live-chat-after-redis-restart.png", full_page=True)
+    assert not page.js_errors, page.js_errors
