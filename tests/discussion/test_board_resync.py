@@ -17,7 +17,7 @@ from django.db import transaction
 from discussion import events, selectors, services
 from discussion.models import Axis
 from tests.discussion.conftest import build, goto
-from tests.discussion.test_consumers import connect, next_kind, send
+from tests.discussion.test_consumers import connect, next_kind, reply_and_event, send
 from tests.fixtures_llm import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,9 +102,8 @@ async def _drain(comm, quiet=0.5, kind=None):
 async def test_board_events_are_numbered_in_commit_order(board):
     a = await connect(board.workshop, board.people[0].user)
     await send(a, "card.create", name="Bias")
-    created = await next_kind(a, "created")
+    created, card = await reply_and_event(a, "created", "card")
     assert created["payload"]["card"]["name"] == "Bias"  # the author sees the card from the ack alone
-    card = await next_kind(a, "card")
     axis_id = card["payload"]["card"]["id"]
     await send(a, "card.update", ref=2, id=axis_id, name="Bias", definition="one", version=1)
     text = await next_kind(a, "card_text")

@@ -38,6 +38,19 @@ async def next_kind(comm, kind, timeout=10):
             return message
 
 
+async def reply_and_event(comm, reply, event, timeout=10):
+    """A command's reply and its own broadcast to the sender's socket, in whichever order they
+    come: the event is handed to the loop when the command commits and the reply is sent when
+    the command's thread returns, so under load the event can arrive first (next_kind, waiting
+    for the reply, would have skipped it)."""
+    got: dict = {}
+    while len(got) < 2:
+        message = await comm.receive_json_from(timeout=timeout)
+        if message["kind"] in (reply, event):
+            got.setdefault(message["kind"], message)
+    return got[reply], got[event]
+
+
 async def send(comm, action, ref=1, **data):
     await comm.send_to(text_data=json.dumps({"action": action, "data": data, "ref": ref}))
 
@@ -73,10 +86,10 @@ async def test_card_fans_out_to_every_member_and_presence_is_tracked(board):
     present = await database_sync_to_async(selectors.presence)(board.workshop.pk)
     assert {p["who"] for p in present} == {"P01", "P02", "P03", "F01"}
     await send(comms[0], "card.create", name="<img src=x onerror=alert(1)>", definition="Fair to all sides")
-    created = await next_kind(comms[0], "created")
+    created, own = await reply_and_event(comms[0], "created", "card")
     axis_id = created["payload"]["id"]
     for comm in comms + [fac]:
-        event = await next_kind(comm, "card")
+        event = own if comm is comms[0] else await next_kind(comm, "card")
         assert event["payload"]["card"]["id"] == axis_id
         assert event["payload"]["card"]["name"] == "<img src=x onerror=alert(1)>"  # data; clients render as text
     await send(comms[1], "editing", id=axis_id)
@@ -120,9 +133,8 @@ async def test_reconnecting_client_resyncs_over_http(board, client):
     b = await connect(board.workshop, board.people[1].user)
     await b.disconnect()
     await send(a, "card.create", name="Made while B was away")
-    await next_kind(a, "created")
     # Delivered (A has it) before B comes back: B gets it over HTTP, not on the socket.
-    assert (await next_kind(a, "card"))["payload"]["card"]["name"] == "Made while B was away"
+    assert (await reply_and_event(a, "created", "card"))[1]["payload"]["card"]["name"] == "Made while B was away"
     b = await connect(board.workshop, board.people[1].user)
     await database_sync_to_async(client.force_login)(board.people[1].user)
     state = await database_sync_to_async(client.get)(f"/w/{board.workshop.slug}/discuss/state.json")

@@ -10,7 +10,7 @@ from discussion import selectors, services
 from discussion.models import AxisExample, SessionEvent
 from llm_gateway.models import Conversation
 from tests.discussion.conftest import add_code, build, goto
-from tests.discussion.test_consumers import app, connect, next_kind, send  # noqa: F401
+from tests.discussion.test_consumers import app, connect, next_kind, reply_and_event, send  # noqa: F401
 from tests.factories import facilitator_of, make_conversation
 
 HOSTILE = "<img src=x onerror=alert(1)> Dates matter.\r\nSecond line: the Mughal court. Third one!"
@@ -190,10 +190,10 @@ async def test_attached_passage_reaches_every_member_live():
     comms = [await connect(d.workshop, p.user) for p in d.people]
     start, end = text.index("Third"), len(text)
     await send(comms[1], "card.example", ref=7, id=d.axis.pk, message=message.pk, start=start, end=end)
-    reply = await next_kind(comms[1], "example_added")
+    reply, own = await reply_and_event(comms[1], "example_added", "card")
     assert reply["payload"]["id"] == d.axis.pk and reply["payload"]["ref"] == 7
     for comm in comms:
-        event = await next_kind(comm, "card")
+        event = own if comm is comms[1] else await next_kind(comm, "card")
         assert [e["excerpt"] for e in event["payload"]["card"]["examples"]] == ["Third one!"]
     # A passage of a message the sender cannot read is refused to the sender only.
     hidden = await database_sync_to_async(lambda: d.answers[d.people[0].pk].pk)()
