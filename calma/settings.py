@@ -147,16 +147,29 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def _pubsub_layer(name: str) -> dict:
+    """A Redis pub/sub channel layer of its own prefix (one PUBLISH per group send), or the
+    default layer's kind without Redis."""
+    if not REDIS_URL:
+        return dict(CHANNEL_LAYERS["default"])
+    return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": f"{env_str('CHANNEL_PREFIX', 'calma')}.{name}."}}
+
+
 # The live board's own layer (alias "board", discussion/): with Redis, "pubsub" (one PUBLISH
 # per board change, fanned out inside each server process; docs/discussion.md "Benchmarks")
 # or "redis" (the default layer's kind: one Redis list entry per receiving socket).
 DISCUSSION_BOARD_LAYER = env_choice("DISCUSSION_BOARD_LAYER", "pubsub", ("pubsub", "redis"))
-CHANNEL_LAYERS["board"] = dict(CHANNEL_LAYERS["default"])
-if REDIS_URL and DISCUSSION_BOARD_LAYER == "pubsub":
-    CHANNEL_LAYERS["board"] = {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": env_str("CHANNEL_PREFIX", "calma") + ".board."},
-    }
+CHANNEL_LAYERS["board"] = _pubsub_layer("board") if DISCUSSION_BOARD_LAYER == "pubsub" else dict(CHANNEL_LAYERS["default"])
+# The chat's answers stream on their own pub/sub layer (alias "chat", llm_gateway/runner.py):
+# every delta of every answer is a group send, and the default layer's took several Redis
+# round trips each (ZRANGE of the group, a Lua script per send, a BRPOP per socket); under
+# fifty simultaneous answers they were a fifth of the server's interpreter time
+# (benchmarks/gateway_concurrency.py, docs/llm_gateway.md). Deltas carry their offset and the
+# page re-reads the thread after a gap or a reconnect, so pub/sub's at-most-once is enough.
+CHANNEL_LAYERS["chat"] = _pubsub_layer("chat")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

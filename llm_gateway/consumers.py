@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from llm_gateway import selectors, views
-from llm_gateway.runner import chat_group
+from llm_gateway.runner import CHAT_LAYER, chat_group
 from workshops import i18n
 from workshops.consumers import OneWayJsonConsumer, has_unpaired_surrogate
 from workshops.models import Membership
@@ -73,6 +73,7 @@ _send_async = database_sync_to_async(_send, thread_sensitive=False)
 
 
 class ChatConsumer(OneWayJsonConsumer):
+    channel_layer_alias = CHAT_LAYER
     relayed = frozenset({"chat.delta", "chat.status"})
 
     async def connect(self):

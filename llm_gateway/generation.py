@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from llm_gateway import client, registry
 from llm_gateway.models import Message, MessageStatus
-from llm_gateway.runner import chat_group, db_call, running_count, utf16_len
+from llm_gateway.runner import CHAT_LAYER, chat_group, db_call, running_count, utf16_len
 from workshops.events import broadcast
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Generation:
     async def run(self) -> str | None:
         """Generate the answer; its final status, or None if it was not pending (any more)."""
         self.began = time.monotonic()
-        self.layer = get_channel_layer()
+        self.layer = get_channel_layer(CHAT_LAYER)
         if self.messages is None or self.endpoint_key is None:
             if not await db_call(answer_claim, message_id=self.message_id):
                 return None

@@ -35,7 +35,12 @@ log = logging.getLogger(__name__)
 _running: set = set()
 
 
+# The channel layer alias the chat's live events travel on (calma/settings.py: Redis pub/sub).
+CHAT_LAYER = "chat"
+
+
 def chat_group(conversation_id: int) -> str:
+    """The group of a conversation's open sockets, on the CHAT_LAYER layer."""
     return f"chat.{conversation_id}"
 
 

@@ -138,7 +138,7 @@ async def test_deltas_reach_the_socket_without_a_trip_through_the_shared_sync_th
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
 
-    from llm_gateway.runner import chat_group
+    from llm_gateway.runner import CHAT_LAYER, chat_group
 
     workshop, participant, conversation = await database_sync_to_async(chat_setup)("fault:ok")
     user = await database_sync_to_async(lambda: participant.user)()
@@ -154,7 +154,7 @@ async def test_deltas_reach_the_socket_without_a_trip_through_the_shared_sync_th
         await original()
 
     monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
-    layer = get_channel_layer()
+    layer = get_channel_layer(CHAT_LAYER)
     await layer.group_send(chat_group(conversation.id), {"type": "chat.delta", "id": 1, "o": 0, "x": "नमस्ते"})
     await layer.group_send(chat_group(conversation.id), {"type": "chat.status", "id": 1, "status": "complete"})
     assert (await comm.receive_json_from(timeout=5)) == {"t": "d", "id": 1, "o": 0, "x": "नमस्ते"}

@@ -14,7 +14,7 @@ from asgiref.testing import ApplicationCommunicator
 from llm_gateway import services
 from llm_gateway.models import MessageStatus
 from llm_gateway.routing import websocket_urlpatterns
-from llm_gateway.runner import chat_group, utf16_len
+from llm_gateway.runner import CHAT_LAYER, chat_group, utf16_len
 from tests.factories import make_participant
 
 from .conftest import answers
@@ -22,29 +22,16 @@ from .conftest import answers
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _collect(channel):
-    layer = get_channel_layer()
-    events = []
-
-    async def drain():
-        while True:
-            event = await layer.receive(channel)
-            events.append(event)
-            if event["type"] == "chat.status" and event["status"] != "retrying":
-                return
-
-    async_to_sync(drain)()
-    return events
-
-
 def _send_and_collect(conversation, participant, text):
-    """Send from a worker thread (which generates in place) while this thread drains the
-    group, so no delta waits in the channel layer long enough to expire."""
+    """Send from a worker thread (which generates in place) while this thread listens to the
+    conversation's group on the chat layer. Subscribing, sending and draining happen in one
+    event loop: the layer is Redis pub/sub, which keeps nothing for a subscriber that is gone."""
+    import asyncio
     import threading
 
     from django.db import connection
 
-    channel = _subscribe(conversation.id)
+    layer = get_channel_layer(CHAT_LAYER)
     errors = []
 
     def worker():
@@ -55,19 +42,24 @@ def _send_and_collect(conversation, participant, text):
         finally:
             connection.close()
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    events = _collect(channel)
-    thread.join(timeout=300)
+    async def listen():
+        channel = await layer.new_channel()
+        await layer.group_add(chat_group(conversation.id), channel)
+        thread = threading.Thread(target=worker)
+        thread.start()
+        events = []
+        while True:
+            event = await asyncio.wait_for(layer.receive(channel), timeout=300)
+            events.append(event)
+            if event["type"] == "chat.status" and event["status"] != "retrying":
+                break
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 300)
+        await layer.group_discard(chat_group(conversation.id), channel)
+        return events
+
+    events = async_to_sync(listen)()
     assert not errors, errors
     return events
-
-
-def _subscribe(conversation_id):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(chat_group(conversation_id), channel)
-    return channel
 
 
 def test_deltas_are_pushed_with_offsets_that_rebuild_the_answer(chat_setup):
@@ -112,7 +104,7 @@ async def test_chat_socket_forwards_to_owner_and_refuses_others(chat_setup):
     assert reply["type"] == "websocket.accept"
     hello = await owner.receive_output(timeout=5)
     assert json.loads(hello["text"]) == {"t": "hello"}
-    await get_channel_layer().group_send(chat_group(conversation.id), {"type": "chat.delta", "id": 7, "o": 0, "x": "Hi"})
+    await get_channel_layer(CHAT_LAYER).group_send(chat_group(conversation.id), {"type": "chat.delta", "id": 7, "o": 0, "x": "Hi"})
     delta = await owner.receive_output(timeout=5)
     assert json.loads(delta["text"]) == {"t": "d", "id": 7, "o": 0, "x": "Hi"}
     await owner.send_input({"type": "websocket.disconnect", "code": 1000})

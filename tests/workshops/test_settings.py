@@ -78,6 +78,8 @@ def _load_settings(extra_env: dict) -> subprocess.CompletedProcess:
     code = ("import django, json; from django.conf import settings; django.setup(); "
             "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], "
             "'layer': settings.CHANNEL_LAYERS['default']['BACKEND'], 'eager': settings.CELERY_TASK_ALWAYS_EAGER, "
+            "'chat': settings.CHANNEL_LAYERS['chat']['BACKEND'], "
+            "'prefixes': sorted(l.get('CONFIG', {}).get('prefix', '') for l in settings.CHANNEL_LAYERS.values()), "
             "'cache': settings.CACHES['default']['BACKEND'], 'secure': settings.SESSION_COOKIE_SECURE}))")
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**base, "DJANGO_SETTINGS_MODULE": "calma.settings"}, timeout=60)
@@ -88,14 +90,19 @@ def test_embedded_defaults_without_variables():
     assert result.returncode == 0, result.stderr
     assert '"db": "django.db.backends.sqlite3"' in result.stdout
     assert '"layer": "channels.layers.InMemoryChannelLayer"' in result.stdout
+    assert '"chat": "channels.layers.InMemoryChannelLayer"' in result.stdout
     assert '"eager": true' in result.stdout
 
 
 def test_services_from_urls():
-    result = _load_settings({"DEBUG": "1", "DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3"})
+    result = _load_settings({"DEBUG": "1", "DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3",
+                             "CHANNEL_PREFIX": "calma"})
     assert result.returncode == 0, result.stderr
     assert '"db": "django.db.backends.postgresql"' in result.stdout
     assert '"layer": "channels_redis.core.RedisChannelLayer"' in result.stdout
+    # The chat's deltas: one PUBLISH each, on a prefix of their own (not the board's, not the default's).
+    assert '"chat": "channels_redis.pubsub.RedisPubSubChannelLayer"' in result.stdout
+    assert '"prefixes": ["calma", "calma.board.", "calma.chat."]' in result.stdout
     assert '"cache": "django.core.cache.backends.redis.RedisCache"' in result.stdout
     assert '"eager": false' in result.stdout
 
