@@ -164,3 +164,25 @@ async def test_deltas_reach_the_socket_without_a_trip_through_the_shared_sync_th
     assert (await comm.receive_json_from(timeout=5)) == {"t": "pong"}
     assert hops == [1]
     await comm.disconnect()
+
+
+async def test_the_chat_layer_keeps_listening_after_the_last_socket_of_its_process_closes(chat_setup):
+    """channels_redis's pub/sub receiver checks back only every 0.1 s while its process holds
+    no subscription, so the first delta of the next chat opened would wait up to 100 ms: the
+    first chat socket leaves one subscription behind for the life of the loop."""
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+
+    from llm_gateway.runner import CHAT_LAYER
+
+    workshop, participant, conversation = await database_sync_to_async(chat_setup)("fault:ok")
+    user = await database_sync_to_async(lambda: participant.user)()
+    for _ in range(2):
+        comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/w/{workshop.slug}/chat/{conversation.id}/")
+        comm.scope["user"] = user
+        assert (await comm.connect(timeout=5))[0]
+        assert (await comm.receive_json_from(timeout=5)) == {"t": "hello"}
+        await comm.disconnect()
+    layer = get_channel_layer(CHAT_LAYER)
+    loop_layer = layer._get_layer()  # the Redis pub/sub layer of this event loop
+    assert len([name for name in loop_layer.channels if ".awake." in name]) == 1
