@@ -98,7 +98,9 @@ def start_server(port: int, args, app: str = "calma.asgi:application", root: Pat
         env.update({"DJANGO_SETTINGS_MODULE": "benchmarks.discussion_bench_settings",
                     "BENCH_CONN_MAX_AGE": str(args.conn_max_age)})
     env.update({"DEBUG": "0", "CALMA_TESTING": "1", "SECURE_COOKIES": "0", "ALLOWED_HOSTS": "127.0.0.1",
-                "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000", "PYTHONPATH": str(root)})
+                "LOG_LEVEL": "WARNING", "DISCUSSION_SOCKET_RATE": "1000",
+                # One member sends every change: above the product's 60 a minute from round 60 on.
+                "DISCUSSION_MEMBER_RATE": "100000/m", "PYTHONPATH": str(root)})
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log", "--ws", args.ws,
                "--ws-per-message-deflate", "true" if args.deflate == "on" else "false",
@@ -226,6 +228,8 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
             elif msg.get("kind") == "saved":
                 saved_at.append(now)
                 saved.put_nowait(msg["payload"]["version"])
+            elif msg.get("kind") in ("error", "conflict"):  # a refused change ends the run, said as it is
+                saved.put_nowait(RuntimeError(f"{msg['kind']}: {str(msg.get('payload'))[:160]}"))
 
     saved: asyncio.Queue = asyncio.Queue()
     saved_at: list[float] = []
@@ -264,6 +268,8 @@ async def run_board(port: int, slug: str, cookies: list[str], rounds: int, axis_
             except asyncio.TimeoutError:
                 record["missed"] += 1
             version = await asyncio.wait_for(saved.get(), timeout=10)
+            if isinstance(version, Exception):
+                raise version
             saved_ms.append(saved_at[-1] - start)
             await asyncio.sleep(0.25)
     finally:

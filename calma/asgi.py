@@ -94,6 +94,13 @@ application = ProtocolTypeRouter(
     }
 )
 
+# What the first requests would build (the URL conf and its views, the template engines and
+# this project's templates, the translation catalogues): built now, under the freeze below
+# (calma/warmup.py says what it cost when it was left to them).
+from calma.warmup import warm_up  # noqa: E402
+
+warm_up()
+
 # What the process has built by now (Django, the apps, the URL and template machinery: about
 # 110,000 objects) lives as long as the process: leave it out of the cycle collector's full
 # passes, which walked all of it (170 ms each on this machine under load) and landed as the

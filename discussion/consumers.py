@@ -71,7 +71,8 @@ def _run(membership_id: int, channel_name: str, action: str, data: dict) -> dict
         wait = limits.hit("board", membership_id, settings.DISCUSSION_MEMBER_RATE)
         if wait is not None:
             raise RateLimited(wait)
-    membership = Membership.objects.select_related("workshop").get(pk=membership_id)
+    # The workshop's session comes with it (services.session_get uses it): one round trip.
+    membership = Membership.objects.select_related("workshop", "workshop__discussion").get(pk=membership_id)
     # What the command answers (errors included) is in the member's language.
     with translation.override(i18n.language_for(membership)):
         return _command(membership, channel_name, action, data)

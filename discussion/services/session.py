@@ -52,7 +52,12 @@ def _session_changed(session: Session) -> None:
 
 
 def session_get(*, workshop: Workshop) -> Session:
-    """The workshop's session (created on first use); called inside other services' transactions."""
+    """The workshop's session (created on first use); called inside other services' transactions.
+    A session loaded with the workshop (select_related("workshop__discussion"), as the board's
+    socket does for every command) is used as it is: one query fewer on the board's hot path."""
+    descriptor = type(workshop).discussion
+    if descriptor.is_cached(workshop) and descriptor.related.get_cached_value(workshop) is not None:
+        return workshop.discussion
     session, _created = Session.objects.get_or_create(workshop=workshop)
     session.workshop = workshop
     return session

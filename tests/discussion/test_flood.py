@@ -210,6 +210,8 @@ def test_a_card_edit_is_one_short_transaction_and_its_reply_carries_its_own_numb
     assert reply["kind"] == "saved" and reply["seq"] == before + 1 == selectors.board_seq(d.workshop.pk)
     assert not [s for s in sql if "SAVEPOINT" in s], sql
     assert not [s for s in sql if s.startswith("SELECT") and "boardsequence" in s], sql
+    # The session comes with the membership (select_related), not in a query of its own.
+    assert not [s for s in sql if s.startswith("SELECT") and s.split(" FROM ")[1].startswith('"discussion_session"')], sql
     # Nothing took a number: the reply reads the board's current one.
     with CaptureQueriesContext(connection) as queries:
         reply = _run_acked(d.workshop.pk, member.pk, "chan", "editing", {"id": axis.pk})
