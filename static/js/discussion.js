@@ -503,6 +503,10 @@
         s.textContent = text || "";
         s.classList.toggle("error", !!isError);
       },
+      // A command of this member went through: a refusal shown for an earlier one is no longer true.
+      succeeded: function () {
+        if (document.getElementById("board-status").classList.contains("error")) { this.status(""); }
+      },
       handle: function (m) {
         var p = m.payload || {};
         switch (m.kind) {
@@ -534,8 +538,10 @@
           case "saved":  // the ack carries the saved text: shown even if the broadcast never comes
             if (p.card && p.html && this.cards[p.id]) { this.applyText(p.card, p.html); }
             this.stopEdit(p.id);
+            this.succeeded();
             break;
-          case "created": if (p.card) { this.applyCard(p.card, p.html); } break;
+          case "created": if (p.card) { this.applyCard(p.card, p.html); } this.succeeded(); break;
+          case "ack": this.succeeded(); break;
           case "conflict":
             var id = p.current.id;
             this.conflicts[id] = p;

@@ -1,4 +1,7 @@
-"""The card cap as a participant meets it: the refusal is shown on the board as a message."""
+"""The card cap as a participant meets it: the refusal is shown on the board as a message, and
+goes once a later change of theirs goes through."""
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -31,4 +34,14 @@ def test_a_participant_at_the_card_cap_sees_why_their_card_was_refused(django_db
     expect(page.locator(".axis-card", has_text="One too many")).to_have_count(0)
     expect(page.get_by_label("Name", exact=True).first).to_have_value("One too many")  # what was typed is kept
     page.screenshot(path="/tmp/robust-board-cap.png", full_page=False)
+    # Once one of their cards is off the board the kept text goes through, and the refusal,
+    # no longer true, leaves the screen.
+    page.on("dialog", lambda dialog: dialog.accept())
+    mine = page.locator(".axis-card", has=page.get_by_role("heading", name="Fairness", exact=True))
+    mine.get_by_role("button", name="Remove from board").click()
+    expect(mine).to_have_count(0)
+    expect(status).to_have_text("")
+    page.get_by_role("button", name="Add card").click()
+    expect(page.locator(".axis-card", has_text="One too many")).to_be_visible()
+    expect(status).not_to_have_class(re.compile(r"\berror\b"))
     assert not page.js_errors
