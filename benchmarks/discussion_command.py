@@ -2,7 +2,9 @@
 
 Runs the board socket's command (`discussion.consumers._run_acked`, what the consumer's
 thread runs for a card edit) in this process against the configured Postgres and Redis, on a
-seeded workshop, and prints the command's median beside:
+seeded workshop, and prints the command's median, on Postgres for both of the edit's writes
+(discussion/services/cards.py `_write_edit`: the one statement and the portable ORM write,
+interleaved in blocks in the same run), each beside:
 - the time inside each SQL statement (Django's execute wrapper: the round trip and the
   driver, without the ORM's compiling), the member's budget in Redis, the card's HTML;
 - the floor of one database round trip (a bare `SELECT 1` through Django's cursor) and what
@@ -47,6 +49,7 @@ def main() -> None:
     from django.db import connection
 
     from discussion import commands, consumers, render
+    from discussion.services import cards
     from discussion.models import Axis
     from llm_gateway import limits
     from workshops import events as workshop_events
@@ -76,7 +79,10 @@ def main() -> None:
             return execute(sql, params, many, context)
         finally:
             words = sql.split()
-            table = sql.split('"')[1] if '"' in sql else words[1 if words[0] == "UPDATE" else -1]
+            if words[0] == "WITH":
+                table = "(the edit's one statement)"
+            else:
+                table = sql.split('"')[1] if '"' in sql else words[1 if words[0] == "UPDATE" else -1]
             spent[f"SQL {words[0]} {table}"] += time.perf_counter() - start
 
     workshop_events.deliver = lambda *a, **kw: None  # the server's loop's work, not the thread's
@@ -89,15 +95,36 @@ def main() -> None:
             "id": card.pk, "name": f"Cultural respect {state['n']}", "definition": "", "version": state["version"]})
         state["version"] = reply["payload"]["version"]
 
+    # The card edit's two writes (discussion/services/cards.py, _write_edit): on Postgres both
+    # are measured, interleaved in blocks, so a change of the machine's load hits both alike.
+    paths = {"sql": True, "orm": False} if connection.vendor == "postgresql" else {"orm": False}
+    blocks = 4
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    per_path: dict[str, dict[str, float]] = {path: collections.defaultdict(float) for path in paths}
+    counted = dict.fromkeys(paths, 0)
     with connection.execute_wrapper(statement):
-        for _ in range(50):
-            edit()
-        spent.clear()
-        first = state["n"]
-        command = _median_ms(edit, args.edits)
-        measured = state["n"] - first  # the edits whose statements `spent` holds
-    rows = [("a card edit (the command's thread)", command)]
-    rows += [(f"  {name}", total / measured * 1000) for name, total in sorted(spent.items(), key=lambda kv: -kv[1])]
+        for path, fast in paths.items():  # warm-up of each path
+            cards.FAST_WRITE = fast
+            for _ in range(50):
+                edit()
+        for _ in range(blocks):
+            for path, fast in paths.items():
+                cards.FAST_WRITE = fast
+                spent.clear()
+                for _ in range(args.edits // blocks):
+                    start = time.perf_counter()
+                    edit()
+                    times[path].append((time.perf_counter() - start) * 1000)
+                counted[path] += args.edits // blocks
+                for name, total in spent.items():
+                    per_path[path][name] += total
+    cards.FAST_WRITE = True
+    rows = []
+    for path in paths:
+        label = {"sql": "one statement (Postgres)", "orm": "the ORM write"}[path]
+        rows.append((f"a card edit, {label}: the command's thread", statistics.median(times[path])))
+        rows += [(f"  {name}", total / counted[path] * 1000)
+                 for name, total in sorted(per_path[path].items(), key=lambda kv: -kv[1])]
     query = Membership.objects.select_related("workshop", "workshop__discussion").filter(pk=member.pk)
     rows += [
         ("floor: one round trip (SELECT 1)", _median_ms(lambda: connection.cursor().execute("SELECT 1"), 2000)),
@@ -107,7 +134,7 @@ def main() -> None:
     ]
     print(f"load: {os.getloadavg()[0]:.2f}")
     for name, ms in rows:
-        print(f"{name:45s} {ms:7.3f} ms")
+        print(f"{name:60s} {ms:7.3f} ms")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ attach labels and excerpts."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,6 +24,7 @@ from discussion.models import (
     GroupVote,
     Pick,
     Segment,
+    SessionEvent,
 )
 from discussion.services._common import (
     Conflict,
@@ -86,34 +87,101 @@ def axis_update(*, membership: Membership, axis_id, name, definition, version) -
         axis_id, version = int(axis_id), int(version)
     except (TypeError, ValueError):
         raise ValidationError({"version": _("Missing card or version.")}) from None
-    # The text at `version` (a version number names one text: every text change raises it), read
-    # for the edit's provenance; the conditional UPDATE below is what decides.
+    # The card's proposer as the board names them ("" for none or a withdrawn member).
+    author = _write_edit(membership=membership, axis_id=axis_id, version=version, name=name, definition=definition)
+    if author is None:
+        axis = _active_axis(membership.workshop_id, axis_id)  # refuses a missing, merged or removed card
+        raise Conflict(axis, {"name": name, "definition": definition, "version": version})
+    # The most frequent change carries only the text (no provenance queries, a small frame).
+    payload = events.board(membership.workshop_id, "card_text", {"card": {
+        "id": axis_id, "name": name, "definition": definition, "version": version + 1,
+        "edited_by": membership.pseudonym}}, shown={"by": author or None})
+    axis = Axis(pk=axis_id, workshop_id=membership.workshop_id, name=name, definition=definition,
+                version=version + 1, updated_by=membership)
+    axis.board_html = payload["html"]  # the author's reply carries the same HTML
+    return axis
+
+
+# A card's text edit has two writes, chosen in one place (_write_edit), as the Reflect stage's
+# create does (coding/services.py):
+# - on Postgres, one statement (_write_edit_sql) reads the text at `version`, changes the card
+#   and appends both log rows. Why: the edit is the board's most frequent change, and its time
+#   before the commit is what every screen waits for. The ORM write's four statements cost
+#   0.3-0.5 ms each in the database and as much again compiling and building rows
+#   (benchmarks/discussion_command.py prints each; docs/discussion.md "Where a change's time goes");
+# - elsewhere (SQLite in the embedded mode, `make run`), the portable ORM write.
+# FAST_WRITE = False sends Postgres through the ORM write too: the tests run both paths there
+# (tests/discussion/test_edit_path.py), so the two cannot drift apart.
+FAST_WRITE = True
+
+
+def _write_edit(**kwargs) -> str | None:
+    """Change the card's text if it is still on the board at `version`, with its provenance
+    (the AxisEvent with the text before and after) and the session's log row. Returns the
+    card's proposer as the board names them ("" for none or a withdrawn member), or None
+    when nothing was changed (the caller says why: a conflict, or no such card)."""
+    if connection.vendor == "postgresql" and FAST_WRITE:
+        return _write_edit_sql(**kwargs)
+    return _write_edit_orm(**kwargs)
+
+
+def _write_edit_orm(*, membership, axis_id, version, name, definition) -> str | None:
+    """The portable write: the text at `version` (a version number names one text: every text
+    change raises it), read for the edit's provenance; the conditional UPDATE is what decides
+    (no lock held across round trips)."""
     before = Axis.objects.filter(pk=axis_id, workshop_id=membership.workshop_id, version=version).values(
         "name", "definition", "created_by__pseudonym", "created_by__withdrawn_at").first()
-    author = None  # the card's proposer as the board names them (never a withdrawn member)
-    if before is not None:
-        author = before.pop("created_by__pseudonym")
-        if before.pop("created_by__withdrawn_at") is not None:
-            author = None
     updated = Axis.objects.filter(
         pk=axis_id, workshop_id=membership.workshop_id, status=AxisStatus.ACTIVE, version=version
     ).update(name=name, definition=definition, version=F("version") + 1, updated_by=membership,
              updated_at=timezone.now())
     if not updated:
-        axis = _active_axis(membership.workshop_id, axis_id)  # refuses a missing, merged or removed card
-        raise Conflict(axis, {"name": name, "definition": definition, "version": version})
+        return None
+    author = ""
+    if before is not None:
+        pseudonym, withdrawn_at = before.pop("created_by__pseudonym"), before.pop("created_by__withdrawn_at")
+        author = pseudonym or "" if withdrawn_at is None else ""
     after = {"name": name, "definition": definition}
     AxisEvent.objects.create(axis_id=axis_id, kind=AxisEventKind.EDITED, actor=membership,
                              data={"before": before, "after": after, "version": version + 1})
     _log(membership.workshop_id, membership, "card_edit", axis=axis_id, after=after, version=version + 1)
-    # The most frequent change carries only the text (no provenance queries, a small frame).
-    payload = events.board(membership.workshop_id, "card_text", {"card": {
-        "id": axis_id, "name": name, "definition": definition, "version": version + 1,
-        "edited_by": membership.pseudonym}}, shown={"by": author})
-    axis = Axis(pk=axis_id, workshop_id=membership.workshop_id, name=name, definition=definition,
-                version=version + 1, updated_by=membership)
-    axis.board_html = payload["html"]  # the author's reply carries the same HTML
-    return axis
+    return author
+
+
+def _write_edit_sql(*, membership, axis_id, version, name, definition) -> str | None:
+    """The Postgres write: the same rows as _write_edit_orm in one statement. Its parts share one
+    snapshot, so `old` is the text before the change; a concurrent edit of the same version
+    makes the UPDATE match nothing (it re-checks the version once the other commits), and then
+    nothing else is written either (the inserts read from `upd`)."""
+    ax, mem, ev, log = Axis._meta.db_table, Membership._meta.db_table, AxisEvent._meta.db_table, SessionEvent._meta.db_table
+    sql = f"""
+        WITH old AS (SELECT a.name, a.definition, m.pseudonym, m.withdrawn_at FROM {ax} a
+                     LEFT JOIN {mem} m ON m.id = a.created_by_id
+                     WHERE a.id = %(axis)s AND a.workshop_id = %(workshop)s AND a.version = %(version)s),
+        upd AS (UPDATE {ax} SET name = %(name)s, definition = %(definition)s, version = version + 1,
+                       updated_by_id = %(member)s, updated_at = %(now)s
+                WHERE id = %(axis)s AND workshop_id = %(workshop)s AND status = %(active)s AND version = %(version)s
+                RETURNING id),
+        after AS (SELECT jsonb_build_object('name', %(name)s::text, 'definition', %(definition)s::text) AS text),
+        event AS (INSERT INTO {ev} (axis_id, kind, actor_id, at, data)
+                  SELECT upd.id, %(kind)s, %(member)s, %(now)s, jsonb_build_object(
+                      'before', (SELECT jsonb_build_object('name', old.name, 'definition', old.definition) FROM old),
+                      'after', after.text, 'version', %(version)s::integer + 1)
+                  FROM upd, after),
+        logged AS (INSERT INTO {log} (workshop_id, actor_id, kind, data, created_at)
+                   SELECT %(workshop)s, %(member)s, 'card_edit', jsonb_build_object(
+                       'axis', upd.id, 'after', after.text, 'version', %(version)s::integer + 1), %(now)s
+                   FROM upd, after)
+        SELECT CASE WHEN old.withdrawn_at IS NULL THEN coalesce(old.pseudonym, '') ELSE '' END
+        FROM upd LEFT JOIN old ON true
+    """
+    params = {"axis": axis_id, "workshop": membership.workshop_id, "version": version, "name": name,
+              "definition": definition, "member": membership.pk, "now": timezone.now(),
+              "active": AxisStatus.ACTIVE.value, "kind": AxisEventKind.EDITED.value}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 @transaction.atomic
