@@ -140,7 +140,7 @@ def _write_edit_orm(*, membership, axis_id, version, name, definition) -> str | 
     author = ""
     if before is not None:
         pseudonym, withdrawn_at = before.pop("created_by__pseudonym"), before.pop("created_by__withdrawn_at")
-        author = pseudonym or "" if withdrawn_at is None else ""
+        author = (pseudonym or "") if withdrawn_at is None else ""
     after = {"name": name, "definition": definition}
     AxisEvent.objects.create(axis_id=axis_id, kind=AxisEventKind.EDITED, actor=membership,
                              data={"before": before, "after": after, "version": version + 1})

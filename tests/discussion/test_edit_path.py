@@ -66,7 +66,7 @@ def _edits(d):
     }
 
 
-def test_both_writes_store_the_same_rows(discuss, monkeypatch, django_db_blocker):
+def test_both_writes_store_the_same_rows(discuss, monkeypatch):
     from tests.discussion.conftest import build
 
     if connection.vendor != "postgresql":
