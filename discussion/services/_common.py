@@ -37,6 +37,12 @@ class Conflict(Exception):
 # --- helpers ------------------------------------------------------------------------------
 
 
+def too_long_message(max_length: int) -> str:
+    """The refusal of a text over its limit (also shown by the board page before it sends one:
+    discussion/templatetags/discussion_text.py)."""
+    return _("At most %(n)d characters.") % {"n": max_length}
+
+
 def _clean_text(value, *, max_length: int, field: str, required: bool = True) -> str:
     if value is None:
         value = ""
@@ -46,7 +52,7 @@ def _clean_text(value, *, max_length: int, field: str, required: bool = True) ->
     if required and not value:
         raise ValidationError({field: _("This cannot be empty.")})
     if len(value) > max_length:
-        raise ValidationError({field: _("At most %(n)d characters.") % {"n": max_length}})
+        raise ValidationError({field: too_long_message(max_length)})
     return value
 
 

@@ -264,7 +264,30 @@
   if (boardEl) {
     var notices = {};
     var noticeTpl = document.getElementById("board-notices");
-    if (noticeTpl) { noticeTpl.content.querySelectorAll("[data-notice]").forEach(function (n) { notices[n.dataset.notice] = n.textContent.trim(); }); }
+    var limits = {};  // characters per field, the services' own (data-max of the too-long notices)
+    if (noticeTpl) {
+      noticeTpl.content.querySelectorAll("[data-notice]").forEach(function (n) {
+        notices[n.dataset.notice] = n.textContent.trim();
+        if (n.dataset.max) { limits[n.dataset.notice.replace("too-long-", "")] = parseInt(n.dataset.max, 10); }
+      });
+    }
+    // A text over its limit (a field's maxlength taken off, a paste the browser let through) is
+    // not sent: the server would refuse it anyway, and a huge frame only costs the page time.
+    // Says why in the board's status line and at the field (focused; the browser reads the
+    // message out), and the text stays where it was typed. Counted as the server counts: code
+    // points of the trimmed text.
+    function tooLong(form) {
+      var over = Array.prototype.filter.call(form.elements, function (f) {
+        return limits[f.name] && Array.from((f.value || "").trim()).length > limits[f.name];
+      })[0];
+      if (!over) { return false; }
+      var message = notices["too-long-" + over.name];
+      if (Board) { Board.status(message, true); }
+      over.setCustomValidity(message);
+      over.reportValidity();
+      over.addEventListener("input", function () { over.setCustomValidity(""); }, { once: true });
+      return true;
+    }
     var observer = cfg.role === "researcher";
     var box = document.getElementById("cards");
     // Server HTML (escaped by Django's templates) into nodes; no script runs from it.
@@ -616,7 +639,7 @@
     if (newCard) newCard.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var f = ev.target;
-      if (!f.elements.name.value.trim()) { return; }
+      if (!f.elements.name.value.trim() || tooLong(f)) { return; }
       // The text stays until the card is made: a refusal (a cap, the rate) keeps what was typed.
       newCardRef = Live.send("card.create", { name: f.elements.name.value, definition: f.elements.definition.value });
     });
@@ -707,11 +730,13 @@
         ev.preventDefault();
         var id = parseInt(form.dataset.cardId, 10);
         var draft = Board.drafts[id];
-        if (draft) { Live.send("card.update", { id: id, name: draft.name, definition: draft.definition, version: draft.version }); }
+        if (draft && !tooLong(form)) {
+          Live.send("card.update", { id: id, name: draft.name, definition: draft.definition, version: draft.version });
+        }
       } else if (form.matches(".comment-form")) {
         ev.preventDefault();
         var input = form.querySelector("input");
-        if (!input.value.trim()) { return; }
+        if (!input.value.trim() || tooLong(form)) { return; }
         Live.send("card.comment", { id: parseInt(form.dataset.comment, 10), text: input.value });
         input.value = "";
       }

@@ -12,7 +12,8 @@
 //   s.send(obj, true)  // volatile: sent now or never (presence)
 //
 // A socket that hears nothing for two heartbeats (a half-dead connection: the laptop's
-// Wi-Fi dropped without a close) is treated as lost and reopened. When the browser says it
+// Wi-Fi dropped without a close) is treated as lost and reopened; time the page itself was
+// frozen or busy does not count as silence. When the browser says it
 // is offline, every socket shows "offline" at once and reconnects when it is back online.
 // Pages tell the indicator what is waiting with CalmaSocket.note(key, text or null).
 (function () {
@@ -78,6 +79,7 @@
     this.state = "connecting";
     this.ws = null;
     this.heard = 0;
+    this.lastBeat = Date.now();  // when the heartbeat last ran (or was set going): a late beat means a frozen page
     this.timer = null;
     sockets.push(this);
     this.connect();
@@ -139,9 +141,19 @@
     this.backoff = Math.min(this.backoff * 2, 10000);
   };
 
+  // Silence is counted in time the page was running. A beat that comes late means the page was
+  // not (a phone put the tab to sleep; the main thread was busy, e.g. laying out a huge pasted
+  // text): the socket could not be heard meanwhile, and messages that arrived may not have been
+  // handled yet. That time is not held against the socket, so it is not dropped and re-opened
+  // for nothing and a reply on its way (a refusal, an ack) is not lost; a dead connection is
+  // still found after two beats and five seconds of running time.
   Socket.prototype.heartbeat = function () {
+    var now = Date.now();
+    var frozen = Math.max(0, now - this.lastBeat - this.every);
+    this.lastBeat = now;
+    this.heard = Math.min(now, this.heard + frozen);
     if (!this.ws || this.ws.readyState !== 1) { return; }
-    if (Date.now() - this.heard > 2 * this.every + 5000) { this.lost(); return; }
+    if (now - this.heard > 2 * this.every + 5000) { this.lost(); return; }
     if (this.opts.ping) { this.ws.send(JSON.stringify(this.opts.ping())); }
   };
 

@@ -45,3 +45,69 @@ def test_a_participant_at_the_card_cap_sees_why_their_card_was_refused(django_db
     expect(page.locator(".axis-card", has_text="One too many")).to_be_visible()
     expect(status).not_to_have_class(re.compile(r"\berror\b"))
     assert not page.js_errors
+
+
+# Counts what the page sends over its sockets (an init script: it runs before the page's own
+# scripts, outside the page's Content-Security-Policy).
+COUNT_SENDS = """(() => {
+  const send = WebSocket.prototype.send;
+  window.__sent = [];
+  WebSocket.prototype.send = function (data) { window.__sent.push(String(data).slice(0, 200)); return send.call(this, data); };
+})();"""
+
+
+def test_a_text_over_its_limit_is_not_sent_and_stays_where_it_was_typed(django_db_setup, new_page, transactional_db):
+    """The fields' maxlength stops typing and pasting; with it taken off (a script, an old
+    browser), the page itself refuses the text in the services' words, sends nothing (a huge
+    frame once froze the page long enough for its sockets to be dropped, and the refusal with
+    them), and keeps the text for shortening."""
+    from discussion import services as discussion_services
+    from discussion.models import Axis
+
+    d = build()
+    goto(d, 4)
+    card = discussion_services.axis_create(membership=d.people[1], name="Balance", definition="Several views")
+    page = new_page(viewport={"width": 390, "height": 844})
+    page.context.add_init_script(COUNT_SENDS)
+    login(page, d.people[0].user.username, PASSWORD)
+    page.goto(f"/w/{d.workshop.slug}/discuss/")
+    expect(page.locator("html")).to_have_attribute("data-board", "connected")
+    node = page.locator(f"#card-{card.pk}")
+    node.get_by_role("button", name="Edit").click()
+    field = page.locator(f"#edit-def-{card.pk}")
+    assert field.get_attribute("maxlength") == "2000"  # the services' DEFINITION_MAX, not a copy of it
+    too_long = "स" * 2001
+    field.evaluate("(t, text) => { t.removeAttribute('maxlength'); t.value = text; t.dispatchEvent(new Event('input', {bubbles: true})); }",
+                   too_long)
+    node.get_by_role("button", name="Save").click()
+    status = page.locator("#board-status")
+    expect(status).to_have_text("Definition: At most 2000 characters.")
+    expect(status).to_have_class(re.compile(r"\berror\b"))
+    assert field.input_value() == too_long  # still in the open editor
+    assert not [f for f in page.evaluate("window.__sent") if "card.update" in f]
+    card.refresh_from_db()
+    assert card.definition == "Several views"
+    page.screenshot(path="/tmp/robust-board-too-long.png", full_page=False)
+
+    # A comment likewise; the new-card form's name too.
+    node.locator("summary", has_text="Comments").click()
+    comment = page.locator(f"#comment-{card.pk}")
+    comment.evaluate("(c) => { c.removeAttribute('maxlength'); c.value = 'x'.repeat(2001); }")
+    comment.press("Enter")
+    expect(status).to_have_text("Comment: At most 2000 characters.")
+    assert len(comment.input_value()) == 2001
+    name = page.locator("#card-new-name")
+    name.evaluate("(n) => { n.removeAttribute('maxlength'); n.value = 'N'.repeat(121); }")
+    page.get_by_role("button", name="Add card").click()
+    expect(status).to_have_text("Name: At most 120 characters.")
+    assert not [f for f in page.evaluate("window.__sent") if "card.comment" in f or "card.create" in f]
+
+    # Shortened, the same edit goes through and the refusal leaves the screen.
+    field.fill("स" * 2000)
+    node.get_by_role("button", name="Save").click()
+    expect(node.locator(".card-definition")).to_have_text("स" * 2000)
+    expect(status).to_have_text("")
+    card.refresh_from_db()
+    assert card.definition == "स" * 2000
+    assert Axis.objects.filter(workshop=d.workshop, status="active").count() == 1
+    assert not page.js_errors, page.js_errors

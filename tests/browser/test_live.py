@@ -9,6 +9,7 @@ Screenshots in /tmp/live-*.png.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -135,6 +136,56 @@ def test_board_client_offline_shows_it_and_resyncs_when_back(django_db_setup, ne
     a.screenshot(path="/tmp/live-board-back.png", full_page=True)
     assert Axis.objects.filter(workshop=d.workshop, status="active").count() == 2
     assert not a.js_errors, a.js_errors
+
+
+def test_a_page_that_was_frozen_keeps_its_sockets_and_a_silent_one_is_dropped(django_db_setup, new_page):
+    """A page whose main thread stood still (a phone put the tab to sleep; a huge paste took long
+    to lay out) comes back with its sockets as they were: the silence while it was frozen is not
+    taken for a dead connection, so nothing is dropped and re-opened, and no reply in flight is
+    lost. A socket with a one-second heartbeat is opened beside the page's own, the page is
+    kept busy for eight seconds (more than the two beats and five seconds after which a silent
+    socket counts as dead), and the socket must still be the one it opened. A connection that
+    really goes silent (the server's frames stop reaching the page) is still dropped and re-opened."""
+    d = build()
+    goto(d, 4)
+    page = new_page()
+    login(page, d.people[0].user.username, PASSWORD)
+    page.goto(f"/w/{d.workshop.slug}/discuss/")
+    expect(page.locator("html")).to_have_attribute("data-board", "connected")
+    silent = {"on": False}
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if silent["on"] else ws.send(message))
+
+    page.route_web_socket(re.compile(r"probe=1"), relay)
+    # The page freezes as soon as the socket is open, before its first beat (the case of a page
+    # that lays out a huge text while it loads).
+    page.evaluate("""() => new Promise((resolve) => {
+        window.__probe = { opens: 0, closes: 0 };
+        window.CalmaSocket.open(document.querySelector("[data-live-url]").getAttribute("data-live-url") + "?probe=1", {
+            name: "probe", every: 1000, ping: () => ({ action: "ping" }),
+            onclose: () => { window.__probe.closes += 1; },
+            onopen: () => {
+                window.__probe.opens += 1;
+                if (window.__probe.opens > 1) { return; }
+                const end = Date.now() + 8000;
+                while (Date.now() < end) { /* the page is frozen */ }
+                resolve();
+            } });
+    })""")
+    # Beats go on after the freeze; a dropped socket would show within a few of them.
+    page.wait_for_timeout(4000)
+    assert page.evaluate("window.__probe") == {"opens": 1, "closes": 0}
+    expect(page.locator("html")).to_have_attribute("data-probe", "connected")
+
+    silent["on"] = True
+    for _ in range(120):  # found dead within two beats and five seconds; up to a minute on a loaded machine
+        if page.evaluate("window.__probe.closes") >= 1:
+            break
+        page.wait_for_timeout(500)
+    assert page.evaluate("window.__probe.closes") >= 1
+    assert not page.js_errors, page.js_errors
 
 
 @pytest.fixture
