@@ -282,7 +282,7 @@
       })[0];
       if (!over) { return false; }
       var message = notices["too-long-" + over.name];
-      if (Board) { Board.status(message, true); }
+      if (Board) { Board.refused(message); }
       over.setCustomValidity(message);
       over.reportValidity();
       over.addEventListener("input", function () { over.setCustomValidity(""); }, { once: true });
@@ -527,7 +527,15 @@
         s.classList.toggle("error", !!isError);
       },
       // A command of this member went through: a refusal shown for an earlier one is no longer true.
-      succeeded: function () {
+      // Only a command sent after the refusal was shown: the answer to one sent before it (the
+      // "editing" notice's ack still on its way) must not wipe the refusal off the screen.
+      refusedRef: 0,
+      refused: function (text, ref) {
+        this.refusedRef = typeof ref === "number" ? ref : Live.refs;
+        this.status(text, true);
+      },
+      succeeded: function (p) {
+        if (p && typeof p.ref === "number" && p.ref <= this.refusedRef) { return; }
         if (document.getElementById("board-status").classList.contains("error")) { this.status(""); }
       },
       handle: function (m) {
@@ -561,10 +569,10 @@
           case "saved":  // the ack carries the saved text: shown even if the broadcast never comes
             if (p.card && p.html && this.cards[p.id]) { this.applyText(p.card, p.html); }
             this.stopEdit(p.id);
-            this.succeeded();
+            this.succeeded(p);
             break;
-          case "created": if (p.card) { this.applyCard(p.card, p.html); } this.succeeded(); break;
-          case "ack": this.succeeded(); break;
+          case "created": if (p.card) { this.applyCard(p.card, p.html); } this.succeeded(p); break;
+          case "ack": this.succeeded(p); break;
           case "conflict":
             var id = p.current.id;
             this.conflicts[id] = p;
@@ -573,7 +581,7 @@
             if (cnode) { var old = cnode.querySelector(".conflict"); if (old) { old.remove(); } this.decorate(cnode); }
             break;
           case "error":
-            this.status(p.reason, true);
+            this.refused(p.reason, p.ref);
             if (Picker) { Picker.failed(p); }
             if (p.action === "card.unmerge") { box.querySelectorAll("[data-unmerge]").forEach(function (b) { b.disabled = false; }); }
             break;

@@ -47,12 +47,20 @@ def test_a_participant_at_the_card_cap_sees_why_their_card_was_refused(django_db
     assert not page.js_errors
 
 
+ACK = re.compile(r'"kind":\s*"ack"')
+
 # Counts what the page sends over its sockets (an init script: it runs before the page's own
 # scripts, outside the page's Content-Security-Policy).
 COUNT_SENDS = """(() => {
   const send = WebSocket.prototype.send;
   window.__sent = [];
+  window.__received = 0;
   WebSocket.prototype.send = function (data) { window.__sent.push(String(data).slice(0, 200)); return send.call(this, data); };
+  const handler = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", {
+    get() { return handler.get.call(this); },
+    set(fn) { handler.set.call(this, fn && function (ev) { window.__received += 1; return fn.call(this, ev); }); },
+  });
 })();"""
 
 
@@ -69,6 +77,16 @@ def test_a_text_over_its_limit_is_not_sent_and_stays_where_it_was_typed(django_d
     card = discussion_services.axis_create(membership=d.people[1], name="Balance", definition="Several views")
     page = new_page(viewport={"width": 390, "height": 844})
     page.context.add_init_script(COUNT_SENDS)
+    # The board's plain acks are held back until the test lets them go: the ack of "I am
+    # editing" (sent when the editor opens) then arrives after the refusal, as it may on a slow
+    # connection, and must not wipe it off the screen.
+    held, hold = [], {"on": True}
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda m: held.append((ws, m)) if hold["on"] and ACK.search(str(m)) else ws.send(m))
+
+    page.route_web_socket(re.compile(r"/board/"), relay)
     login(page, d.people[0].user.username, PASSWORD)
     page.goto(f"/w/{d.workshop.slug}/discuss/")
     expect(page.locator("html")).to_have_attribute("data-board", "connected")
@@ -83,6 +101,21 @@ def test_a_text_over_its_limit_is_not_sent_and_stays_where_it_was_typed(django_d
     status = page.locator("#board-status")
     expect(status).to_have_text("Definition: At most 2000 characters.")
     expect(status).to_have_class(re.compile(r"\berror\b"))
+    for _ in range(60):  # the editing notice's ack is on its way (bounded: 30 s)
+        if held:
+            break
+        page.wait_for_timeout(500)
+    assert held, "the ack of the editing notice never came"
+    received = page.evaluate("window.__received")
+    hold["on"] = False
+    for ws, message in held:
+        ws.send(message)
+    for _ in range(60):
+        if page.evaluate("window.__received") >= received + len(held):
+            break
+        page.wait_for_timeout(500)
+    assert page.evaluate("window.__received") >= received + len(held)
+    expect(status).to_have_text("Definition: At most 2000 characters.")  # an earlier command's ack leaves it
     assert field.input_value() == too_long  # still in the open editor
     assert not [f for f in page.evaluate("window.__sent") if "card.update" in f]
     card.refresh_from_db()
