@@ -282,7 +282,7 @@
       })[0];
       if (!over) { return false; }
       var message = notices["too-long-" + over.name];
-      if (Board) { Board.refused(message); }
+      Board.refused(message);  // called from the board's handlers only: Board is set
       over.setCustomValidity(message);
       over.reportValidity();
       over.addEventListener("input", function () { over.setCustomValidity(""); }, { once: true });
