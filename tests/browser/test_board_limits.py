@@ -90,6 +90,9 @@ def test_a_text_over_its_limit_is_not_sent_and_stays_where_it_was_typed(django_d
     login(page, d.people[0].user.username, PASSWORD)
     page.goto(f"/w/{d.workshop.slug}/discuss/")
     expect(page.locator("html")).to_have_attribute("data-board", "connected")
+    # The board's snapshot (loaded at start and again when the socket opens) re-renders the
+    # cards: the text below is set by script, so it must go into the editor that stays.
+    page.wait_for_load_state("networkidle")
     node = page.locator(f"#card-{card.pk}")
     node.get_by_role("button", name="Edit").click()
     field = page.locator(f"#edit-def-{card.pk}")
